@@ -35,3 +35,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if name in item.keywords:
                 item.add_marker(marker)
+
+
+POPULATION_SEED = 7
+POPULATION_SIZE = 300
+
+
+@pytest.fixture(scope="session")
+def population_dir(tmp_path_factory: pytest.TempPathFactory):
+    """The demo population (seed 7, 300 people), generated once per test session."""
+    from emulators.population import generate
+
+    data_dir = tmp_path_factory.mktemp("population")
+    generate(data_dir, size=POPULATION_SIZE, seed=POPULATION_SEED)
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def ground_truth(population_dir):
+    """The generator's ground truth for the session's population (docs/ground-truth.md)."""
+    import json
+
+    return json.loads((population_dir / "ground_truth.json").read_text(encoding="utf-8"))
