@@ -1,0 +1,345 @@
+"""Who may read what: the access policy of ACCESS.md as one table, and `decide()`.
+
+The table is the policy; the functions below it only apply it. Read a row as:
+section, then what each role may do (R read, `-` forbidden, `R active` active problems
+only, `R no cost` without amountKzt), whether the patient may restrict the section from
+nurses and doctors, and whether `emergency(iin, reason)` discloses it.
+Patients read only their own passport; EMERGENCY reads only through `emergency`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from gateway.auth.principal import Principal, Role
+from gateway.config import PolicySettings
+from gateway.errors import BadUserInput, Forbidden, GatewayError, RestrictedByPatient
+from gateway.iin import is_valid_iin
+
+
+class Section(StrEnum):
+    """The passport's sections; values are the GraphQL `Section` enum names."""
+
+    IDENTITY = "IDENTITY"
+    CARE_TEAM = "CARE_TEAM"
+    EMERGENCY = "EMERGENCY"
+    ALLERGIES = "ALLERGIES"
+    LIFESTYLE = "LIFESTYLE"
+    DIAGNOSTIC_STUDIES = "DIAGNOSTIC_STUDIES"
+    LAB_RESULTS = "LAB_RESULTS"
+    PHYSIOLOGICAL_STATE = "PHYSIOLOGICAL_STATE"
+    RISK_BEHAVIOURS = "RISK_BEHAVIOURS"
+    IMMUNIZATIONS = "IMMUNIZATIONS"
+    SCREENINGS = "SCREENINGS"
+    PROBLEMS = "PROBLEMS"
+    MEDICATIONS = "MEDICATIONS"
+    ANTHROPOMETRICS = "ANTHROPOMETRICS"
+    ENCOUNTERS = "ENCOUNTERS"
+    DISPENSATIONS = "DISPENSATIONS"
+
+
+class Feature(StrEnum):
+    """What may be read besides a passport's sections (not part of the GraphQL `Section`)."""
+
+    ACCESS_LOG = "ACCESS_LOG"  # passport { accessLog }
+    STATS = "STATS"  # Query.stats
+
+
+class Rule(StrEnum):
+    """What one role may do with one section."""
+
+    DENY = "-"
+    READ = "R"
+    ACTIVE_ONLY = "R active"  # problems with an active clinical status only
+    NO_COST = "R no cost"  # dispensations with amountKzt null
+    OWN_REGION = "R own region"  # stats limited to the token's region when it has one
+
+
+class EntryPoint(StrEnum):
+    """The query field a person's data is read through."""
+
+    PASSPORT = "passport"
+    EMERGENCY = "emergency"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRow:
+    """One line of the policy table."""
+
+    area: Section | Feature
+    patient: Rule
+    emergency: Rule
+    nurse: Rule
+    doctor: Rule
+    manager: Rule
+    restrictable: bool
+    in_emergency: bool
+
+    def rule(self, role: Role) -> Rule:
+        """The rule of this row for `role`."""
+        return getattr(self, role.value.lower())
+
+
+R, A, C, G, _ = Rule.READ, Rule.ACTIVE_ONLY, Rule.NO_COST, Rule.OWN_REGION, Rule.DENY
+S, F = Section, Feature
+Y, N = True, False
+
+# fmt: off
+TABLE: tuple[PolicyRow, ...] = (
+    #          section / feature       PATIENT EMERG. NURSE DOCTOR MANAGER restrictable emergency()
+    PolicyRow(S.IDENTITY,              R,      R,     R,    R,     _,      N,           Y),
+    PolicyRow(S.CARE_TEAM,             R,      R,     R,    R,     _,      N,           N),
+    PolicyRow(S.EMERGENCY,             R,      R,     R,    R,     _,      N,           Y),
+    PolicyRow(S.ALLERGIES,             R,      R,     R,    R,     _,      N,           Y),
+    PolicyRow(S.LIFESTYLE,             R,      _,     R,    R,     _,      Y,           N),
+    PolicyRow(S.DIAGNOSTIC_STUDIES,    R,      _,     _,    R,     _,      Y,           N),
+    PolicyRow(S.LAB_RESULTS,           R,      _,     _,    R,     _,      Y,           N),
+    PolicyRow(S.PHYSIOLOGICAL_STATE,   R,      R,     R,    R,     _,      N,           Y),
+    PolicyRow(S.RISK_BEHAVIOURS,       R,      _,     _,    R,     _,      Y,           N),
+    PolicyRow(S.IMMUNIZATIONS,         R,      _,     R,    R,     _,      Y,           N),
+    PolicyRow(S.SCREENINGS,            R,      _,     R,    R,     _,      Y,           N),
+    PolicyRow(S.PROBLEMS,              R,      A,     R,    R,     _,      Y,           Y),
+    PolicyRow(S.MEDICATIONS,           R,      R,     R,    R,     _,      N,           Y),
+    PolicyRow(S.ANTHROPOMETRICS,       R,      R,     R,    R,     _,      N,           Y),
+    PolicyRow(S.ENCOUNTERS,            R,      _,     _,    R,     _,      Y,           N),
+    PolicyRow(S.DISPENSATIONS,         R,      _,     _,    C,     _,      Y,           N),
+    PolicyRow(F.ACCESS_LOG,            R,      _,     _,    _,     _,      N,           N),
+    PolicyRow(F.STATS,                 _,      _,     _,    _,     G,      N,           N),
+)
+# fmt: on
+del R, A, C, G, _, F, Y, N  # the table's shorthands stop here
+
+POLICY: dict[Section | Feature, dict[Role, Rule]] = {
+    row.area: {role: row.rule(role) for role in Role} for row in TABLE
+}
+RESTRICTABLE: frozenset[Section] = frozenset(
+    row.area for row in TABLE if row.restrictable and isinstance(row.area, Section)
+)
+EMERGENCY_SECTIONS: frozenset[Section] = frozenset(
+    row.area for row in TABLE if row.in_emergency and isinstance(row.area, Section)
+)
+EMERGENCY_ENTRY_ROLES = frozenset({Role.EMERGENCY, Role.NURSE, Role.DOCTOR})
+CLINICIANS = frozenset({Role.NURSE, Role.DOCTOR})
+
+# The Section each field of `Passport` and `EmergencyData` discloses (None: no person data).
+PASSPORT_FIELDS: dict[str, Section | None] = {
+    "iin": None,
+    "identity": Section.IDENTITY,
+    "careTeam": Section.CARE_TEAM,
+    "emergency": Section.EMERGENCY,
+    "allergies": Section.ALLERGIES,
+    "lifestyle": Section.LIFESTYLE,
+    "diagnosticStudies": Section.DIAGNOSTIC_STUDIES,
+    "labResults": Section.LAB_RESULTS,
+    "physiologicalState": Section.PHYSIOLOGICAL_STATE,
+    "riskBehaviours": Section.RISK_BEHAVIOURS,
+    "immunizations": Section.IMMUNIZATIONS,
+    "screenings": Section.SCREENINGS,
+    "screeningPlan": Section.SCREENINGS,
+    "problems": Section.PROBLEMS,
+    "currentMedications": Section.MEDICATIONS,
+    "anthropometrics": Section.ANTHROPOMETRICS,
+    "encounters": Section.ENCOUNTERS,
+    "dispensations": Section.DISPENSATIONS,
+    "doseCheck": Section.MEDICATIONS,
+    "accessLog": None,  # Feature.ACCESS_LOG, see may_read_access_log()
+    "restrictedSections": None,
+    "sources": None,
+}
+EMERGENCY_FIELDS: dict[str, Section | None] = {
+    "identity": Section.IDENTITY,
+    "bloodGroup": Section.EMERGENCY,
+    "implants": Section.EMERGENCY,
+    "allergies": Section.ALLERGIES,
+    "activeProblems": Section.PROBLEMS,
+    "currentMedications": Section.MEDICATIONS,
+    "pregnancy": Section.PHYSIOLOGICAL_STATE,
+    "weightKg": Section.ANTHROPOMETRICS,
+    "sources": None,
+}
+
+del S
+
+
+@dataclass(frozen=True, slots=True)
+class CareRelationship:
+    """How a clinician's organisation relates to the patient (register and encounters)."""
+
+    attached: bool  # the patient is attached to the clinician's organisation
+    recent_encounter: bool  # an encounter there within policy.care_window_days
+
+    @property
+    def exists(self) -> bool:
+        """True when either link makes a care relationship."""
+        return self.attached or self.recent_encounter
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one request may read of one person's record."""
+
+    allowed: frozenset[Section]
+    denied: dict[Section, str] = field(default_factory=dict)  # section -> error code
+    break_glass: bool = False
+    reason: str | None = None  # stripped break-glass or emergency reason, for the audit
+    show_cost: bool = False  # dispensations carry amountKzt
+    active_problems_only: bool = False
+    denial: GatewayError | None = None  # set when the whole request is refused
+
+    @property
+    def refused(self) -> bool:
+        """True when nothing at all may be read (raise `denial`)."""
+        return self.denial is not None
+
+
+def readable_sections(role: Role) -> list[Section]:
+    """Sections `role` may read on some passport, in passport order (`me.readableSections`)."""
+    return [
+        row.area
+        for row in TABLE
+        if isinstance(row.area, Section) and row.rule(role) is not Rule.DENY
+    ]
+
+
+def may_read_access_log(principal: Principal, patient_iin: str) -> bool:
+    """True when `principal` may read the access log of `patient_iin` (the patient only)."""
+    return (
+        POLICY[Feature.ACCESS_LOG][principal.role] is not Rule.DENY and principal.iin == patient_iin
+    )
+
+
+def stats_region(principal: Principal, requested_region: str | None) -> str | None:
+    """The region `stats` are limited to (None = national); raises Forbidden when not allowed."""
+    rule = POLICY[Feature.STATS][principal.role]
+    if rule is Rule.DENY:
+        raise Forbidden("only health managers read statistics")
+    if rule is Rule.OWN_REGION and principal.region is not None:
+        if requested_region not in (None, principal.region):
+            raise Forbidden("statistics are limited to your region")
+        return principal.region
+    return requested_region
+
+
+def needs_relationship(
+    principal: Principal,
+    entry: EntryPoint = EntryPoint.PASSPORT,
+    break_glass_reason: str | None = None,
+) -> bool:
+    """True when `decide` needs the care relationship (a clinician's passport read, no reason)."""
+    return (
+        principal.role in CLINICIANS and entry is EntryPoint.PASSPORT and break_glass_reason is None
+    )
+
+
+def decide(
+    principal: Principal,
+    entry: EntryPoint,
+    patient_iin: str,
+    requested: frozenset[Section],
+    relationship: CareRelationship | None,
+    restrictions: frozenset[Section],
+    break_glass_reason: str | None,
+    settings: PolicySettings,
+) -> Decision:
+    """Apply the table to one read: which requested sections are allowed, and why others are not.
+
+    For `EntryPoint.EMERGENCY`, `break_glass_reason` carries the `emergency(reason:)` argument.
+    """
+    if not is_valid_iin(patient_iin):
+        return _refuse(requested, BadUserInput("invalid IIN"))
+    if entry is EntryPoint.EMERGENCY:
+        return _decide_emergency(principal, requested, break_glass_reason, settings)
+    role = principal.role
+    if role is Role.PATIENT:
+        if principal.iin != patient_iin:
+            return _refuse(requested, Forbidden("patients may read only their own passport"))
+        # The patient always sees everything of their own, restrictions included.
+        return _apply(role, requested, frozenset(), break_glass=False, reason=None)
+    if role not in CLINICIANS:
+        return _refuse(requested, Forbidden(f"role {role.value} may not read a passport"))
+    reason = None
+    if break_glass_reason is not None:
+        reason = break_glass_reason.strip()
+        if len(reason) < settings.break_glass_min_chars:
+            return _refuse(
+                requested,
+                BadUserInput(
+                    f"breakGlassReason needs at least {settings.break_glass_min_chars} characters"
+                ),
+            )
+    related = relationship is not None and relationship.exists
+    if not related and reason is None:
+        return _refuse(
+            requested, Forbidden("no care relationship with this patient; give breakGlassReason")
+        )
+    # Any read with a reason is a break-glass read: it overrides restrictions and is flagged.
+    return _apply(role, requested, restrictions, break_glass=reason is not None, reason=reason)
+
+
+def _decide_emergency(
+    principal: Principal,
+    requested: frozenset[Section],
+    reason_text: str | None,
+    settings: PolicySettings,
+) -> Decision:
+    if principal.role not in EMERGENCY_ENTRY_ROLES:
+        return _refuse(requested, Forbidden(f"role {principal.role.value} may not use emergency"))
+    reason = (reason_text or "").strip()
+    if len(reason) < settings.emergency_reason_min_chars:
+        return _refuse(
+            requested,
+            BadUserInput(f"reason needs at least {settings.emergency_reason_min_chars} characters"),
+        )
+    allowed: set[Section] = set()
+    denied: dict[Section, str] = {}
+    for section in requested:
+        # Restrictions do not apply: every emergency section but PROBLEMS is unrestrictable,
+        # and active problems in `emergency` are always shown.
+        if section in EMERGENCY_SECTIONS and POLICY[section][principal.role] is not Rule.DENY:
+            allowed.add(section)
+        else:
+            denied[section] = Forbidden.code
+    return Decision(
+        allowed=frozenset(allowed),
+        denied=denied,
+        reason=reason,
+        show_cost=False,
+        active_problems_only=True,
+    )
+
+
+def _apply(
+    role: Role,
+    requested: Iterable[Section],
+    restrictions: frozenset[Section],
+    *,
+    break_glass: bool,
+    reason: str | None,
+) -> Decision:
+    allowed: set[Section] = set()
+    denied: dict[Section, str] = {}
+    for section in requested:
+        if POLICY[section][role] is Rule.DENY:
+            denied[section] = Forbidden.code
+        elif section in restrictions and section in RESTRICTABLE and not break_glass:
+            denied[section] = RestrictedByPatient.code
+        else:
+            allowed.add(section)
+    return Decision(
+        allowed=frozenset(allowed),
+        denied=denied,
+        break_glass=break_glass,
+        reason=reason,
+        show_cost=POLICY[Section.DISPENSATIONS][role] is Rule.READ,
+        active_problems_only=POLICY[Section.PROBLEMS][role] is Rule.ACTIVE_ONLY,
+    )
+
+
+def _refuse(requested: Iterable[Section], error: GatewayError) -> Decision:
+    return Decision(
+        allowed=frozenset(),
+        denied=dict.fromkeys(requested, error.code),
+        denial=error,
+    )

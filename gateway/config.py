@@ -1,0 +1,429 @@
+"""Typed settings loaded from the gateway's TOML file (contracts/CONFIG.md).
+
+Every key has a documented default or is required; a bad file stops start-up with a
+`ConfigError` naming the key path (e.g. ``sources[2].timeout_ms``, 0-based). Any value
+may be written as ``env:NAME`` to read it from the environment instead of the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+SOURCE_KINDS = ("fhir-register", "fhir-ehr", "lis-json", "dps-json", "ambulance-xml")
+ALLOWED_ALGORITHMS = ("RS256", "ES256")
+# Credentials each kind needs (required) and may carry (optional); any other credential is an error.
+_CREDENTIALS_REQUIRED: dict[str, tuple[str, ...]] = {
+    "fhir-register": (),
+    "fhir-ehr": (),
+    "lis-json": ("api_key",),
+    "dps-json": ("client_id", "client_secret"),
+    "ambulance-xml": ("username", "password"),
+}
+_CREDENTIALS_OPTIONAL: dict[str, tuple[str, ...]] = {
+    "fhir-register": ("token",),
+    "fhir-ehr": ("token",),
+}
+_ALL_CREDENTIALS = ("token", "api_key", "client_id", "client_secret", "username", "password")
+_ENV_PREFIX = "env:"
+_REQUIRED = object()  # marks a field without default in the parsing below
+
+
+class ConfigError(ValueError):
+    """The configuration is missing, unreadable or wrong; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """`[server]`: where and how GraphQL is served."""
+
+    host: str = "127.0.0.1"  # interface to listen on
+    port: int = 8000  # TCP port (0 = any free port)
+    introspection: bool = False  # schema introspection; true in the demo
+    graphiql: bool | None = None  # GraphiQL page at /graphql; default = value of `introspection`
+    cors_origins: tuple[str, ...] = ()  # origins allowed by CORS; none by default
+    max_body_bytes: int = 65536  # largest accepted request body
+    max_depth: int = 12  # deepest selection nesting
+    max_aliases: int = 30  # most aliases in one document
+    max_tokens: int = 2000  # most lexical tokens in one document
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """`[auth]`: how bearer tokens of the identity provider are verified. Required section."""
+
+    issuer: str  # required: expected `iss`
+    audience: str  # required: expected `aud`
+    jwks_url: str | None = None  # provider's JWKS; exactly one of jwks_url / jwks_file
+    jwks_file: str | None = None  # local JWKS file (demo); exactly one of jwks_url / jwks_file
+    algorithms: tuple[str, ...] = ALLOWED_ALGORITHMS  # subset of RS256, ES256; none and HS* refused
+    leeway_s: int = 30  # clock skew allowed on exp / nbf
+    jwks_refresh_s: int = 300  # an unknown `kid` refetches the JWKS at most once per this interval
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """`[cache]`: where source answers are cached."""
+
+    backend: str = "memory"  # "memory" or "redis"
+    redis_url: str | None = None  # required with redis
+    encryption_key: str | None = field(default=None, repr=False)  # required with redis
+    max_stale_s: int = 86400  # oldest cached copy served when a source fails
+    max_items: int = 10000  # most entries in the memory cache
+    # Key for hashing IINs in cache keys and logs: required with redis (shared by all
+    # processes); with memory a random key per process when absent.
+    key_salt: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """`[audit]`: where the chained audit events are stored."""
+
+    database_url: str = "sqlite:///var/lib/ehp/audit.db"  # sqlite:///path or postgresql://...
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """`[policy]`: access-policy parameters (ACCESS.md)."""
+
+    suppression_k: int = 5  # stats rows covering fewer patients are suppressed
+    emergency_deadline_ms: int = 800  # time budget of `emergency`
+    request_deadline_ms: int = 3000  # time budget of any other request
+    care_window_days: int = 365  # an encounter this recent makes a care relationship
+    break_glass_min_chars: int = 10  # shortest breakGlassReason (after strip)
+    emergency_reason_min_chars: int = 3  # shortest `emergency` reason (after strip)
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """One `[[sources]]` entry: a national source system the gateway reads from."""
+
+    name: str  # required, unique: shown in `sources[].source` and provenance
+    kind: str  # required: one of SOURCE_KINDS
+    base_url: str  # required: http(s) URL
+    region: str | None = None  # required for fhir-ehr (unique per EHR), absent otherwise
+    token: str | None = field(default=None, repr=False)  # fhir-*: optional bearer token
+    api_key: str | None = field(default=None, repr=False)  # lis-json: required
+    client_id: str | None = None  # dps-json: required
+    client_secret: str | None = field(default=None, repr=False)  # dps-json: required
+    username: str | None = None  # ambulance-xml: required
+    password: str | None = field(default=None, repr=False)  # ambulance-xml: required
+    timeout_ms: int = 1500  # per-call timeout
+    ttl_s: int = 300  # how long an answer stays fresh in the cache
+    max_connections: int = 20  # connection pool size to this source
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole configuration file."""
+
+    auth: AuthSettings
+    sources: tuple[SourceSettings, ...]
+    server: ServerSettings = field(default_factory=ServerSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
+
+    def sources_of(self, kind: str) -> tuple[SourceSettings, ...]:
+        """The configured sources of one kind, in file order."""
+        return tuple(s for s in self.sources if s.kind == kind)
+
+
+def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the TOML file at `path`; `env:NAME` values come from `environ`."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise ConfigError(f"config file not found: {path}") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config file {path}: {error}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from error
+    return parse_settings(data, environ)
+
+
+def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
+    """Validate parsed TOML `data` into `Settings`, raising `ConfigError` naming the key."""
+    env = os.environ if environ is None else environ
+    if not isinstance(data, dict):
+        raise ConfigError("config: expected a table")
+    _reject_unknown(data, {f.name for f in dataclasses.fields(Settings)}, "")
+    if "auth" not in data:
+        raise ConfigError("auth: required section is missing")
+    if "sources" not in data:
+        raise ConfigError("sources: required, list at least the fhir-register source")
+    raw_sources = data["sources"]
+    if not isinstance(raw_sources, list):
+        raise ConfigError("sources: expected an array of tables ([[sources]])")
+    sections = {
+        name: _build(cls, data.get(name, {}), name, env)
+        for name, cls in (
+            ("server", ServerSettings),
+            ("auth", AuthSettings),
+            ("cache", CacheSettings),
+            ("audit", AuditSettings),
+            ("policy", PolicySettings),
+        )
+    }
+    sources = tuple(
+        _build(SourceSettings, raw, f"sources[{i}]", env) for i, raw in enumerate(raw_sources)
+    )
+    server = sections["server"]
+    if server.graphiql is None:
+        server = dataclasses.replace(server, graphiql=server.introspection)
+    settings = Settings(
+        server=server,
+        auth=sections["auth"],
+        cache=sections["cache"],
+        audit=sections["audit"],
+        policy=sections["policy"],
+        sources=sources,
+    )
+    _check_server(settings.server)
+    _check_auth(settings.auth)
+    settings = dataclasses.replace(settings, cache=_check_cache(settings.cache))
+    _check_audit(settings.audit)
+    _check_policy(settings.policy)
+    _check_sources(settings.sources)
+    return settings
+
+
+# --- generic parsing: tables into frozen dataclasses, typed by their annotations ---
+
+
+def _build(cls: type, raw: object, path: str, env: Mapping[str, str]) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    _reject_unknown(raw, set(fields), path)
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for name, spec in fields.items():
+        key = f"{path}.{name}"
+        if name not in raw:
+            if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{key}: required key is missing")
+            continue
+        values[name] = _convert(_resolve_env(raw[name], key, env), hints[name], key)
+    return cls(**values)
+
+
+def _reject_unknown(raw: dict[str, Any], known: set[str], path: str) -> None:
+    for name in raw:
+        if name not in known:
+            where = f"{path}.{name}" if path else name
+            raise ConfigError(f"{where}: unknown key (known: {', '.join(sorted(known))})")
+
+
+def _resolve_env(value: object, key: str, env: Mapping[str, str]) -> object:
+    if isinstance(value, str) and value.startswith(_ENV_PREFIX):
+        name = value[len(_ENV_PREFIX) :]
+        if not name:
+            raise ConfigError(f"{key}: `env:` needs a variable name")
+        if name not in env:
+            raise ConfigError(f"{key}: environment variable {name} is not set")
+        return _EnvText(env[name])
+    if isinstance(value, list):
+        return [_resolve_env(item, f"{key}[{i}]", env) for i, item in enumerate(value)]
+    return value
+
+
+class _EnvText(str):
+    """A string read from the environment; may be converted to the field's scalar type."""
+
+
+def _convert(value: object, hint: object, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _convert(value, inner[0], key)
+    if origin is tuple:
+        item_type = typing.get_args(hint)[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected an array, got {_type_name(value)}")
+        return tuple(_convert(v, item_type, f"{key}[{i}]") for i, v in enumerate(value))
+    if hint is bool:
+        if isinstance(value, _EnvText) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {_type_name(value)}")
+    if hint is int:
+        if isinstance(value, _EnvText):
+            try:
+                return int(value)
+            except ValueError:
+                raise ConfigError(f"{key}: expected an integer from the environment") from None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected an integer, got {_type_name(value)}")
+    if hint is str:
+        if isinstance(value, str):
+            return str(value)
+        raise ConfigError(f"{key}: expected a string, got {_type_name(value)}")
+    raise ConfigError(f"{key}: unsupported type")  # pragma: no cover - a bug in this module
+
+
+def _type_name(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+# --- rules that span keys ---
+
+
+def _check_http_url(value: str, key: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{key}: expected an http(s) URL with a host, got {value!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ConfigError(f"{key}: invalid port in URL {value!r}") from None
+
+
+def _at_least(value: int, minimum: int, key: str) -> None:
+    if value < minimum:
+        raise ConfigError(f"{key}: must be at least {minimum}, got {value}")
+
+
+def _check_server(server: ServerSettings) -> None:
+    if not server.host:
+        raise ConfigError("server.host: must not be empty")
+    if not 0 <= server.port <= 65535:
+        raise ConfigError(f"server.port: must be 0..65535, got {server.port}")
+    for i, origin in enumerate(server.cors_origins):
+        if origin != "*":
+            _check_http_url(origin, f"server.cors_origins[{i}]")
+    for name in ("max_body_bytes", "max_depth", "max_aliases", "max_tokens"):
+        _at_least(getattr(server, name), 1, f"server.{name}")
+
+
+def _check_auth(auth: AuthSettings) -> None:
+    if not auth.issuer:
+        raise ConfigError("auth.issuer: must not be empty")
+    if not auth.audience:
+        raise ConfigError("auth.audience: must not be empty")
+    if (auth.jwks_url is None) == (auth.jwks_file is None):
+        raise ConfigError("auth.jwks_url: give exactly one of auth.jwks_url and auth.jwks_file")
+    if auth.jwks_url is not None:
+        _check_http_url(auth.jwks_url, "auth.jwks_url")
+    if auth.jwks_file is not None and not auth.jwks_file:
+        raise ConfigError("auth.jwks_file: must not be empty")
+    if not auth.algorithms:
+        raise ConfigError("auth.algorithms: list at least one of RS256, ES256")
+    for i, alg in enumerate(auth.algorithms):
+        if alg not in ALLOWED_ALGORITHMS:
+            raise ConfigError(
+                f"auth.algorithms[{i}]: {alg!r} is not allowed (only asymmetric RS256, ES256)"
+            )
+    _at_least(auth.leeway_s, 0, "auth.leeway_s")
+    _at_least(auth.jwks_refresh_s, 1, "auth.jwks_refresh_s")
+
+
+def _check_cache(cache: CacheSettings) -> CacheSettings:
+    if cache.backend not in ("memory", "redis"):
+        raise ConfigError(f"cache.backend: expected 'memory' or 'redis', got {cache.backend!r}")
+    if cache.backend == "redis":
+        for name in ("redis_url", "encryption_key", "key_salt"):
+            if not getattr(cache, name):
+                raise ConfigError(f"cache.{name}: required when cache.backend is 'redis'")
+        scheme = urlsplit(cache.redis_url or "").scheme
+        if scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError(f"cache.redis_url: expected a redis:// URL, got {cache.redis_url!r}")
+    _at_least(cache.max_stale_s, 0, "cache.max_stale_s")
+    _at_least(cache.max_items, 1, "cache.max_items")
+    if cache.key_salt is None:
+        # One process holds the whole memory cache, so a per-process key suffices.
+        cache = dataclasses.replace(cache, key_salt=secrets.token_hex(32))
+    return cache
+
+
+def _check_audit(audit: AuditSettings) -> None:
+    url = audit.database_url
+    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+        return
+    if urlsplit(url).scheme in ("postgresql", "postgres") and urlsplit(url).hostname:
+        return
+    raise ConfigError(
+        f"audit.database_url: expected sqlite:///PATH or postgresql://HOST/DB, got {url!r}"
+    )
+
+
+def _check_policy(policy: PolicySettings) -> None:
+    for spec in dataclasses.fields(policy):
+        _at_least(getattr(policy, spec.name), 1, f"policy.{spec.name}")
+
+
+def _check_sources(sources: tuple[SourceSettings, ...]) -> None:
+    names: dict[str, int] = {}
+    kinds: dict[str, int] = {}
+    regions: dict[str, int] = {}
+    for i, source in enumerate(sources):
+        path = f"sources[{i}]"
+        if not source.name:
+            raise ConfigError(f"{path}.name: must not be empty")
+        if source.name in names:
+            raise ConfigError(
+                f"{path}.name: duplicate source name {source.name!r} "
+                f"(also sources[{names[source.name]}])"
+            )
+        names[source.name] = i
+        if source.kind not in SOURCE_KINDS:
+            raise ConfigError(
+                f"{path}.kind: unknown kind {source.kind!r} (one of {', '.join(SOURCE_KINDS)})"
+            )
+        _check_http_url(source.base_url, f"{path}.base_url")
+        if source.kind == "fhir-ehr":
+            if not source.region:
+                raise ConfigError(f"{path}.region: required for kind fhir-ehr")
+            if source.region in regions:
+                raise ConfigError(
+                    f"{path}.region: region {source.region!r} already served by "
+                    f"sources[{regions[source.region]}]"
+                )
+            regions[source.region] = i
+        else:
+            if source.region is not None:
+                raise ConfigError(f"{path}.region: only fhir-ehr sources have a region")
+            if source.kind in kinds:
+                raise ConfigError(
+                    f"{path}.kind: only one {source.kind} source is allowed "
+                    f"(also sources[{kinds[source.kind]}])"
+                )
+            kinds[source.kind] = i
+        _check_credentials(source, path)
+        _at_least(source.timeout_ms, 1, f"{path}.timeout_ms")
+        _at_least(source.ttl_s, 0, f"{path}.ttl_s")
+        _at_least(source.max_connections, 1, f"{path}.max_connections")
+    if "fhir-register" not in kinds:
+        raise ConfigError("sources: a fhir-register source is required")
+
+
+def _check_credentials(source: SourceSettings, path: str) -> None:
+    required = _CREDENTIALS_REQUIRED[source.kind]
+    allowed = required + _CREDENTIALS_OPTIONAL.get(source.kind, ())
+    for name in _ALL_CREDENTIALS:
+        value = getattr(source, name)
+        if name in required and not value:
+            raise ConfigError(f"{path}.{name}: required for kind {source.kind}")
+        if name not in allowed and value is not None:
+            raise ConfigError(f"{path}.{name}: not used by kind {source.kind}")
