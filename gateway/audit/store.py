@@ -1,0 +1,102 @@
+"""The audit store contract, group commit shared by the backends, and the URL-based factory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from gateway.audit.events import AuditEvent, AuditUnavailable, NewAuditEvent, VerifyResult
+
+# One transaction never holds more than this many events, so other processes get their turn.
+MAX_BATCH = 256
+
+BatchWriter = Callable[[list[tuple[NewAuditEvent, str]]], Awaitable[list[AuditEvent]]]
+
+
+class AuditStore(Protocol):
+    """Where disclosures are recorded: append-only, hash-chained, readable by the patient."""
+
+    async def open(self) -> None:
+        """Connect and create what is missing; AuditUnavailable when the database is unusable."""
+
+    async def close(self) -> None:
+        """Finish pending appends and release the connections."""
+
+    async def append(self, event: NewAuditEvent) -> AuditEvent:
+        """Chain and commit one event, then return it; AuditUnavailable if it was not written."""
+
+    async def events_for_patient(self, iin: str, limit: int) -> list[AuditEvent]:
+        """The patient's events, newest first, at most `limit`."""
+
+    async def count(self) -> int:
+        """How many events are stored."""
+
+    async def verify(self) -> VerifyResult:
+        """Walk the chain and report the first edited, removed or reordered event."""
+
+
+class GroupCommit:
+    """Appends made while a commit is in flight wait and are written together in the next one.
+
+    Each caller still gets its own event back only after the transaction holding it has
+    committed, and an exception when it did not, so fail-closed holds per event.
+    """
+
+    def __init__(self, write_batch: BatchWriter, *, max_batch: int = MAX_BATCH) -> None:
+        """`write_batch` chains and commits a list of (event, patient key) in one transaction."""
+        self._write_batch = write_batch
+        self._max_batch = max_batch
+        self._pending: list[tuple[NewAuditEvent, str, asyncio.Future[AuditEvent]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def submit(self, event: NewAuditEvent, key: str) -> AuditEvent:
+        """Queue one event and wait until it is committed."""
+        done: asyncio.Future[AuditEvent] = asyncio.get_running_loop().create_future()
+        self._pending.append((event, key, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await done
+
+    async def drain(self) -> None:
+        """Wait until everything queued has been written or failed."""
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch = self._pending[: self._max_batch]
+            self._pending = self._pending[self._max_batch :]
+            try:
+                stored = await self._write_batch([(event, key) for event, key, _ in batch])
+            except Exception as exc:
+                failure = (
+                    exc
+                    if isinstance(exc, AuditUnavailable)
+                    else AuditUnavailable(f"cannot write the audit event: {exc}")
+                )
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(failure)
+                continue
+            for (_, _, done), event in zip(batch, stored, strict=True):
+                if not done.done():
+                    done.set_result(event)
+
+
+def is_postgres_url(database_url: str) -> bool:
+    """True for postgresql:// and postgres:// URLs."""
+    return database_url.startswith(("postgresql://", "postgres://"))
+
+
+def open_audit_store(database_url: str, patient_key_secret: bytes) -> AuditStore:
+    """An unopened store for `database_url` (sqlite: or postgresql:); call `await open()`."""
+    # Imported here: the backends import GroupCommit from this module.
+    from gateway.audit.postgres_store import PostgresAuditStore
+    from gateway.audit.sqlite_store import SqliteAuditStore, sqlite_path_from_url
+
+    if is_postgres_url(database_url):
+        return PostgresAuditStore(database_url, patient_key_secret)
+    if database_url.startswith("sqlite:"):
+        return SqliteAuditStore(sqlite_path_from_url(database_url), patient_key_secret)
+    raise ValueError("audit.database_url must start with sqlite: or postgresql://")
