@@ -1,0 +1,371 @@
+"""Adapters of the FHIR sources: the population register and the regional clinical records."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from datetime import date
+from typing import Any, Literal
+
+import httpx
+
+from gateway.config import SourceSettings
+from gateway.records import EhrRecord, OrgRef, PatientRecord, PractitionerRef
+from gateway.sources.errors import source_errors
+from gateway.sources.fhir_client import FhirClient, chunked, entry_ok, request_url
+from gateway.sources.fhir_mapping import (
+    BIN_SYSTEM,
+    EHR_TYPES,
+    ICD10_SYSTEM,
+    IIN_SYSTEM,
+    PRACTITIONER_SYSTEM,
+    map_patient,
+)
+from gateway.sources.http import require_iin
+
+PAGE_SIZE = 500  # the contract's maximum _count: one page holds a whole record as a rule
+_ICD10_PREFIX = re.compile(r"[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?")
+_NAMES_CACHE_SIZE = 4096
+
+
+def _safe_token(value: str) -> bool:
+    """A value that cannot break a comma-separated OR list or a system|code token."""
+    return bool(value) and not any(ch in value for ch in ",|\\$")
+
+
+class TtlLru:
+    """A small in-process LRU cache whose entries expire ``ttl_s`` after they were stored."""
+
+    def __init__(
+        self,
+        ttl_s: float,
+        maxsize: int = _NAMES_CACHE_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl_s = ttl_s
+        self.maxsize = maxsize
+        self.clock = clock
+        self._items: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+
+    def get(self, key: Hashable) -> Any | None:
+        """The live value under ``key``, or None."""
+        item = self._items.get(key)
+        if item is None:
+            return None
+        expires, value = item
+        if expires <= self.clock():
+            del self._items[key]
+            return None
+        self._items.move_to_end(key)
+        return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Store ``value``, evicting the least recently used entry when full."""
+        if self.ttl_s <= 0:
+            return
+        self._items[key] = (self.clock() + self.ttl_s, value)
+        self._items.move_to_end(key)
+        while len(self._items) > self.maxsize:
+            self._items.popitem(last=False)
+
+
+def _organization(resource: dict[str, Any]) -> OrgRef:
+    bin_ = next(
+        (
+            i.get("value")
+            for i in resource.get("identifier") or ()
+            if isinstance(i, dict) and i.get("system") == BIN_SYSTEM
+        ),
+        None,
+    )
+    address = next(iter(resource.get("address") or ()), None) or {}
+    return OrgRef(
+        bin=bin_ if isinstance(bin_, str) else None,
+        name=resource.get("name") if isinstance(resource.get("name"), str) else None,
+        region=address.get("state") if isinstance(address.get("state"), str) else None,
+        fhir_id=resource.get("id") if isinstance(resource.get("id"), str) else None,
+    )
+
+
+def _practitioner(resource: dict[str, Any]) -> PractitionerRef:
+    pid = next(
+        (
+            i.get("value")
+            for i in resource.get("identifier") or ()
+            if isinstance(i, dict) and i.get("system") == PRACTITIONER_SYSTEM
+        ),
+        None,
+    )
+    name = next(iter(resource.get("name") or ()), None) or {}
+    text = name.get("text") if isinstance(name, dict) else None
+    if not isinstance(text, str) and isinstance(name, dict):
+        given = [g for g in name.get("given") or () if isinstance(g, str)]
+        text = " ".join(p for p in (name.get("family"), *given) if isinstance(p, str)) or None
+    return PractitionerRef(
+        id=pid if isinstance(pid, str) else None,
+        name=text,
+        fhir_id=resource.get("id") if isinstance(resource.get("id"), str) else None,
+    )
+
+
+def _resources(entries: Iterable[dict[str, Any]], resource_type: str) -> list[dict[str, Any]]:
+    return [e["resource"] for e in entries if e["resource"].get("resourceType") == resource_type]
+
+
+class RegisterAdapter:
+    """The population register: who a person is, where they are attached, who their GP is."""
+
+    def __init__(self, settings: SourceSettings, client: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.source = settings.name
+        self.fhir = FhirClient(settings.name, client)
+        # Organisation and practitioner names change rarely; keep them ttl_s in process.
+        self._orgs = TtlLru(settings.ttl_s)
+        self._practitioners = TtlLru(settings.ttl_s)
+
+    async def patient_by_iin(self, iin: str) -> PatientRecord | None:
+        """The register's record of a person with their polyclinic and GP named; None if unknown.
+
+        One search, plus one batch of reads for the organisation and GP not cached yet.
+        """
+        require_iin(iin)
+        with source_errors(self.source):
+            entries = await self.fhir.search(
+                "Patient", [("identifier", f"{IIN_SYSTEM}|{iin}"), ("_count", "10")]
+            )
+            patient = next(
+                (
+                    p
+                    for p in (
+                        map_patient(r, self.source, self.settings.region)
+                        for r in _resources(entries, "Patient")
+                    )
+                    if p is not None and p.iin == iin
+                ),
+                None,
+            )
+            if patient is None:
+                return None
+            return await self._with_care_team(patient)
+
+    async def _with_care_team(self, patient: PatientRecord) -> PatientRecord:
+        org = patient.managing_org
+        gp = patient.gp
+        org_key = ("id", org.fhir_id) if org and org.fhir_id else ("bin", org.bin) if org else None
+        gp_key = ("id", gp.fhir_id) if gp and gp.fhir_id else ("identifier", gp.id) if gp else None
+        found_org = self._orgs.get(org_key) if org_key else None
+        found_gp = self._practitioners.get(gp_key) if gp_key else None
+        requests: list[tuple[str, str]] = []
+        if org_key and found_org is None and _safe_token(org_key[1] or ""):
+            requests.append(("org", _read_url("Organization", org_key, BIN_SYSTEM)))
+        if gp_key and found_gp is None and _safe_token(gp_key[1] or ""):
+            requests.append(("gp", _read_url("Practitioner", gp_key, PRACTITIONER_SYSTEM)))
+        if requests:
+            answers = await self.fhir.batch([url for _, url in requests])
+            for (what, _), entry in zip(requests, answers, strict=True):
+                resource = _batch_resource(
+                    entry, "Organization" if what == "org" else "Practitioner"
+                )
+                if resource is None:
+                    continue
+                if what == "org":
+                    found_org = self._remember_org(_organization(resource))
+                else:
+                    found_gp = self._remember_practitioner(_practitioner(resource))
+        org = found_org or org
+        gp = found_gp or gp
+        return dataclasses.replace(
+            patient,
+            managing_org=org,
+            gp=gp,
+            provenance=dataclasses.replace(patient.provenance, organization=org, practitioner=gp),
+        )
+
+    def _remember_org(self, org: OrgRef) -> OrgRef:
+        if org.fhir_id:
+            self._orgs.put(("id", org.fhir_id), org)
+        if org.bin:
+            self._orgs.put(("bin", org.bin), org)
+        return org
+
+    def _remember_practitioner(self, practitioner: PractitionerRef) -> PractitionerRef:
+        if practitioner.fhir_id:
+            self._practitioners.put(("id", practitioner.fhir_id), practitioner)
+        if practitioner.id:
+            self._practitioners.put(("identifier", practitioner.id), practitioner)
+        return practitioner
+
+    async def organizations(
+        self, keys: Iterable[str], by: Literal["bin", "id"] = "bin"
+    ) -> dict[str, OrgRef]:
+        """Organisations by BIN (or FHIR id): one OR search per 100 uncached; unknown absent."""
+        return await self._lookup(
+            keys, by, self._orgs, "Organization", BIN_SYSTEM, _organization, self._remember_org
+        )
+
+    async def practitioners(
+        self, keys: Iterable[str], by: Literal["identifier", "id"] = "identifier"
+    ) -> dict[str, PractitionerRef]:
+        """Practitioners by register id (or FHIR id), batched like ``organizations``."""
+        return await self._lookup(
+            keys,
+            by,
+            self._practitioners,
+            "Practitioner",
+            PRACTITIONER_SYSTEM,
+            _practitioner,
+            self._remember_practitioner,
+        )
+
+    async def _lookup(
+        self,
+        keys: Iterable[str],
+        by: str,
+        cache: TtlLru,
+        resource_type: str,
+        system: str,
+        parse: Callable[[dict[str, Any]], Any],
+        remember: Callable[[Any], Any],
+    ) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        missing: list[str] = []
+        for key in dict.fromkeys(keys):  # dedupe, keep order
+            if not _safe_token(key):
+                continue
+            cached = cache.get((by, key))
+            if cached is not None:
+                found[key] = cached
+            else:
+                missing.append(key)
+        if not missing:
+            return found
+        with source_errors(self.source):
+            searches = []
+            for chunk in chunked(missing):
+                if by == "id":
+                    params = [("_id", ",".join(chunk))]
+                else:
+                    params = [("identifier", ",".join(f"{system}|{k}" for k in chunk))]
+                searches.append(
+                    self.fhir.search(resource_type, [*params, ("_count", str(len(chunk)))])
+                )
+            for entries in await asyncio.gather(*searches):
+                for resource in _resources(entries, resource_type):
+                    ref = remember(parse(resource))
+                    key = ref.fhir_id if by == "id" else (ref.bin if by == "bin" else ref.id)
+                    if key in missing:
+                        found[key] = ref
+        return found
+
+
+def _read_url(resource_type: str, key: tuple[str, str | None], system: str) -> str:
+    """A batch entry URL: a read by FHIR id, or a search by logical identifier."""
+    kind, value = key
+    if kind == "id":
+        return f"{resource_type}/{value}"
+    return request_url(resource_type, [("identifier", f"{system}|{value}")])
+
+
+def _batch_resource(entry: dict[str, Any], resource_type: str) -> dict[str, Any] | None:
+    """The resource a batch entry answered: the read resource or the first search match."""
+    if not entry_ok(entry):
+        return None
+    resource = entry["resource"]
+    if resource.get("resourceType") == "Bundle":
+        for inner in resource.get("entry") or ():
+            found = inner.get("resource") if isinstance(inner, dict) else None
+            if isinstance(found, dict) and found.get("resourceType") == resource_type:
+                return found
+        return None
+    return resource if resource.get("resourceType") == resource_type else None
+
+
+class EhrAdapter:
+    """One regional clinical record (EHR): a patient's clinical resources in one round trip."""
+
+    def __init__(self, settings: SourceSettings, client: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.source = settings.name
+        self.region = settings.region
+        self.fhir = FhirClient(settings.name, client)
+
+    async def record(self, iin: str, types: frozenset[str]) -> EhrRecord | None:
+        """The resources of ``types`` (FHIR type names, see ``EHR_TYPES``) this EHR holds for
+        the person; None when it has no such patient. One ``_revinclude`` search (plus pages)."""
+        require_iin(iin)
+        unknown = set(types) - EHR_TYPES.keys()
+        if unknown:
+            raise ValueError(f"not EHR resource types: {sorted(unknown)}")
+        wanted = sorted(types)
+        params = [
+            ("identifier", f"{IIN_SYSTEM}|{iin}"),
+            *(("_revinclude", f"{t}:patient") for t in wanted),
+            ("_count", str(PAGE_SIZE)),
+        ]
+        with source_errors(self.source):
+            entries = await self.fhir.search("Patient", params)
+            patient = None
+            fields: dict[str, list[Any]] = {EHR_TYPES[t][0]: [] for t in EHR_TYPES}
+            for entry in entries:
+                resource = entry["resource"]
+                resource_type = resource.get("resourceType")
+                mode = (entry.get("search") or {}).get("mode")
+                if resource_type == "Patient" and mode in (None, "match"):
+                    mapped = map_patient(resource, self.source, self.region)
+                    if patient is None and mapped is not None and mapped.iin == iin:
+                        patient = mapped
+                elif resource_type in types and mode != "outcome":
+                    field, mapper = EHR_TYPES[resource_type]
+                    fields[field].append(mapper(resource, self.source, self.region))
+            if patient is None:
+                return None
+            return EhrRecord(
+                source=self.source,
+                region=self.region,
+                patient=patient,
+                types=tuple(wanted),
+                **{name: tuple(items) for name, items in fields.items()},
+            )
+
+    async def has_encounter_with(self, iin: str, org_bin: str, since: date) -> bool:
+        """Whether the person had an encounter at organisation ``org_bin`` on or after ``since``.
+
+        The contract has no ``service-provider`` search parameter, so the encounters since that
+        day are fetched (chained on the IIN) and the organisation is matched here, stopping at
+        the first page with a match. Only logical ``urn:kz:bin`` references can match.
+        """
+        require_iin(iin)
+        params = [
+            ("patient.identifier", f"{IIN_SYSTEM}|{iin}"),
+            ("date", f"ge{since.isoformat()}"),
+            ("_count", str(PAGE_SIZE)),
+        ]
+        with source_errors(self.source):
+            async for page in self.fhir.search_pages("Encounter", params):
+                for resource in _resources(page, "Encounter"):
+                    provider = resource.get("serviceProvider") or {}
+                    identifier = provider.get("identifier") or {}
+                    if (
+                        identifier.get("system") == BIN_SYSTEM
+                        and identifier.get("value") == org_bin
+                    ):
+                        return True
+        return False
+
+    async def count_active_conditions(
+        self, icd10_prefix: str, statuses: tuple[str, ...] = ("active",)
+    ) -> int:
+        """How many Conditions with a code under ``icd10_prefix`` (e.g. E11) have one of
+        ``statuses``, counted by the server (``_summary=count``)."""
+        if not _ICD10_PREFIX.fullmatch(icd10_prefix):
+            raise ValueError("not an ICD-10 category or code")
+        params = [
+            ("code:below", f"{ICD10_SYSTEM}|{icd10_prefix}"),
+            ("clinical-status", ",".join(statuses)),
+        ]
+        with source_errors(self.source):
+            return await self.fhir.count("Condition", params)
