@@ -1,0 +1,433 @@
+"""One fetch from a source system, the way every adapter call goes: cache, then resilience.
+
+fresh cached copy -> served, no upstream call. Otherwise the callers of one key share one
+flight (in this process by a task map; across replicas by a short Redis lock while the others
+poll for the value), which calls the loader under the request deadline (capped by the source's
+timeout), retrying idempotent calls on timeout, connect, 5xx and 429 with full-jitter backoff
+within the source's retry budget, behind the source's circuit breaker. A success is cached for
+`ttl_s + max_stale_s`; an error never is. On failure, a cached copy no older than `max_stale_s`
+is served marked stale; else the caller gets the error as a value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from gateway import metrics
+from gateway.records import decode_record, encode_record
+from gateway.sources.breaker import BreakerSettings, BreakerState, CircuitBreaker
+from gateway.sources.cache import (
+    CacheEntry,
+    CacheKey,
+    CacheStore,
+    MemoryStore,
+    RedisStore,
+    SealedStore,
+)
+from gateway.sources.crypto import (
+    PURPOSE_SUBJECTS,
+    PURPOSE_VALUES,
+    CacheCipher,
+    derive_key,
+    parse_encryption_key,
+    random_key,
+    subject_hash,
+)
+from gateway.sources.errors import SourceError, error_from_exception
+from gateway.sources.resilience import (
+    Deadline,
+    RetryBudget,
+    RetrySettings,
+    backoff_delay,
+    is_retryable,
+)
+from gateway.sources.singleflight import SingleFlight
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CIRCUIT_OPEN = "circuit_open"
+# Kinds that say the source is unwell; others (404, bad_response, ...) mean it did answer.
+_BREAKER_FAILURES = frozenset({"timeout", "connect", "rate_limited"})
+_WRITE_MARGIN_S = 0.01  # time kept back from the deadline for the callers to return
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched(Generic[T]):
+    """What a fetch gives: `ok` when `value` may be used (fresh, or a stale copy with `stale`);
+    `error` is set whenever the source failed this time, even if a stale copy was served."""
+
+    value: T | None
+    ok: bool
+    stale: bool
+    fetched_at: datetime | None
+    error: SourceError | None
+
+
+@dataclass(frozen=True, slots=True)
+class Codec(Generic[T]):
+    """How values become cache bytes and back."""
+
+    encode: Callable[[T], bytes]
+    decode: Callable[[bytes], T]
+
+
+RECORD_CODEC: Codec[Any] = Codec(encode_record, decode_record)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    value: Any = None
+    fetched_at: datetime | None = None
+    error: SourceError | None = None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Fetcher:
+    """The cache and resilience layer shared by all source adapters of one gateway process."""
+
+    def __init__(
+        self,
+        store: CacheStore,
+        *,
+        subject_secret: bytes,
+        max_stale_s: float,
+        breaker: BreakerSettings | None = None,
+        retry: RetrySettings | None = None,
+        namespace: str = "ehp",
+        lock_ttl_ms: int = 2000,
+        peer_poll_s: float = 0.05,
+        rng: random.Random | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+        sources: tuple[str, ...] = (),
+    ) -> None:
+        self.store = store
+        self.max_stale_s = max_stale_s
+        self.namespace = namespace
+        self.breaker_settings = breaker or BreakerSettings()
+        self.retry_settings = retry or RetrySettings()
+        self.lock_ttl_ms = lock_ttl_ms
+        self.peer_poll_s = peer_poll_s
+        self._subject_secret = subject_secret
+        self._rng = rng or random.Random()  # jitter, not secrecy
+        self._clock = clock
+        self._flights: SingleFlight[_Outcome] = SingleFlight()
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._budgets: dict[str, RetryBudget] = {}
+        self._writes: set[asyncio.Task[None]] = set()
+        for source in sources:
+            self._breaker(source)
+
+    @classmethod
+    def create(
+        cls,
+        backend: str = "memory",
+        redis_url: str | None = None,
+        encryption_key: bytes | str | None = None,
+        max_stale_s: int = 86400,
+        max_items: int = 10000,
+        breaker: BreakerSettings | None = None,
+        retry: RetrySettings | None = None,
+        *,
+        subject_key: bytes | str | None = None,
+        namespace: str = "ehp",
+        redis_timeout_s: float = 0.15,
+        sources: tuple[str, ...] = (),
+        rng: random.Random | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> Fetcher:
+        """Build from plain settings (`[cache]` of CONFIG.md; `subject_key` is `cache.key_salt`).
+
+        Redis needs `encryption_key` (health data at rest in a shared store is sealed) and a
+        subject key shared by all replicas: `subject_key`, or else one derived from the
+        encryption key. A memory cache without either uses a random per-process key.
+        """
+        master = parse_encryption_key(encryption_key) if encryption_key else None
+        if isinstance(subject_key, str):
+            subject_key = subject_key.encode("utf-8")
+        if subject_key:
+            subject_secret = subject_key
+        elif master is not None:
+            subject_secret = derive_key(master, PURPOSE_SUBJECTS)
+        else:
+            subject_secret = random_key()
+        store: CacheStore
+        if backend == "memory":
+            store = MemoryStore(max_items)
+        elif backend == "redis":
+            if not redis_url or master is None:
+                raise ValueError("cache.backend 'redis' needs cache.redis_url and encryption_key")
+            cipher = CacheCipher(derive_key(master, PURPOSE_VALUES))
+            store = SealedStore(RedisStore(redis_url, op_timeout_s=redis_timeout_s), cipher)
+        else:
+            raise ValueError(f"cache.backend: expected 'memory' or 'redis', got {backend!r}")
+        return cls(
+            store,
+            subject_secret=subject_secret,
+            max_stale_s=max_stale_s,
+            breaker=breaker,
+            retry=retry,
+            namespace=namespace,
+            sources=sources,
+            rng=rng,
+            clock=clock,
+        )
+
+    def subject_hash(self, *parts: str) -> str:
+        """The keyed hash of an IIN or of query parameters (also fit for logs)."""
+        return subject_hash(self._subject_secret, *parts)
+
+    def key(self, source: str, kind: str, *parts: str) -> CacheKey:
+        """The cache key for `kind` data of `source` about the subject named by `parts`."""
+        return CacheKey(source, kind, self.subject_hash(*parts))
+
+    def breaker_states(self) -> dict[str, str]:
+        """Circuit state per source seen so far: "closed", "half_open" or "open"."""
+        return {name: breaker.state.value for name, breaker in sorted(self._breakers.items())}
+
+    async def fetch(
+        self,
+        key: CacheKey,
+        loader: Callable[[], Awaitable[T]],
+        *,
+        source: str | None = None,
+        ttl_s: float,
+        deadline: Deadline,
+        codec: Codec[T],
+        timeout_s: float | None = None,
+        idempotent: bool = True,
+    ) -> Fetched[T]:
+        """Serve `key` from the cache or through `loader`, never raising a source failure."""
+        source = source or key.source
+        store_key = key.render(self.namespace)
+        cached = await self._read(store_key, codec, deadline)
+        now = self._clock()
+        if cached is not None and cached[0].age_s(now) < ttl_s:
+            metrics.CACHE_HITS.labels(source=source).inc()
+            return Fetched(cached[1], True, False, cached[0].fetched_at, None)
+        metrics.CACHE_MISSES.labels(source=source).inc()
+
+        if self._breaker(source).rejects_now():
+            outcome = _Outcome(error=SourceError(source, CIRCUIT_OPEN, "circuit open"))
+        else:
+            try:
+                async with asyncio.timeout(deadline.remaining()):
+                    outcome = await self._flights.do(
+                        store_key,
+                        lambda: self._load(
+                            store_key, loader, source, ttl_s, deadline, codec, timeout_s, idempotent
+                        ),
+                    )
+            except TimeoutError:
+                outcome = _Outcome(error=SourceError(source, "timeout", "request deadline"))
+        if outcome.error is None:
+            return Fetched(outcome.value, True, False, outcome.fetched_at, None)
+        return self._fallback(source, cached, outcome.error)
+
+    def _fallback(
+        self, source: str, cached: tuple[CacheEntry, Any] | None, error: SourceError
+    ) -> Fetched[Any]:
+        """The stale copy if it is young enough, else the error."""
+        if cached is not None and cached[0].age_s(self._clock()) <= self.max_stale_s:
+            metrics.CACHE_STALE_SERVED.labels(source=source).inc()
+            return Fetched(cached[1], True, True, cached[0].fetched_at, error)
+        return Fetched(None, False, False, None, error)
+
+    async def _read(
+        self, store_key: str, codec: Codec[T], deadline: Deadline
+    ) -> tuple[CacheEntry, T] | None:
+        """The cached entry and its decoded value, or None (absent, unreadable, store down)."""
+        data = await self.store.get(store_key, deadline.remaining())
+        if data is None:
+            return None
+        try:
+            entry = CacheEntry.unpack(data)
+            return entry, codec.decode(entry.payload)
+        except Exception:  # an older format or a codec change: refetch rather than fail
+            metrics.CACHE_REJECTED.labels(reason="undecodable").inc()
+            return None
+
+    async def _load(
+        self,
+        store_key: str,
+        loader: Callable[[], Awaitable[Any]],
+        source: str,
+        ttl_s: float,
+        deadline: Deadline,
+        codec: Codec[Any],
+        timeout_s: float | None,
+        idempotent: bool,
+    ) -> _Outcome:
+        """The flight's work: wait for a peer replica or call the source; then cache a success."""
+        lock_key = store_key + ":lock"
+        token = await self.store.acquire_lock(lock_key, self.lock_ttl_ms)
+        if token is None:
+            peer = await self._await_peer(store_key, codec, ttl_s, deadline)
+            if peer is not None:
+                return peer
+        outcome = await self._call(source, loader, deadline, timeout_s, idempotent)
+        blob = None
+        if outcome.error is None and outcome.fetched_at is not None:
+            try:
+                blob = CacheEntry(outcome.fetched_at, codec.encode(outcome.value)).pack()
+            except Exception:  # a value the codec cannot write is served, just not cached
+                log.exception("cannot encode a %s value for the cache", source)
+        write = asyncio.ensure_future(
+            self._store_and_unlock(store_key, blob, ttl_s, lock_key, token)
+        )
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
+        # Wait for the write (so this process's next request hits) while the deadline allows;
+        # past that it finishes in the background and the callers get their value on time.
+        await asyncio.wait({write}, timeout=max(0.0, deadline.remaining() - _WRITE_MARGIN_S))
+        return outcome
+
+    async def _store_and_unlock(
+        self, store_key: str, blob: bytes | None, ttl_s: float, lock_key: str, token: str | None
+    ) -> None:
+        if blob is not None:
+            await self.store.set(store_key, blob, ttl_s + self.max_stale_s)
+        if token is not None:
+            await self.store.release_lock(lock_key, token)
+
+    async def _await_peer(
+        self, store_key: str, codec: Codec[Any], ttl_s: float, deadline: Deadline
+    ) -> _Outcome | None:
+        """Poll briefly for the value another replica is fetching; None if it does not come.
+
+        Waits at most half the remaining deadline (and the lock's life), so there is still
+        time to call the source ourselves if the other replica fails or dies.
+        """
+        until = time.monotonic() + min(self.lock_ttl_ms / 1000.0, deadline.remaining() / 2)
+        while time.monotonic() + self.peer_poll_s < until:
+            await asyncio.sleep(self.peer_poll_s)
+            cached = await self._read(store_key, codec, deadline)
+            if cached is not None and cached[0].age_s(self._clock()) < ttl_s:
+                return _Outcome(cached[1], cached[0].fetched_at)
+        return None
+
+    async def _call(
+        self,
+        source: str,
+        loader: Callable[[], Awaitable[Any]],
+        deadline: Deadline,
+        timeout_s: float | None,
+        idempotent: bool,
+    ) -> _Outcome:
+        """Call the loader with deadline, breaker, and budgeted retries."""
+        breaker = self._breaker(source)
+        budget = self._budget(source)
+        settings = self.retry_settings
+        budget.deposit()
+        error = SourceError(source, CIRCUIT_OPEN, "circuit open")
+        for attempt in range(settings.max_attempts):
+            if attempt:
+                delay = self._retry_delay(source, error, attempt - 1, deadline, budget)
+                if delay is None:
+                    return _Outcome(error=error)
+                metrics.RETRIES.labels(source=source).inc()
+                await asyncio.sleep(delay)
+            limit = deadline.within(timeout_s)
+            if limit <= 0:
+                return _Outcome(error=SourceError(source, "timeout", "request deadline"))
+            permit = breaker.acquire()
+            if permit is None:
+                return _Outcome(error=error)
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(limit):
+                    value = await loader()
+            except TimeoutError:
+                error = SourceError(source, "timeout", f"no answer within {limit * 1000:.0f} ms")
+            except SourceError as exc:
+                error = exc
+            except asyncio.CancelledError:
+                permit.release(False)
+                raise
+            except Exception as exc:
+                log.warning("loader for %s raised %s", source, type(exc).__name__)
+                error = error_from_exception(source, exc)
+            else:
+                permit.release(True)
+                metrics.UPSTREAM_LATENCY.labels(source=source).observe(
+                    time.perf_counter() - started
+                )
+                return _Outcome(value, self._clock())
+            metrics.UPSTREAM_LATENCY.labels(source=source).observe(time.perf_counter() - started)
+            metrics.UPSTREAM_ERRORS.labels(source=source, kind=error.kind).inc()
+            unwell = error.kind in _BREAKER_FAILURES or error.kind.startswith("http_5")
+            permit.release(not unwell)
+            if not idempotent or not is_retryable(error.kind):
+                break
+        return _Outcome(error=error)
+
+    def _retry_delay(
+        self,
+        source: str,
+        error: SourceError,
+        retry: int,
+        deadline: Deadline,
+        budget: RetryBudget,
+    ) -> float | None:
+        """How long to wait before the next try, or None to give up now."""
+        settings = self.retry_settings
+        retry_after = getattr(error, "retry_after_s", None)
+        if error.kind == "rate_limited" and retry_after is not None:
+            delay = float(retry_after)  # the source said when; earlier would be refused again
+        else:
+            delay = backoff_delay(retry, settings, self._rng)
+        if delay + settings.min_attempt_s > deadline.remaining():
+            return None
+        if not budget.try_spend():
+            metrics.RETRY_BUDGET_EXHAUSTED.labels(source=source).inc()
+            return None
+        return delay
+
+    def _breaker(self, source: str) -> CircuitBreaker:
+        breaker = self._breakers.get(source)
+        if breaker is None:
+            breaker = CircuitBreaker(source, self.breaker_settings)
+            self._breakers[source] = breaker
+        return breaker
+
+    def _budget(self, source: str) -> RetryBudget:
+        budget = self._budgets.get(source)
+        if budget is None:
+            budget = RetryBudget.from_settings(self.retry_settings)
+            self._budgets[source] = budget
+        return budget
+
+    async def flush(self) -> None:
+        """Wait for flights and background cache writes in progress."""
+        await self._flights.wait_idle()
+        while self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Finish pending work and release the store's connections."""
+        await self.flush()
+        await self.store.close()
+
+
+__all__ = [
+    "RECORD_CODEC",
+    "BreakerSettings",
+    "BreakerState",
+    "CacheKey",
+    "Codec",
+    "Deadline",
+    "Fetched",
+    "Fetcher",
+    "RetrySettings",
+]
