@@ -89,6 +89,9 @@ class AuditSettings:
     """`[audit]`: where the chained audit events are stored."""
 
     database_url: str = "sqlite:///var/lib/ehp/audit.db"  # sqlite:///path or postgresql://...
+    # Secret (>= 16 bytes) keying the hash that finds a patient's events; the IIN is not stored.
+    # Absent: a key file beside a SQLite database is made once; PostgreSQL needs it set.
+    patient_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -359,9 +362,13 @@ def _check_cache(cache: CacheSettings) -> CacheSettings:
 
 def _check_audit(audit: AuditSettings) -> None:
     url = audit.database_url
+    if audit.patient_key is not None and len(audit.patient_key.encode()) < 16:
+        raise ConfigError("audit.patient_key: needs at least 16 bytes")
     if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
         return
     if urlsplit(url).scheme in ("postgresql", "postgres") and urlsplit(url).hostname:
+        if audit.patient_key is None:
+            raise ConfigError("audit.patient_key: required with a PostgreSQL audit database")
         return
     raise ConfigError(
         f"audit.database_url: expected sqlite:///PATH or postgresql://HOST/DB, got {url!r}"

@@ -331,9 +331,19 @@ def test_jwks_file_alone_and_postgres_audit() -> None:
     del data["auth"]["jwks_url"]
     data["auth"]["jwks_file"] = "var/demo/jwks.json"
     data["audit"]["database_url"] = "postgresql://ehp@127.0.0.1:5432/test"
+    with pytest.raises(ConfigError, match=r"^audit\.patient_key"):
+        parse_settings(data, ENV)  # the patient key cannot live beside a remote database
+    data["audit"]["patient_key"] = "k" * 32
     settings = parse_settings(data, ENV)
     assert settings.auth.jwks_file == "var/demo/jwks.json" and settings.auth.jwks_url is None
     assert settings.audit.database_url.startswith("postgresql://")
+
+
+def test_short_audit_patient_key_refused() -> None:
+    data = example()
+    data["audit"]["patient_key"] = "short"
+    with pytest.raises(ConfigError, match=r"^audit\.patient_key"):
+        parse_settings(data, ENV)
 
 
 def test_settings_are_frozen() -> None:

@@ -1,0 +1,165 @@
+"""``python -m gateway demo``: emulators, a synthetic population, a token issuer, the gateway.
+
+Everything lives under ``var/demo`` (generated once, reused while the day and seed match).
+The printed tokens are for real people of the population: a patient, a nurse and a doctor
+of that patient's polyclinic, an ambulance paramedic, and a national manager.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from emulators.serve import ensure_population, sources_toml, start_emulators
+from gateway.app import create_app
+from gateway.auth.issuer import DEMO_AUDIENCE, DEMO_ISSUER, DemoIssuer
+from gateway.config import load_settings
+
+DEMO_DIR = Path("var/demo")
+EXAMPLE_QUERY = """{
+  passport(iin: "%s") {
+    identity { fullName birthDate age region }
+    careTeam { attachedOrganization { name } generalPractitioner { name } }
+    allergies { substance { display } criticality reactions }
+    problems { code { code display } status onset provenance { source region } }
+    currentMedications { name dose { value unit } timesPerDay }
+    anthropometrics { weightKg heightCm bmi }
+    sources { source ok stale fetchedAt error }
+  }
+}"""
+
+
+@dataclass(frozen=True)
+class DemoCast:
+    """The people the demo's tokens are for, picked from the ground truth."""
+
+    patient: dict[str, Any]
+    doctor: dict[str, Any]
+    nurse: dict[str, Any]
+    paramedic: dict[str, Any]
+
+
+def pick_cast(truth: dict[str, Any]) -> DemoCast:
+    """A patient with records in two regions, and staff of their polyclinic and of 103."""
+    people = truth["people"]
+    candidates = truth["edgeCases"]["twoRegions"] or list(people)
+    patient = max(
+        (people[iin] for iin in candidates),
+        key=lambda p: (len(p["problems"]) + len(p["currentMedications"]), p["identity"]["iin"]),
+    )
+    clinic = patient["careTeam"]["attachedOrganization"]["bin"]
+    staff = truth["practitioners"]
+
+    def first(qualifier: str, org_bin: str | None = None) -> dict[str, Any]:
+        for person in staff:
+            if qualifier in person["qualification"].lower() and (
+                org_bin is None or person["orgBin"] == org_bin
+            ):
+                return person
+        raise LookupError(f"no {qualifier} in the population")
+
+    return DemoCast(
+        patient=patient,
+        doctor=first("врач общей практики", clinic),
+        nurse=first("сестра", clinic),
+        paramedic=first("фельдшер"),
+    )
+
+
+def write_config(directory: Path, urls: dict[str, str], issuer: DemoIssuer, port: int) -> Path:
+    """The gateway's TOML for the demo (GraphiQL and introspection on)."""
+    path = directory / "gateway.toml"
+    key_path = directory / "audit.key"
+    if not key_path.exists():
+        key_path.write_text(secrets.token_hex(32))
+    text = f"""# Written by `python -m gateway demo`; the shape of shared/contracts/CONFIG.md.
+[server]
+host = "127.0.0.1"
+port = {port}
+introspection = true
+cors_origins = []
+
+[auth]
+issuer = "{DEMO_ISSUER}"
+audience = "{DEMO_AUDIENCE}"
+jwks_file = "{issuer.jwks_path.resolve()}"
+algorithms = ["RS256", "ES256"]
+leeway_s = 30
+
+[cache]
+backend = "memory"
+max_stale_s = 86400
+
+[audit]
+database_url = "sqlite:///{(directory / "audit.db").resolve()}"
+patient_key = "{key_path.read_text().strip()}"
+
+[policy]
+suppression_k = 5
+emergency_deadline_ms = 800
+
+{sources_toml(urls)}"""
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def print_welcome(port: int, issuer: DemoIssuer, cast: DemoCast) -> None:
+    """The GraphiQL address, one token per role, and an example query."""
+    patient_iin = cast.patient["identity"]["iin"]
+    tokens = [
+        ("patient", cast.patient["identity"]["fullName"], {"iin": patient_iin}),
+        ("doctor", cast.doctor["name"], _staff_claims(cast.doctor)),
+        ("nurse", cast.nurse["name"], _staff_claims(cast.nurse)),
+        ("emergency", cast.paramedic["name"], _staff_claims(cast.paramedic)),
+        ("manager", "national health manager", {}),
+    ]
+    out = sys.stdout
+    out.write(f"\nGraphiQL: http://127.0.0.1:{port}/graphql\n")
+    out.write(
+        f"Patient of the examples: {cast.patient['identity']['fullName']} IIN {patient_iin}\n"
+    )
+    out.write("Tokens (header  Authorization: Bearer <token>):\n")
+    for role, who, claims in tokens:
+        token = issuer.issue(role, f"demo-{role}", ttl_s=12 * 3600, **claims)
+        out.write(f"\n[{role}] {who} {json.dumps(claims, ensure_ascii=False)}\n{token}\n")
+    out.write("\nExample query (as the patient, doctor or nurse):\n")
+    out.write(EXAMPLE_QUERY % patient_iin + "\n")
+    out.write(f'Emergency crew: {{ emergency(iin: "{patient_iin}", reason: "call 103") ')
+    out.write("{ bloodGroup allergies { substance { display } } } }\n")
+    out.flush()
+
+
+def _staff_claims(person: dict[str, Any]) -> dict[str, str]:
+    return {"practitioner_id": person["id"], "org_bin": person["orgBin"]}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the whole demo until interrupted."""
+    parser = argparse.ArgumentParser(prog="python -m gateway demo", description=__doc__)
+    parser.add_argument("--population", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--port", type=int, default=8000, help="the gateway's port")
+    parser.add_argument("--emulator-port-base", type=int, default=9101)
+    parser.add_argument("--dir", type=Path, default=DEMO_DIR)
+    args = parser.parse_args(argv)
+    directory: Path = args.dir
+    data_dir = directory / "population"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_population(data_dir, args.population, args.seed)
+    truth = json.loads((data_dir / "ground_truth.json").read_text(encoding="utf-8"))
+    issuer = DemoIssuer.create(directory)
+    with start_emulators(data_dir, args.emulator_port_base) as emulators:
+        config = write_config(directory, emulators.urls, issuer, args.port)
+        settings = load_settings(config)
+        print_welcome(args.port, issuer, pick_cast(truth))
+        sys.stdout.write(f"Config: {config}\nStop with Ctrl+C.\n")
+        uvicorn.run(create_app(settings), host="127.0.0.1", port=args.port, log_level="warning")
+    return 0

@@ -1,0 +1,104 @@
+"""Opening a read of a person's record: gather what the policy needs, then decide once.
+
+For a nurse or doctor without a reason, the care relationship is established first (the
+register's attachment, then an encounter at their organisation within the care window,
+asked of the EHRs with the smallest query), and the patient's restrictions are read. Only
+then does ``decide`` run, and only the sections it allows are ever requested.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from gateway.auth.policy import CareRelationship, EntryPoint, Section, decide, needs_relationship
+from gateway.auth.principal import Principal, Role
+from gateway.errors import GatewayError, Internal
+from gateway.resolvers.context import RequestContext
+from gateway.resolvers.loader import RecordLoader
+from gateway.resolvers.reads import PatientRead
+from gateway.resolvers.shaping import today
+from gateway.sources.errors import SourceError
+from gateway.sources.resilience import Deadline
+
+CLINICIANS = frozenset({Role.NURSE, Role.DOCTOR})
+
+
+async def open_read(
+    context: RequestContext,
+    iin: str,
+    entry: EntryPoint,
+    requested: frozenset[Section],
+    reason: str | None,
+    deadline: Deadline | None = None,
+) -> PatientRead:
+    """Decide what this request may read of ``iin`` and start loading exactly that."""
+    principal = context.principal
+    loader = RecordLoader(context.services, iin, deadline or context.deadline)
+    relationship = None
+    restricted: frozenset[Section] = frozenset()
+    if principal.role in CLINICIANS and entry is EntryPoint.PASSPORT:
+        relationship_task = None
+        if needs_relationship(principal, entry, reason):
+            relationship_task = asyncio.ensure_future(_relationship(context, loader, principal))
+        restricted = await _restrictions(context, iin)
+        if relationship_task is not None:
+            relationship = await relationship_task
+    elif principal.role is Role.PATIENT and principal.iin == iin:
+        restricted = await _restrictions(context, iin)
+    decision = decide(
+        principal,
+        entry,
+        iin,
+        requested,
+        relationship,
+        restricted,
+        reason,
+        context.services.settings.policy,
+    )
+    if decision.refused:
+        assert decision.denial is not None
+        raise decision.denial
+    read = PatientRead(context, iin, entry, decision, loader, restricted)
+    context.reads.append(read)
+    read.start()
+    return read
+
+
+async def _restrictions(context: RequestContext, iin: str) -> frozenset[Section]:
+    """The sections the patient restricted; fail closed when they cannot be read."""
+    try:
+        names = await context.services.restrictions.restricted_sections(iin)
+    except Exception as exc:  # any store failure: refuse rather than ignore the patient's wish
+        raise Internal("restrictions unavailable") from exc
+    return frozenset(Section(name) for name in names)
+
+
+async def _relationship(
+    context: RequestContext, loader: RecordLoader, principal: Principal
+) -> CareRelationship:
+    """Whether the clinician's organisation cares for the patient (attached or recent visit)."""
+    org_bin = principal.org_bin
+    if not org_bin:
+        return CareRelationship(attached=False, recent_encounter=False)
+    fetched = await loader.patient()
+    patient = fetched.value if fetched.ok else None
+    attached_to = patient.managing_org if patient is not None else None
+    if attached_to is not None and attached_to.bin == org_bin:
+        return CareRelationship(attached=True, recent_encounter=False)
+    since = today() - timedelta(days=context.services.settings.policy.care_window_days)
+    ehrs = context.services.sources.ehrs
+    try:
+        async with asyncio.timeout(context.deadline.remaining()):
+            answers = await asyncio.gather(
+                *(ehr.has_encounter_with(loader.iin, org_bin, since) for ehr in ehrs),
+                return_exceptions=True,
+            )
+    except TimeoutError:
+        answers = []
+    # An EHR that failed cannot prove a relationship; the clinician may still break the glass.
+    recent = any(answer is True for answer in answers)
+    for answer in answers:
+        if isinstance(answer, BaseException) and not isinstance(answer, SourceError | GatewayError):
+            raise answer
+    return CareRelationship(attached=False, recent_encounter=recent)

@@ -1,0 +1,166 @@
+"""One read of one person's record: the decision, the loads it allows, and what it disclosed.
+
+A ``PatientRead`` is made once per ``passport`` or ``emergency`` field. It starts every load
+the decision allows at once (so sources answer in parallel), and hands section resolvers
+the merged records, or the section's error: the decision's code, or SOURCE_UNAVAILABLE
+when a source that holds the section failed with no cached copy to serve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway import records as rec
+from gateway.auth.policy import Decision, EntryPoint, Section
+from gateway.errors import Forbidden, GatewayError, NotFound, RestrictedByPatient, SourceUnavailable
+from gateway.resolvers.context import RequestContext
+from gateway.resolvers.loader import RecordLoader
+from gateway.resolvers.observations import LatestObservations
+from gateway.sources.ambulance import call_to_encounter
+from gateway.sources.fetcher import Fetched
+
+# The FHIR resource types each section needs from the regional EHRs.
+EHR_TYPES: dict[Section, frozenset[str]] = {
+    Section.EMERGENCY: frozenset(
+        {"AllergyIntolerance", "Condition", "MedicationStatement", "Device", "Observation"}
+    ),
+    Section.ALLERGIES: frozenset({"AllergyIntolerance"}),
+    Section.LIFESTYLE: frozenset({"Observation"}),
+    Section.DIAGNOSTIC_STUDIES: frozenset({"DiagnosticReport"}),
+    Section.PHYSIOLOGICAL_STATE: frozenset({"Observation"}),
+    Section.RISK_BEHAVIOURS: frozenset({"Observation"}),
+    Section.IMMUNIZATIONS: frozenset({"Immunization"}),
+    Section.SCREENINGS: frozenset({"Procedure"}),
+    Section.PROBLEMS: frozenset({"Condition"}),
+    Section.MEDICATIONS: frozenset({"MedicationStatement"}),
+    Section.ANTHROPOMETRICS: frozenset({"Observation"}),
+    Section.ENCOUNTERS: frozenset({"Encounter"}),
+}
+PRESCRIPTION_SECTIONS = frozenset({Section.MEDICATIONS, Section.EMERGENCY})
+
+_ERRORS: dict[str, type[GatewayError]] = {
+    Forbidden.code: Forbidden,
+    RestrictedByPatient.code: RestrictedByPatient,
+}
+
+
+@dataclass
+class EhrView:
+    """Every regional EHR's records of one person, merged."""
+
+    records: list[rec.EhrRecord]
+
+    def items(self, attribute: str) -> list[Any]:
+        """All items of one kind (e.g. ``allergies``) across regions."""
+        return [item for record in self.records for item in getattr(record, attribute)]
+
+    def latest(self) -> LatestObservations:
+        """The latest observation of each code across regions."""
+        return LatestObservations.of(self.items("observations"))
+
+
+@dataclass
+class PatientRead:
+    """What one ``passport``/``emergency`` field may read of one person, and what it read."""
+
+    context: RequestContext
+    iin: str
+    entry: EntryPoint
+    decision: Decision
+    loader: RecordLoader
+    restricted: frozenset[Section] = frozenset()
+    disclosed: set[Section] = field(default_factory=set)
+    _started: list[asyncio.Future[Any]] = field(default_factory=list)
+
+    @property
+    def ehr_types(self) -> frozenset[str]:
+        """The union of EHR resource types the allowed sections need (one call per EHR)."""
+        types: set[str] = set()
+        for section in self.decision.allowed:
+            types |= EHR_TYPES.get(section, frozenset())
+        return frozenset(types)
+
+    def start(self) -> None:
+        """Start every load the allowed sections need, all at once."""
+        allowed = self.decision.allowed
+        # The register is always asked: an IIN it does not know is NOT_FOUND for every field.
+        loads = [self.loader.patient()]
+        if self.ehr_types:
+            loads.append(self.loader.ehr_records(self.ehr_types))
+        if Section.LAB_RESULTS in allowed:
+            loads.append(self.loader.lab_history())
+        if allowed & PRESCRIPTION_SECTIONS:
+            loads.append(self.loader.prescriptions())
+        if Section.DISPENSATIONS in allowed:
+            loads.append(self.loader.dispensations())
+        if Section.ENCOUNTERS in allowed:
+            loads.append(self.loader.ambulance_calls())
+        self._started = [asyncio.ensure_future(load) for load in loads]
+
+    async def settled(self) -> None:
+        """Wait until every started load has answered (for ``sources``)."""
+        if self._started:
+            await asyncio.gather(*self._started, return_exceptions=True)
+
+    def check(self, section: Section) -> None:
+        """Raise the decision's error for ``section``, if it may not be read."""
+        code = self.decision.denied.get(section)
+        if code is not None:
+            raise _ERRORS.get(code, Forbidden)()
+        if section not in self.decision.allowed:
+            raise Forbidden()
+
+    def mark(self, section: Section) -> None:
+        """Record that ``section`` was disclosed (for the audit event)."""
+        self.disclosed.add(section)
+
+    async def patient(self) -> rec.PatientRecord:
+        """The register's record; NOT_FOUND when the register does not know the IIN."""
+        fetched = await self.loader.patient()
+        patient = _value(fetched)
+        if patient is None:
+            raise NotFound("no such person in the register")
+        return patient
+
+    async def ehr(self) -> EhrView:
+        """The merged EHR records for the allowed sections."""
+        results = await self.loader.ehr_records(self.ehr_types)
+        return EhrView([record for record in map(_value, results) if record is not None])
+
+    async def lab_history(self) -> rec.LabHistory | None:
+        """The laboratory history, or None when no laboratory system is configured."""
+        fetched = await self.loader.lab_history()
+        return None if fetched is None else _value(fetched)
+
+    async def prescriptions(self) -> list[rec.Prescription]:
+        """Active prescriptions (empty when no drug provision system is configured)."""
+        fetched = await self.loader.prescriptions()
+        return [] if fetched is None else list(_value(fetched))
+
+    async def dispensations(self) -> list[rec.Dispensation]:
+        """Dispensations (empty when no drug provision system is configured)."""
+        fetched = await self.loader.dispensations()
+        return [] if fetched is None else list(_value(fetched))
+
+    async def ambulance_encounters(self) -> list[rec.Encounter]:
+        """Ambulance calls as encounters (empty when no dispatch is configured)."""
+        fetched = await self.loader.ambulance_calls()
+        return [] if fetched is None else [call_to_encounter(c) for c in _value(fetched)]
+
+
+def _value(fetched: Fetched[Any]) -> Any:
+    """The fetched value, or SOURCE_UNAVAILABLE when neither fresh nor stale data came."""
+    if not fetched.ok:
+        error = fetched.error
+        source = error.source if error is not None else "unknown"
+        reason = error.kind if error is not None else "unavailable"
+        raise SourceUnavailable(source, reason)
+    return fetched.value
+
+
+def sections_of(fields: Iterable[str], mapping: dict[str, Section | None]) -> frozenset[Section]:
+    """The sections a set of selected field names discloses."""
+    return frozenset(s for name in fields if (s := mapping.get(name)) is not None)

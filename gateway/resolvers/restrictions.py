@@ -1,0 +1,40 @@
+"""``restrictSection``: a patient hides or reveals a section of their own passport."""
+
+from __future__ import annotations
+
+from gateway.audit import NewAuditEvent, SectionNotRestrictable
+from gateway.auth.policy import RESTRICTABLE, Section
+from gateway.auth.principal import Role
+from gateway.errors import BadUserInput, Forbidden, Internal
+from gateway.resolvers.context import RequestContext
+from gateway.schema.enums import Section as SectionEnum
+
+
+async def restrict_section(
+    context: RequestContext, section: SectionEnum, restricted: bool
+) -> list[SectionEnum]:
+    """Persist the change, queue its audit event, and return the sections now restricted."""
+    principal = context.principal
+    if principal.role is not Role.PATIENT or principal.iin is None:
+        raise Forbidden("only patients restrict sections of their own passport")
+    if Section(section.value) not in RESTRICTABLE:
+        raise BadUserInput(f"{section.value} cannot be restricted: it keeps patients safe")
+    try:
+        now_restricted = await context.services.restrictions.set_restricted(
+            principal.iin, section.value, restricted
+        )
+    except SectionNotRestrictable as exc:
+        raise BadUserInput(f"{section.value} cannot be restricted") from exc
+    except Exception as exc:  # the store failed: say so, never pretend the change happened
+        raise Internal("restrictions unavailable") from exc
+    context.events.append(
+        NewAuditEvent(
+            subject=principal.subject,
+            role=principal.role.value,
+            patient_iin=principal.iin,
+            sections=(section.value,),
+            request_id=context.request_id,
+            action="restrict" if restricted else "unrestrict",
+        )
+    )
+    return [SectionEnum(name) for name in sorted(now_restricted)]

@@ -1,0 +1,368 @@
+"""Normalised records -> the contract's types, for the list-like sections.
+
+Pure functions: no I/O, no access decisions (those are made before any source is asked).
+Items merged from several regional EHRs are deduplicated on what makes them the same fact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from gateway import records as rec
+from gateway.schema import types as t
+from gateway.schema.enums import (
+    Criticality,
+    EncounterKind,
+    LabFlag,
+    ProblemStatus,
+    Sex,
+)
+
+ALMATY = ZoneInfo("Asia/Almaty")
+ATC_SYSTEM = "http://www.whocc.no/atc"
+PROBLEM_LIST = "problem-list-item"
+SCREENING = "screening"
+
+_CRITICALITY = {"low": Criticality.LOW, "high": Criticality.HIGH}
+_PROBLEM_STATUS = {
+    "active": ProblemStatus.ACTIVE,
+    "recurrence": ProblemStatus.ACTIVE,
+    "relapse": ProblemStatus.ACTIVE,
+    "inactive": ProblemStatus.INACTIVE,
+    "remission": ProblemStatus.INACTIVE,
+    "resolved": ProblemStatus.RESOLVED,
+}
+_NOT_DONE = frozenset({"not-done", "entered-in-error"})
+
+
+def today() -> date:
+    """Today's date in Kazakhstan's single time zone."""
+    return datetime.now(ALMATY).date()
+
+
+def coding(code: rec.Coding | None) -> t.Coding | None:
+    """A record coding as the contract's ``Coding``."""
+    if code is None:
+        return None
+    return t.Coding(system=code.system, code=code.code, display=code.display)
+
+
+def organization(ref: rec.OrgRef | None) -> t.Organization | None:
+    """An organisation reference, when it carries a BIN."""
+    if ref is None or not ref.bin:
+        return None
+    return t.Organization(bin=ref.bin, name=ref.name, region=ref.region)
+
+
+def practitioner(ref: rec.PractitionerRef | None) -> t.Practitioner | None:
+    """A practitioner reference, when it carries a register id."""
+    if ref is None or not ref.id:
+        return None
+    return t.Practitioner(id=ref.id, name=ref.name)
+
+
+def provenance(prov: rec.Provenance) -> t.Provenance:
+    """Where a fact came from."""
+    return t.Provenance(
+        source=prov.source,
+        region=prov.region,
+        organization=organization(prov.organization),
+        practitioner=practitioner(prov.practitioner),
+        recorded_at=prov.recorded_at,
+    )
+
+
+def age_on(birth_date: date | None, day: date) -> int | None:
+    """Whole years of age on ``day``."""
+    if birth_date is None:
+        return None
+    before_birthday = (day.month, day.day) < (birth_date.month, birth_date.day)
+    return day.year - birth_date.year - int(before_birthday)
+
+
+def identity(patient: rec.PatientRecord) -> t.Identity:
+    """The register's identity of a person."""
+    return t.Identity(
+        iin=patient.iin,
+        family_name=patient.family,
+        given_name=patient.given,
+        patronymic=patient.patronymic,
+        full_name=patient.full_name,
+        birth_date=patient.birth_date,
+        sex=Sex(patient.sex) if patient.sex in ("MALE", "FEMALE") else None,
+        age=age_on(patient.birth_date, today()),
+        region=patient.region,
+        provenance=provenance(patient.provenance),
+    )
+
+
+def care_team(patient: rec.PatientRecord) -> t.CareTeam:
+    """The polyclinic and GP the person is attached to."""
+    return t.CareTeam(
+        attached_organization=organization(patient.managing_org),
+        general_practitioner=practitioner(patient.gp),
+        provenance=provenance(patient.provenance),
+    )
+
+
+def allergies(items: Iterable[rec.Allergy]) -> list[t.Allergy]:
+    """Allergies that are not resolved or refuted, one per substance, highest risk first."""
+    chosen: dict[tuple[str, str], rec.Allergy] = {}
+    for allergy in items:
+        if allergy.substance is None:
+            continue
+        if allergy.clinical_status not in (None, "active"):
+            continue
+        key = (allergy.substance.system, allergy.substance.code)
+        kept = chosen.get(key)
+        if kept is None or _newer(allergy.provenance, kept.provenance):
+            chosen[key] = allergy
+    shaped = [
+        t.Allergy(
+            substance=coding(a.substance),  # type: ignore[arg-type]
+            category=a.category,
+            criticality=_CRITICALITY.get(a.criticality or "", Criticality.UNKNOWN),
+            reactions=list(a.reactions),
+            provenance=provenance(a.provenance),
+        )
+        for a in chosen.values()
+    ]
+    shaped.sort(key=lambda a: (a.criticality != Criticality.HIGH, a.substance.code))
+    return shaped
+
+
+def problem_status(problem: rec.Problem) -> ProblemStatus:
+    """The contract's three-valued status of a condition."""
+    return _PROBLEM_STATUS.get(problem.clinical_status or "", ProblemStatus.ACTIVE)
+
+
+def problems(
+    items: Iterable[rec.Problem], *, include_resolved: bool, active_only: bool = False
+) -> list[t.Problem]:
+    """The problem list (problem-list items), newest onset first."""
+    chosen: dict[tuple[str, str, date | None], rec.Problem] = {}
+    for problem in items:
+        if problem.code is None or problem.category not in (None, PROBLEM_LIST):
+            continue
+        status = problem_status(problem)
+        if active_only and status is not ProblemStatus.ACTIVE:
+            continue
+        if not include_resolved and status is ProblemStatus.RESOLVED:
+            continue
+        onset = problem.onset.date() if problem.onset else None
+        chosen.setdefault((problem.code.system, problem.code.code, onset), problem)
+    shaped = [
+        t.Problem(
+            code=coding(p.code),  # type: ignore[arg-type]
+            status=problem_status(p),
+            onset=p.onset.date() if p.onset else None,
+            provenance=provenance(p.provenance),
+        )
+        for p in chosen.values()
+    ]
+    shaped.sort(key=lambda p: (p.onset or date.min, p.code.code), reverse=True)
+    return shaped
+
+
+def medications(
+    statements: Iterable[rec.MedicationStatement], prescriptions: Iterable[rec.Prescription]
+) -> list[t.Medication]:
+    """Active EHR statements and active DPS prescriptions, one per ATC code (EHR first)."""
+    by_atc: dict[str, t.Medication] = {}
+    for statement in statements:
+        if statement.status != "active" or statement.medication is None:
+            continue
+        key = statement.medication.code
+        if key in by_atc:
+            continue
+        by_atc[key] = t.Medication(
+            code=coding(statement.medication),  # type: ignore[arg-type]
+            name=statement.name or statement.medication.display or statement.medication.code,
+            dose=_quantity(statement.dose),
+            times_per_day=statement.times_per_day,
+            route=statement.route,
+            since=statement.since.date() if statement.since else None,
+            provenance=provenance(statement.provenance),
+        )
+    for prescription in prescriptions:
+        if prescription.status not in (None, "active") or prescription.drug is None:
+            continue
+        key = prescription.drug.code
+        if key in by_atc:
+            continue
+        by_atc[key] = t.Medication(
+            code=coding(prescription.drug),  # type: ignore[arg-type]
+            name=prescription.inn or prescription.drug.display or prescription.drug.code,
+            dose=_quantity(prescription.dose),
+            times_per_day=prescription.times_per_day,
+            route=prescription.route,
+            since=prescription.issued_at.date() if prescription.issued_at else None,
+            provenance=provenance(prescription.provenance),
+        )
+    return sorted(by_atc.values(), key=lambda m: m.name.lower())
+
+
+def immunizations(items: Iterable[rec.Immunization]) -> list[t.Immunization]:
+    """Vaccinations given, oldest first."""
+    seen: dict[tuple[str, date, int | None], t.Immunization] = {}
+    for item in items:
+        if item.vaccine is None or item.occurred is None or item.status in _NOT_DONE:
+            continue
+        day = item.occurred.date()
+        seen.setdefault(
+            (item.vaccine.code, day, item.dose_number),
+            t.Immunization(
+                vaccine=coding(item.vaccine),  # type: ignore[arg-type]
+                date=day,
+                dose_number=item.dose_number,
+                provenance=provenance(item.provenance),
+            ),
+        )
+    return sorted(seen.values(), key=lambda i: (i.date, i.vaccine.code))
+
+
+def screenings(items: Iterable[rec.Procedure]) -> list[t.Screening]:
+    """Screening procedures done, newest first."""
+    seen: dict[tuple[str, date], t.Screening] = {}
+    for item in items:
+        if item.code is None or item.performed is None or item.status in _NOT_DONE:
+            continue
+        if (item.category or "").lower() != SCREENING:
+            continue
+        day = item.performed.date()
+        seen.setdefault(
+            (item.code.code, day),
+            t.Screening(
+                code=coding(item.code),  # type: ignore[arg-type]
+                date=day,
+                outcome=item.outcome,
+                provenance=provenance(item.provenance),
+            ),
+        )
+    return sorted(seen.values(), key=lambda s: (s.date, s.code.code), reverse=True)
+
+
+def diagnostic_studies(items: Iterable[rec.DiagnosticReport]) -> list[t.DiagnosticStudy]:
+    """Imaging, ECG and other studies, newest first."""
+    shaped = [
+        t.DiagnosticStudy(
+            code=coding(item.code),  # type: ignore[arg-type]
+            category=item.category,
+            date=item.effective,
+            conclusion=item.conclusion,
+            provenance=provenance(item.provenance),
+        )
+        for item in items
+        if item.code is not None and item.status != "entered-in-error"
+    ]
+    shaped.sort(key=lambda s: _sort_time(s.date), reverse=True)
+    return shaped
+
+
+def lab_results(
+    history: rec.LabHistory, first: date | None, last: date | None
+) -> list[t.LabResult]:
+    """Validated results in the period (by result time), newest first."""
+    shaped = []
+    for result in history.results:
+        moment = result.resulted_at or result.ordered_at
+        if not _in_period(moment, first, last):
+            continue
+        shaped.append(
+            t.LabResult(
+                test=coding(result.test),  # type: ignore[arg-type]
+                value=result.value,
+                numeric_value=result.numeric_value,
+                unit=result.unit,
+                reference_range=result.reference_range,
+                flag=LabFlag(result.flag) if result.flag else None,
+                resulted_at=result.resulted_at,
+                order_number=result.order_number,
+                provenance=provenance(result.provenance),
+            )
+        )
+    shaped.sort(key=lambda r: (_sort_time(r.resulted_at), r.order_number or ""), reverse=True)
+    return shaped
+
+
+def encounters(
+    items: Iterable[rec.Encounter], first: date | None, last: date | None
+) -> list[t.Encounter]:
+    """Encounters (EHR visits and ambulance calls) starting in the period, newest first."""
+    shaped = []
+    for item in items:
+        if item.start is None or item.kind is None or not _in_period(item.start, first, last):
+            continue
+        shaped.append(
+            t.Encounter(
+                kind=EncounterKind(item.kind),
+                start=item.start,
+                end=item.end,
+                organization=organization(item.organization),
+                practitioner=practitioner(item.practitioner),
+                diagnosis=coding(item.diagnosis),
+                provenance=provenance(item.provenance),
+            )
+        )
+    shaped.sort(key=lambda e: e.start, reverse=True)
+    return shaped
+
+
+def dispensations(
+    items: Iterable[rec.Dispensation], first: date | None, last: date | None, *, show_cost: bool
+) -> list[t.Dispensation]:
+    """Dispensations in the period, newest first; cost only for those who may see it."""
+    shaped = []
+    for item in items:
+        if item.drug is None or item.dispensed_at is None:
+            continue
+        if not _in_period(item.dispensed_at, first, last):
+            continue
+        shaped.append(
+            t.Dispensation(
+                drug=coding(item.drug),  # type: ignore[arg-type]
+                name=item.inn or item.drug.display or item.drug.code,
+                quantity=item.quantity or 0.0,
+                amount_kzt=item.amount if show_cost else None,
+                program=item.program or "",
+                dispensed_at=item.dispensed_at,
+                pharmacy=organization(item.pharmacy),
+            )
+        )
+    shaped.sort(key=lambda d: d.dispensed_at, reverse=True)
+    return shaped
+
+
+def implants(devices: Iterable[rec.Device]) -> list[t.Coding]:
+    """Active implanted devices, one per type."""
+    seen: dict[tuple[str, str], t.Coding] = {}
+    for device in devices:
+        if device.type is None or device.status not in (None, "active"):
+            continue
+        seen.setdefault((device.type.system, device.type.code), coding(device.type))  # type: ignore[arg-type]
+    return list(seen.values())
+
+
+def _quantity(quantity: rec.Quantity | None) -> t.Quantity | None:
+    if quantity is None or quantity.value is None:
+        return None
+    return t.Quantity(value=float(quantity.value), unit=quantity.unit or "")
+
+
+def _newer(a: rec.Provenance, b: rec.Provenance) -> bool:
+    return _sort_time(a.recorded_at) > _sort_time(b.recorded_at)
+
+
+def _sort_time(moment: datetime | None) -> float:
+    return moment.timestamp() if moment is not None else float("-inf")
+
+
+def _in_period(moment: datetime | None, first: date | None, last: date | None) -> bool:
+    if first is None and last is None:
+        return True
+    if moment is None:
+        return False
+    day = moment.astimezone(ALMATY).date()
+    return (first is None or day >= first) and (last is None or day <= last)

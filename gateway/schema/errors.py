@@ -1,0 +1,66 @@
+"""Errors become GraphQL errors with an ``extensions.code`` here, and nowhere else.
+
+Errors carrying one of our codes keep their (safe) message. Validation errors of the query
+document become BAD_USER_INPUT, or QUERY_TOO_COMPLEX for the depth, alias and token limits.
+Everything else is masked as INTERNAL and logged with its traceback, never sent.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from graphql import GraphQLError
+
+from gateway.errors import BAD_USER_INPUT, INTERNAL, QUERY_TOO_COMPLEX, GatewayError
+
+log = logging.getLogger("gateway.errors")
+
+# Messages of strawberry's and graphql-core's limit rules (they carry no code of their own).
+_LIMIT_MARKERS = ("exceeds maximum operation depth", "aliases found", "tokens. Parsing aborted")
+
+
+def gateway_error_of(error: BaseException | None) -> GatewayError | None:
+    """The ``GatewayError`` behind a GraphQL error, however deeply graphql-core wrapped it."""
+    seen = 0
+    while error is not None and seen < 8:
+        if isinstance(error, GatewayError):
+            return error
+        error = getattr(error, "original_error", None) or error.__cause__
+        seen += 1
+    return None
+
+
+def coded(error: GraphQLError) -> GraphQLError:
+    """The error as the client may see it: a code, a safe message, its path."""
+    if error.extensions and error.extensions.get("code"):
+        return error
+    gateway_error = gateway_error_of(error.original_error)
+    if gateway_error is not None:
+        message = error.message if error.path is None else gateway_error.message
+        return _with(error, message, gateway_error.code)
+    if error.original_error is None:
+        # A problem with the document itself: syntax, validation, limits.
+        code = (
+            QUERY_TOO_COMPLEX
+            if any(marker in error.message for marker in _LIMIT_MARKERS)
+            else BAD_USER_INPUT
+        )
+        return _with(error, error.message, code)
+    log.error(
+        "unexpected error at %s",
+        error.path,
+        exc_info=(type(error.original_error), error.original_error, None),
+    )
+    return _with(error, "internal error", INTERNAL)
+
+
+def _with(error: GraphQLError, message: str, code: str) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions={"code": code},
+    )

@@ -1,0 +1,160 @@
+"""The ``Passport`` type: one resolver per section (never per scalar), all sharing one read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import strawberry
+
+from gateway.auth.policy import Feature, Section
+from gateway.auth.principal import Role
+from gateway.resolvers import passport as resolve
+from gateway.resolvers.access_log import access_log
+from gateway.resolvers.dose_check import dose_check
+from gateway.resolvers.reads import PatientRead
+from gateway.resolvers.screening_plan import screening_plan
+from gateway.schema.access import access, access_roles
+from gateway.schema.enums import Section as SectionEnum
+from gateway.schema.scalars import IIN
+from gateway.schema.types import (
+    AccessEvent,
+    Allergy,
+    Anthropometrics,
+    CareTeam,
+    DiagnosticStudy,
+    Dispensation,
+    DoseCheck,
+    EmergencyData,
+    Encounter,
+    Identity,
+    Immunization,
+    LabResult,
+    Lifestyle,
+    Medication,
+    PhysiologicalState,
+    PlannedScreening,
+    Problem,
+    RiskBehaviours,
+    Screening,
+    SourceStatus,
+)
+
+# The contract names a period's start `from`, a Python keyword.
+FROM_ARGUMENT = strawberry.argument(name="from")
+
+
+@strawberry.type
+class Passport:
+    """A patient's passport, resolved live from the source systems."""
+
+    iin: IIN
+    read: strawberry.Private[PatientRead]
+
+    @strawberry.field(directives=[access(Section.IDENTITY)])
+    async def identity(self) -> Identity | None:
+        return await resolve.identity(self.read)
+
+    @strawberry.field(directives=[access(Section.CARE_TEAM)])
+    async def care_team(self) -> CareTeam | None:
+        return await resolve.care_team(self.read)
+
+    @strawberry.field(directives=[access(Section.EMERGENCY)])
+    async def emergency(self) -> EmergencyData | None:
+        return await resolve.emergency(self.read)
+
+    @strawberry.field(directives=[access(Section.ALLERGIES)])
+    async def allergies(self) -> list[Allergy] | None:
+        return await resolve.allergies(self.read)
+
+    @strawberry.field(directives=[access(Section.LIFESTYLE)])
+    async def lifestyle(self) -> Lifestyle | None:
+        return await resolve.lifestyle(self.read)
+
+    @strawberry.field(directives=[access(Section.DIAGNOSTIC_STUDIES)])
+    async def diagnostic_studies(self) -> list[DiagnosticStudy] | None:
+        return await resolve.diagnostic_studies(self.read)
+
+    @strawberry.field(directives=[access(Section.LAB_RESULTS)])
+    async def lab_results(
+        self,
+        from_: Annotated[dt.date | None, FROM_ARGUMENT] = None,
+        to: dt.date | None = None,
+    ) -> list[LabResult] | None:
+        return await resolve.lab_results(self.read, from_, to)
+
+    @strawberry.field(directives=[access(Section.PHYSIOLOGICAL_STATE)])
+    async def physiological_state(self) -> PhysiologicalState | None:
+        return await resolve.physiological_state(self.read)
+
+    @strawberry.field(directives=[access(Section.RISK_BEHAVIOURS)])
+    async def risk_behaviours(self) -> RiskBehaviours | None:
+        return await resolve.risk_behaviours(self.read)
+
+    @strawberry.field(directives=[access(Section.IMMUNIZATIONS)])
+    async def immunizations(self) -> list[Immunization] | None:
+        return await resolve.immunizations(self.read)
+
+    @strawberry.field(directives=[access(Section.SCREENINGS)])
+    async def screenings(self) -> list[Screening] | None:
+        return await resolve.screenings(self.read)
+
+    @strawberry.field(
+        description=(
+            "Check-ups of the national screening programme due in the coming months, "
+            "with overdue ones first."
+        ),
+        directives=[access(Section.SCREENINGS)],
+    )
+    async def screening_plan(self, months: int | None = 12) -> list[PlannedScreening] | None:
+        return await screening_plan(self.read, 12 if months is None else months)
+
+    @strawberry.field(directives=[access(Section.PROBLEMS)])
+    async def problems(self, include_resolved: bool | None = False) -> list[Problem] | None:
+        return await resolve.problems(self.read, bool(include_resolved))
+
+    @strawberry.field(directives=[access(Section.MEDICATIONS)])
+    async def current_medications(self) -> list[Medication] | None:
+        return await resolve.current_medications(self.read)
+
+    @strawberry.field(directives=[access(Section.ANTHROPOMETRICS)])
+    async def anthropometrics(self) -> Anthropometrics | None:
+        return await resolve.anthropometrics(self.read)
+
+    @strawberry.field(directives=[access(Section.ENCOUNTERS)])
+    async def encounters(
+        self,
+        from_: Annotated[dt.date | None, FROM_ARGUMENT] = None,
+        to: dt.date | None = None,
+    ) -> list[Encounter] | None:
+        return await resolve.encounters(self.read, from_, to)
+
+    @strawberry.field(directives=[access(Section.DISPENSATIONS)])
+    async def dispensations(
+        self,
+        from_: Annotated[dt.date | None, FROM_ARGUMENT] = None,
+        to: dt.date | None = None,
+    ) -> list[Dispensation] | None:
+        return await resolve.dispensations(self.read, from_, to)
+
+    @strawberry.field(
+        description="Each current medication's dose against the patient's latest weight.",
+        directives=[access_roles(Role.NURSE, Role.DOCTOR)],
+    )
+    async def dose_check(self) -> list[DoseCheck] | None:
+        return await dose_check(self.read)
+
+    @strawberry.field(
+        description="Patient only: who read this passport, when, which sections, and why.",
+        directives=[access(Feature.ACCESS_LOG)],
+    )
+    async def access_log(self, limit: int | None = 50) -> list[AccessEvent] | None:
+        return await access_log(self.read, 50 if limit is None else limit)
+
+    @strawberry.field
+    async def restricted_sections(self) -> list[SectionEnum] | None:
+        return [SectionEnum(s.value) for s in sorted(self.read.restricted)]
+
+    @strawberry.field
+    async def sources(self) -> list[SourceStatus]:
+        return await resolve.sources(self.read)

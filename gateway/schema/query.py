@@ -1,0 +1,93 @@
+"""The root types: ``Query`` (me, passport, emergency, stats) and ``Mutation``."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from gateway.auth.policy import EMERGENCY_FIELDS, PASSPORT_FIELDS, EntryPoint, Feature
+from gateway.auth.principal import Role
+from gateway.resolvers.access import open_read
+from gateway.resolvers.context import RequestContext
+from gateway.resolvers.emergency import emergency_data
+from gateway.resolvers.me import me
+from gateway.resolvers.reads import sections_of
+from gateway.resolvers.restrictions import restrict_section
+from gateway.resolvers.selection import selected_field_names
+from gateway.schema.access import access, access_roles
+from gateway.schema.enums import Section as SectionEnum
+from gateway.schema.passport import Passport
+from gateway.schema.scalars import IIN
+from gateway.schema.stats import Stats, open_stats
+from gateway.schema.types import EmergencyData, Me
+from gateway.sources.resilience import Deadline
+
+
+@strawberry.type
+class Query:
+    """Reads."""
+
+    @strawberry.field(description="Who is asking, and what they may read.")
+    async def me(self, info: Info[RequestContext, None]) -> Me:
+        return await me(info.context)
+
+    @strawberry.field(
+        description=(
+            "A patient's passport, resolved live from the source systems. A patient may only "
+            "ask for their own IIN. A clinician without a care relationship must give "
+            "breakGlassReason."
+        ),
+        directives=[access_roles(Role.PATIENT, Role.NURSE, Role.DOCTOR)],
+    )
+    async def passport(
+        self, info: Info[RequestContext, None], iin: IIN, break_glass_reason: str | None = None
+    ) -> Passport | None:
+        requested = sections_of(selected_field_names(info), PASSPORT_FIELDS)
+        read = await open_read(
+            info.context, iin, EntryPoint.PASSPORT, requested, break_glass_reason
+        )
+        await read.patient()  # NOT_FOUND for an IIN the register does not know
+        return Passport(iin=iin, read=read)
+
+    @strawberry.field(
+        description=(
+            "Critical data for emergency care, for EMERGENCY, DOCTOR and NURSE. Every call is "
+            "audited with its reason and shown to the patient."
+        ),
+        directives=[access_roles(Role.EMERGENCY, Role.NURSE, Role.DOCTOR)],
+    )
+    async def emergency(
+        self, info: Info[RequestContext, None], iin: IIN, reason: str
+    ) -> EmergencyData | None:
+        context = info.context
+        requested = sections_of(selected_field_names(info), EMERGENCY_FIELDS)
+        budget_ms = context.services.settings.policy.emergency_deadline_ms
+        deadline = Deadline.after_ms(budget_ms)
+        if deadline.expires_at > context.deadline.expires_at:
+            deadline = context.deadline
+        read = await open_read(context, iin, EntryPoint.EMERGENCY, requested, reason, deadline)
+        return await emergency_data(read)
+
+    @strawberry.field(
+        description="Aggregates for health managers; small groups are suppressed.",
+        directives=[access(Feature.STATS)],
+    )
+    async def stats(self, info: Info[RequestContext, None]) -> Stats | None:
+        return open_stats(info.context)
+
+
+@strawberry.type
+class Mutation:
+    """Changes a patient makes to their own passport."""
+
+    @strawberry.mutation(
+        description=(
+            "Patient only: hide (restricted: true) or reveal a section of their own passport "
+            "from nurses and doctors. Returns the sections now restricted."
+        ),
+        directives=[access_roles(Role.PATIENT)],
+    )
+    async def restrict_section(
+        self, info: Info[RequestContext, None], section: SectionEnum, restricted: bool
+    ) -> list[SectionEnum]:
+        return await restrict_section(info.context, section, restricted)

@@ -1,0 +1,67 @@
+"""The served schema: the contract's types, our limits, and nothing per field.
+
+Parsing and validation are cached (same document, same work skipped); depth, alias and token
+limits reject hostile documents before any resolver runs; introspection is off unless
+configured. No extension runs per field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from gateway.config import ServerSettings
+from gateway.schema.query import Mutation, Query
+from gateway.schema.scalars import IIN, IIN_SCALAR
+
+SDL_PATH = Path(__file__).resolve().parents[2] / "schema.graphql"
+
+
+class PassportSchema(strawberry.Schema):
+    """The schema, quiet about errors: ``gateway.schema.errors`` logs the unexpected ones."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Do not print tracebacks for expected errors (denials, bad input, sources down)."""
+
+
+def build_schema(server: ServerSettings | None = None) -> PassportSchema:
+    """The schema with the limits of ``server`` (defaults when None)."""
+    server = server or ServerSettings()
+    extensions: list = [
+        lambda: MaxTokensLimiter(max_token_count=server.max_tokens),
+        lambda: QueryDepthLimiter(max_depth=server.max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=server.max_aliases),
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
+    ]
+    if not server.introspection:
+        extensions.append(DisableIntrospection)
+    return PassportSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(scalar_map={IIN: IIN_SCALAR}),
+    )
+
+
+def served_sdl() -> str:
+    """The SDL of the served schema, as written to ``schema.graphql``."""
+    return build_schema().as_str() + "\n"
+
+
+if __name__ == "__main__":
+    SDL_PATH.write_text(served_sdl(), encoding="utf-8")
