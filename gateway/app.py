@@ -48,9 +48,11 @@ def create_app(settings: Settings) -> Starlette:
             graphiql=bool(settings.server.graphiql),
         )
         app.state.view = view
+        directory = asyncio.create_task(keep_directory_warm(services))
         try:
             yield
         finally:
+            directory.cancel()
             await close_services(services)
 
     async def graphql(request: Request) -> Response:
@@ -126,6 +128,19 @@ async def open_services(settings: Settings) -> Services:
     services = Services(settings, sources, fetcher, verifier, audit, restrictions)
     services.close_hooks.extend(client.aclose for client in clients.values())
     return services
+
+
+async def keep_directory_warm(services: Services) -> None:
+    """Load the register's organisations and practitioners now and again every half TTL."""
+    register = services.sources.register
+    period = max(60.0, services.sources.ttl_s(register.source) / 2)
+    while True:
+        try:
+            count = await register.warm_directory()
+            log.info("register directory loaded: %d organisations and practitioners", count)
+        except Exception:  # the directory is an optimisation: lookups still work without it
+            log.warning("register directory could not be loaded; names are looked up on demand")
+        await asyncio.sleep(period)
 
 
 async def close_services(services: Services) -> None:

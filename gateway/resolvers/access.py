@@ -35,17 +35,18 @@ async def open_read(
     """Decide what this request may read of ``iin`` and start loading exactly that."""
     principal = context.principal
     loader = RecordLoader(context.services, iin, deadline or context.deadline)
+    loader.care_team = Section.CARE_TEAM in requested or (
+        principal.role in CLINICIANS and entry is EntryPoint.PASSPORT
+    )
     relationship = None
     restricted: frozenset[Section] = frozenset()
     if principal.role in CLINICIANS and entry is EntryPoint.PASSPORT:
         relationship_task = None
         if needs_relationship(principal, entry, reason):
             relationship_task = asyncio.ensure_future(_relationship(context, loader, principal))
-        restricted = await _restrictions(context, iin)
+        restricted = await restrictions_of(context, iin)
         if relationship_task is not None:
             relationship = await relationship_task
-    elif principal.role is Role.PATIENT and principal.iin == iin:
-        restricted = await _restrictions(context, iin)
     decision = decide(
         principal,
         entry,
@@ -59,13 +60,15 @@ async def open_read(
     if decision.refused:
         assert decision.denial is not None
         raise decision.denial
-    read = PatientRead(context, iin, entry, decision, loader, restricted)
+    # Patients see everything of their own, so their reads do not wait for restrictions.
+    known = restricted if principal.role in CLINICIANS and entry is EntryPoint.PASSPORT else None
+    read = PatientRead(context, iin, entry, decision, loader, known)
     context.reads.append(read)
     read.start()
     return read
 
 
-async def _restrictions(context: RequestContext, iin: str) -> frozenset[Section]:
+async def restrictions_of(context: RequestContext, iin: str) -> frozenset[Section]:
     """The sections the patient restricted; fail closed when they cannot be read."""
     try:
         names = await context.services.restrictions.restricted_sections(iin)

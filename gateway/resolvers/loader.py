@@ -61,14 +61,21 @@ class RecordLoader:
         self.deadline = deadline
         self._tasks: dict[tuple[str, str], asyncio.Task[Fetched[Any]]] = {}
         self._reports: dict[str, SourceReport] = {}
+        # Whether the register read must also name the polyclinic and GP (one more call when
+        # they are not cached): the care team section and the care-relationship check need it.
+        self.care_team = False
 
     # --- what sections ask for -------------------------------------------------------------
 
     async def patient(self) -> Fetched[PatientRecord | None]:
         """The register's record of the person (None value: not in the register)."""
         register = self.sources.register
+        if self.care_team:
+            return await self._fetch(
+                register.source, "patient-care", lambda: register.patient_by_iin(self.iin)
+            )
         return await self._fetch(
-            register.source, "patient", lambda: register.patient_by_iin(self.iin)
+            register.source, "patient", lambda: register.patient_by_iin(self.iin, False)
         )
 
     async def ehr_records(self, types: frozenset[str]) -> list[Fetched[EhrRecord | None]]:

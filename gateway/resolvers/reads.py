@@ -71,7 +71,8 @@ class PatientRead:
     entry: EntryPoint
     decision: Decision
     loader: RecordLoader
-    restricted: frozenset[Section] = frozenset()
+    # The patient's restrictions when the decision needed them; else read on demand.
+    restricted: frozenset[Section] | None = None
     disclosed: set[Section] = field(default_factory=set)
     _started: list[asyncio.Future[Any]] = field(default_factory=list)
 

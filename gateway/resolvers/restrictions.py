@@ -6,8 +6,17 @@ from gateway.audit import NewAuditEvent, SectionNotRestrictable
 from gateway.auth.policy import RESTRICTABLE, Section
 from gateway.auth.principal import Role
 from gateway.errors import BadUserInput, Forbidden, Internal
+from gateway.resolvers.access import restrictions_of
 from gateway.resolvers.context import RequestContext
+from gateway.resolvers.reads import PatientRead
 from gateway.schema.enums import Section as SectionEnum
+
+
+async def restricted_sections(read: PatientRead) -> frozenset[Section]:
+    """The sections the patient restricted, as known to the read or read now."""
+    if read.restricted is None:
+        read.restricted = await restrictions_of(read.context, read.iin)
+    return read.restricted
 
 
 async def restrict_section(

@@ -13,6 +13,7 @@ from gateway.resolvers import passport as resolve
 from gateway.resolvers.access_log import access_log
 from gateway.resolvers.dose_check import dose_check
 from gateway.resolvers.reads import PatientRead
+from gateway.resolvers.restrictions import restricted_sections
 from gateway.resolvers.screening_plan import screening_plan
 from gateway.schema.access import access, access_roles
 from gateway.schema.enums import Section as SectionEnum
@@ -153,7 +154,7 @@ class Passport:
 
     @strawberry.field
     async def restricted_sections(self) -> list[SectionEnum] | None:
-        return [SectionEnum(s.value) for s in sorted(self.read.restricted)]
+        return [SectionEnum(s.value) for s in sorted(await restricted_sections(self.read))]
 
     @strawberry.field
     async def sources(self) -> list[SourceStatus]:

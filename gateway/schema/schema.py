@@ -12,6 +12,7 @@ from pathlib import Path
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -41,10 +42,15 @@ class PassportSchema(strawberry.Schema):
 def build_schema(server: ServerSettings | None = None) -> PassportSchema:
     """The schema with the limits of ``server`` (defaults when None)."""
     server = server or ServerSettings()
+    # The limit rules are built once: ValidationCache keys on the rule classes, and a limiter
+    # built per request would make a new class each time, so nothing would ever be cached.
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=server.max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=server.max_aliases).validation_rules,
+    ]
     extensions: list = [
         lambda: MaxTokensLimiter(max_token_count=server.max_tokens),
-        lambda: QueryDepthLimiter(max_depth=server.max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=server.max_aliases),
+        lambda: AddValidationRules(limit_rules),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
     ]

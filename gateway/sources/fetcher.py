@@ -15,6 +15,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,6 +58,7 @@ T = TypeVar("T")
 CIRCUIT_OPEN = "circuit_open"
 # Kinds that say the source is unwell; others (404, bad_response, ...) mean it did answer.
 _BREAKER_FAILURES = frozenset({"timeout", "connect", "rate_limited"})
+DECODED_MEMO_SIZE = 4096  # decoded cache values kept beside the store
 _WRITE_MARGIN_S = 0.01  # time kept back from the deadline for the callers to return
 
 
@@ -123,6 +125,8 @@ class Fetcher:
         self._rng = rng or random.Random()  # jitter, not secrecy
         self._clock = clock
         self._flights: SingleFlight[_Outcome] = SingleFlight()
+        # store key -> (stored bytes, entry, decoded value) of the latest reads.
+        self._decoded: OrderedDict[str, tuple[bytes, CacheEntry, Any]] = OrderedDict()
         self._breakers: dict[str, CircuitBreaker] = {}
         self._budgets: dict[str, RetryBudget] = {}
         self._writes: set[asyncio.Task[None]] = set()
@@ -251,12 +255,21 @@ class Fetcher:
         data = await self.store.get(store_key, deadline.remaining())
         if data is None:
             return None
+        memo = self._decoded.get(store_key)
+        if memo is not None and memo[0] == data:
+            # Decoded values are immutable records: the same bytes need not be decoded twice.
+            self._decoded.move_to_end(store_key)
+            return memo[1], memo[2]
         try:
             entry = CacheEntry.unpack(data)
-            return entry, codec.decode(entry.payload)
+            value = codec.decode(entry.payload)
         except Exception:  # an older format or a codec change: refetch rather than fail
             metrics.CACHE_REJECTED.labels(reason="undecodable").inc()
             return None
+        self._decoded[store_key] = (data, entry, value)
+        if len(self._decoded) > DECODED_MEMO_SIZE:
+            self._decoded.popitem(last=False)
+        return entry, value
 
     async def _load(
         self,

@@ -29,7 +29,8 @@ from gateway.sources.http import require_iin
 
 PAGE_SIZE = 500  # the contract's maximum _count: one page holds a whole record as a rule
 _ICD10_PREFIX = re.compile(r"[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?")
-_NAMES_CACHE_SIZE = 4096
+# Room for a national directory of organisations and practitioners (warm_directory).
+_NAMES_CACHE_SIZE = 200_000
 
 
 def _safe_token(value: str) -> bool:
@@ -127,10 +128,11 @@ class RegisterAdapter:
         self._orgs = TtlLru(settings.ttl_s)
         self._practitioners = TtlLru(settings.ttl_s)
 
-    async def patient_by_iin(self, iin: str) -> PatientRecord | None:
-        """The register's record of a person with their polyclinic and GP named; None if unknown.
+    async def patient_by_iin(self, iin: str, care_team: bool = True) -> PatientRecord | None:
+        """The register's record of a person; None if unknown.
 
-        One search, plus one batch of reads for the organisation and GP not cached yet.
+        One search; with ``care_team``, plus one batch of reads for the polyclinic and GP not
+        cached yet (their BIN, names and region are not in the Patient resource).
         """
         require_iin(iin)
         with source_errors(self.source):
@@ -148,8 +150,8 @@ class RegisterAdapter:
                 ),
                 None,
             )
-            if patient is None:
-                return None
+            if patient is None or not care_team:
+                return patient
             return await self._with_care_team(patient)
 
     async def _with_care_team(self, patient: PatientRecord) -> PatientRecord:
@@ -198,6 +200,25 @@ class RegisterAdapter:
         if practitioner.id:
             self._practitioners.put(("identifier", practitioner.id), practitioner)
         return practitioner
+
+    async def warm_directory(self) -> int:
+        """Read every Organization and Practitioner into the name caches; returns how many.
+
+        Reference data, not patient data: with the directory known, a passport's care team and
+        provenance need no second register round trip after the patient search.
+        """
+        seen = 0
+        with source_errors(self.source):
+            for resource_type, parse, remember in (
+                ("Organization", _organization, self._remember_org),
+                ("Practitioner", _practitioner, self._remember_practitioner),
+            ):
+                pages = self.fhir.search_pages(resource_type, [("_count", str(PAGE_SIZE))])
+                async for page in pages:
+                    for resource in _resources(page, resource_type):
+                        remember(parse(resource))
+                        seen += 1
+        return seen
 
     async def organizations(
         self, keys: Iterable[str], by: Literal["bin", "id"] = "bin"
