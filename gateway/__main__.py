@@ -22,16 +22,19 @@ def _serve(argv: Sequence[str]) -> int:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.logs import configure_logging
 
     parser = argparse.ArgumentParser(prog="python -m gateway serve")
     parser.add_argument("--config")
     args = parser.parse_args(argv)
     settings = load_settings(_config_path(args.config))
+    configure_logging(os.environ.get("EHP_LOG_LEVEL", "INFO"))
     uvicorn.run(
         create_app(settings),
         host=settings.server.host,
         port=settings.server.port,
         log_level="warning",
+        log_config=None,  # keep our redacting handler
     )
     return 0
 

@@ -22,6 +22,7 @@ from emulators.serve import ensure_population, sources_toml, start_emulators
 from gateway.app import create_app
 from gateway.auth.issuer import DEMO_AUDIENCE, DEMO_ISSUER, DemoIssuer
 from gateway.config import load_settings
+from gateway.logs import configure_logging
 
 DEMO_DIR = Path("var/demo")
 EXAMPLE_QUERY = """{
@@ -161,5 +162,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(config)
         print_welcome(args.port, issuer, pick_cast(truth))
         sys.stdout.write(f"Config: {config}\nStop with Ctrl+C.\n")
-        uvicorn.run(create_app(settings), host="127.0.0.1", port=args.port, log_level="warning")
+        configure_logging("WARNING")
+        uvicorn.run(
+            create_app(settings),
+            host="127.0.0.1",
+            port=args.port,
+            log_level="warning",
+            log_config=None,  # keep the redacting handler
+        )
     return 0
