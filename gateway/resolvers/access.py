@@ -31,6 +31,7 @@ async def open_read(
     requested: frozenset[Section],
     reason: str | None,
     deadline: Deadline | None = None,
+    wants_weight: bool = False,
 ) -> PatientRead:
     """Decide what this request may read of ``iin`` and start loading exactly that."""
     principal = context.principal
@@ -62,7 +63,7 @@ async def open_read(
         raise decision.denial
     # Patients see everything of their own, so their reads do not wait for restrictions.
     known = restricted if principal.role in CLINICIANS and entry is EntryPoint.PASSPORT else None
-    read = PatientRead(context, iin, entry, decision, loader, known)
+    read = PatientRead(context, iin, entry, decision, loader, known, wants_weight)
     context.reads.append(read)
     read.start()
     return read

@@ -73,6 +73,8 @@ class PatientRead:
     loader: RecordLoader
     # The patient's restrictions when the decision needed them; else read on demand.
     restricted: frozenset[Section] | None = None
+    # doseCheck needs the weight (Observation) beside the medicines, in the same EHR call.
+    wants_weight: bool = False
     disclosed: set[Section] = field(default_factory=set)
     _started: list[asyncio.Future[Any]] = field(default_factory=list)
 
@@ -82,6 +84,8 @@ class PatientRead:
         types: set[str] = set()
         for section in self.decision.allowed:
             types |= EHR_TYPES.get(section, frozenset())
+        if self.wants_weight and Section.MEDICATIONS in self.decision.allowed:
+            types.add("Observation")
         return frozenset(types)
 
     def start(self) -> None:

@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from gateway.auth.policy import Section
-from gateway.resolvers.not_built import NotAvailableYet
+from gateway.clinical import screening
+from gateway.errors import BadUserInput
+from gateway.resolvers import shaping
 from gateway.resolvers.reads import PatientRead
 from gateway.schema import types as t
 
+# Ten years covers two rounds of the longest interval (4 years) with room to spare.
+MAX_MONTHS = 120
+
 
 async def screening_plan(read: PatientRead, months: int) -> list[t.PlannedScreening] | None:
-    """The programme's rules are not built yet."""
+    """The programme applied to the person's age, sex and last screenings in every EHR."""
     read.check(Section.SCREENINGS)
-    raise NotAvailableYet("screeningPlan is not available yet (its programme rules are pending)")
+    if not 0 <= months <= MAX_MONTHS:
+        raise BadUserInput(f"months must be between 0 and {MAX_MONTHS}")
+    patient, ehr = await asyncio.gather(read.patient(), read.ehr())
+    done = screening.last_done(
+        (item.code.code, item.date) for item in shaping.screenings(ehr.items("procedures"))
+    )
+    programme = screening.load_screening_programme()
+    planned = screening.plan(
+        programme.rules, patient.birth_date, patient.sex, done, shaping.today(), months
+    )
+    read.mark(Section.SCREENINGS)
+    return [
+        t.PlannedScreening(
+            code=t.Coding(system=p.rule.system, code=p.rule.code, display=p.rule.display),
+            name=p.rule.name,
+            due_month=p.due_month,
+            overdue=p.overdue,
+            reason=p.reason,
+        )
+        for p in planned
+    ]

@@ -42,9 +42,14 @@ class Query:
     async def passport(
         self, info: Info[RequestContext, None], iin: IIN, break_glass_reason: str | None = None
     ) -> Passport | None:
-        requested = sections_of(selected_field_names(info), PASSPORT_FIELDS)
+        fields = selected_field_names(info)
         read = await open_read(
-            info.context, iin, EntryPoint.PASSPORT, requested, break_glass_reason
+            info.context,
+            iin,
+            EntryPoint.PASSPORT,
+            sections_of(fields, PASSPORT_FIELDS),
+            break_glass_reason,
+            wants_weight="doseCheck" in fields,
         )
         await read.patient()  # NOT_FOUND for an IIN the register does not know
         return Passport(iin=iin, read=read)

@@ -1,0 +1,181 @@
+"""The national screening programme applied to one person: which check-ups fall due, and when.
+
+The programme is data (``gateway/data/screening_programme.json``, Order KR DSM-174/2020 as
+amended). A check-up is due ``intervalYears`` after the last one, never before the person
+reaches ``minAge`` and never once they are past ``maxAge``; one never done is due now.
+Everything here is a pure function of its arguments.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+SEXES = frozenset({"MALE", "FEMALE"})
+_SEX_WORDS = {"FEMALE": "women", "MALE": "men", None: "men and women"}
+
+
+@dataclass(frozen=True, slots=True)
+class ScreeningRule:
+    """One check-up of the programme: who, from and to which age, how often."""
+
+    system: str
+    code: str
+    display: str
+    name: str
+    sex: str | None
+    min_age: int
+    max_age: int
+    interval_years: int
+    source: str
+
+    def applies_to(self, sex: str | None) -> bool:
+        """Whether a person of this sex is in the target group (unknown sex: only unisex rules)."""
+        return self.sex is None or self.sex == sex
+
+    def describe(self) -> str:
+        """E.g. "every 2 years for women aged 40-70"."""
+        every = "every year" if self.interval_years == 1 else f"every {self.interval_years} years"
+        return f"{every} for {_SEX_WORDS[self.sex]} aged {self.min_age}-{self.max_age}"
+
+
+@dataclass(frozen=True, slots=True)
+class ScreeningProgramme:
+    """The programme's rules and their legal source."""
+
+    source: str
+    rules: tuple[ScreeningRule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedCheck:
+    """A check-up due on a day (overdue when that day has passed)."""
+
+    rule: ScreeningRule
+    due: date
+    overdue: bool
+    reason: str
+
+    @property
+    def due_month(self) -> str:
+        """The month it is due, as YYYY-MM."""
+        return f"{self.due.year:04d}-{self.due.month:02d}"
+
+
+def add_years(day: date, years: int) -> date:
+    """The same day ``years`` later; 29 February becomes 1 March, as birthdays do."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return date(day.year + years, 3, 1)
+
+
+def add_months(first_of_month: date, months: int) -> date:
+    """The first day of the month ``months`` after ``first_of_month``'s month."""
+    index = first_of_month.year * 12 + first_of_month.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def last_done(screenings: Iterable[tuple[str, date]]) -> dict[str, date]:
+    """The latest date of each screening code among (code, date) pairs."""
+    latest: dict[str, date] = {}
+    for code, day in screenings:
+        if code not in latest or day > latest[code]:
+            latest[code] = day
+    return latest
+
+
+def plan(
+    rules: Iterable[ScreeningRule],
+    birth_date: date | None,
+    sex: str | None,
+    done: Mapping[str, date],
+    today: date,
+    months: int,
+) -> list[PlannedCheck]:
+    """Check-ups due before the end of the ``months``-th month from now: overdue first, by month."""
+    if birth_date is None or months < 0:
+        return []
+    horizon = add_months(today.replace(day=1), months)
+    planned: list[PlannedCheck] = []
+    for rule in rules:
+        if rule.applies_to(sex):
+            planned.extend(_occurrences(rule, birth_date, done.get(rule.code), today, horizon))
+    planned.sort(key=lambda p: (not p.overdue, p.due, p.rule.name))
+    return planned
+
+
+def _occurrences(
+    rule: ScreeningRule, birth_date: date, last: date | None, today: date, horizon: date
+) -> list[PlannedCheck]:
+    """Every due date of one rule before the horizon while the person is in the target age."""
+    eligible_from = add_years(birth_date, rule.min_age)
+    eligible_until = add_years(birth_date, rule.max_age + 1)  # exclusive: the day they leave
+    if today >= eligible_until:
+        return []
+    if last is not None and last > today:
+        last = None  # a date in the future is a recording error, not a screening
+    if last is None and today >= eligible_from:
+        due, basis = today, "never done"
+    elif last is None:
+        due, basis = eligible_from, f"from age {rule.min_age}"
+    else:
+        due = add_years(last, rule.interval_years)
+        basis = f"last done {last.isoformat()}"
+        if due < eligible_from:
+            due, basis = eligible_from, f"from age {rule.min_age}"
+    found = []
+    overdue = due < today
+    while due < horizon and due < eligible_until:
+        when = f"overdue since {due.isoformat()}" if overdue else None
+        reason = "; ".join(part for part in (basis, when, rule.describe()) if part)
+        found.append(PlannedCheck(rule, due, overdue, reason))
+        # The next one counts from when this one can actually be done: today, if overdue.
+        due = add_years(max(due, today), rule.interval_years)
+        overdue, basis = False, "after the previous check-up"
+    return found
+
+
+def parse_screening_programme(data: dict[str, Any]) -> ScreeningProgramme:
+    """Build the programme from its JSON form; ValueError on anything inconsistent."""
+    rules = []
+    for raw in data["rules"]:
+        code = raw["code"]
+        rule = ScreeningRule(
+            system=str(code["system"]),
+            code=str(code["code"]),
+            display=str(code.get("display") or raw["name"]),
+            name=str(raw["name"]),
+            sex=raw.get("sex"),
+            min_age=int(raw["minAge"]),
+            max_age=int(raw["maxAge"]),
+            interval_years=int(raw["intervalYears"]),
+            source=str(raw["source"]),
+        )
+        if rule.sex is not None and rule.sex not in SEXES:
+            raise ValueError(f"{rule.code}: sex must be MALE, FEMALE or null")
+        if not 0 <= rule.min_age <= rule.max_age or rule.interval_years < 1:
+            raise ValueError(f"{rule.code}: bad ages or interval")
+        if not rule.source.strip():
+            raise ValueError(f"{rule.code}: every rule needs its legal source")
+        rules.append(rule)
+    return ScreeningProgramme(source=str(data["source"]), rules=tuple(rules))
+
+
+def load_screening_programme(path: Path | None = None) -> ScreeningProgramme:
+    """The programme from ``path``, or the packaged one (read once)."""
+    if path is None:
+        return _packaged_programme()
+    return parse_screening_programme(json.loads(path.read_text(encoding="utf-8")))
+
+
+@lru_cache(maxsize=1)
+def _packaged_programme() -> ScreeningProgramme:
+    text = resources.files("gateway").joinpath("data/screening_programme.json").read_text("utf-8")
+    return parse_screening_programme(json.loads(text))
