@@ -42,8 +42,9 @@ class PassportView(GraphQL[RequestContext, None]):
 
     async def handle(self, request: Request) -> Response:
         """Authenticate, then let strawberry execute (GraphiQL's page needs no token)."""
-        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
-            return await self.run(request, context=None)
+        wants_page = "text/html" in request.headers.get("accept", "")
+        if request.method == "GET" and wants_page and "query" not in request.query_params:
+            return await self.run(request, context=None)  # GraphiQL's page, or 404 when off
         try:
             principal = await self.services.verifier.verify(request.headers.get("authorization"))
         except GatewayError as error:
