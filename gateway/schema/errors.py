@@ -38,8 +38,10 @@ def coded(error: GraphQLError) -> GraphQLError:
     if gateway_error is not None:
         message = error.message if error.path is None else gateway_error.message
         return _with(error, message, gateway_error.code)
-    if error.original_error is None:
-        # A problem with the document itself: syntax, validation, limits.
+    if error.original_error is None or error.path is None:
+        # A problem with the request itself, found before any field ran: syntax, validation,
+        # limits, or variables that do not coerce (graphql-core then keeps the KeyError or
+        # coercion error it caught, which is the caller's mistake, not ours).
         code = (
             QUERY_TOO_COMPLEX
             if any(marker in error.message for marker in _LIMIT_MARKERS)
