@@ -3,7 +3,8 @@
 ``Instrumented(app, base_path)`` wraps an emulator's ASGI app. It answers
 ``{base}/__faults`` (POST JSON sets faults, DELETE clears) and ``{base}/__requests``
 (GET the count and the last 1,000 requests, DELETE resets), counts every other
-request on arrival (so retries are visible), then applies the faults to it.
+request on arrival (so retries are visible), then applies the faults to it. A FHIR batch
+POST to the base path is recorded with its entries' URLs under ``batch``.
 """
 
 from __future__ import annotations
@@ -56,13 +57,17 @@ class Instrumented:
             await self._requests_endpoint(scope, send)
             return
         self.count += 1
-        self.recent.append(
-            {
-                "method": scope["method"],
-                "path": path,
-                "query": scope.get("query_string", b"").decode("latin-1"),
-            }
-        )
+        record: dict[str, Any] = {
+            "method": scope["method"],
+            "path": path,
+            "query": scope.get("query_string", b"").decode("latin-1"),
+        }
+        self.recent.append(record)
+        if scope["method"] == "POST" and path.rstrip("/") == self.base_path and self.base_path:
+            # A FHIR batch: say which searches it held, so tests see what was asked.
+            body = await _read_body(receive)
+            record["batch"] = _batch_urls(body)
+            receive = _replay(body)
         faults = self.faults
         if faults.down:
             await _send_json(send, 503, {"error": "down"})
@@ -100,6 +105,29 @@ class Instrumented:
             self.count = 0
             self.recent.clear()
         await _send_json(send, 200, {"count": self.count, "recent": list(self.recent)})
+
+
+def _batch_urls(body: bytes) -> list[str]:
+    """The request URLs of a batch Bundle's entries (empty for anything else)."""
+    try:
+        bundle = json.loads(body or b"{}")
+        return [str(entry["request"]["url"]) for entry in bundle.get("entry") or ()]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return []
+
+
+def _replay(body: bytes) -> Receive:
+    """A receive callable that hands the app the body already read."""
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
 
 
 async def _read_body(receive: Receive) -> bytes:

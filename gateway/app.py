@@ -28,7 +28,9 @@ from gateway.metrics import BREAKER_STATE, BREAKER_STATE_VALUES, render_metrics
 from gateway.resolvers.context import Services, SourceSet
 from gateway.schema.schema import build_schema
 from gateway.sources import create_adapter, create_client
+from gateway.sources.breaker import BreakerSettings
 from gateway.sources.fetcher import Fetcher
+from gateway.sources.resilience import RetrySettings
 from gateway.view import PassportView
 
 log = logging.getLogger("gateway.app")
@@ -109,6 +111,7 @@ async def open_services(settings: Settings) -> Services:
         settings={source.name: source for source in settings.sources},
     )
     cache = settings.cache
+    resilience = settings.resilience
     fetcher = Fetcher.create(
         backend=cache.backend,
         redis_url=cache.redis_url,
@@ -117,6 +120,20 @@ async def open_services(settings: Settings) -> Services:
         max_items=cache.max_items,
         subject_key=cache.key_salt,
         sources=tuple(adapters),
+        breaker=BreakerSettings(
+            failure_threshold=resilience.breaker_failure_threshold,
+            open_s=resilience.breaker_open_s,
+            window=resilience.breaker_window,
+            min_calls=resilience.breaker_min_calls,
+            failure_ratio=resilience.breaker_failure_ratio,
+        ),
+        retry=RetrySettings(
+            max_attempts=resilience.retry_max_attempts,
+            base_s=resilience.retry_base_ms / 1000,
+            cap_s=resilience.retry_cap_ms / 1000,
+            budget_ratio=resilience.retry_budget_ratio,
+            budget_floor=resilience.retry_budget_floor,
+        ),
     )
     verifier = TokenVerifier(settings.auth, http_client_factory=lambda: httpx.AsyncClient())
     secret = patient_key_secret(settings.audit)

@@ -126,6 +126,23 @@ class SourceSettings:
 
 
 @dataclass(frozen=True)
+class ResilienceSettings:
+    """`[resilience]`: circuit breakers and retries, the same for every source (an addition
+    to CONFIG.md; every key has a default)."""
+
+    breaker_failure_threshold: int = 5  # consecutive failed fetches that open a circuit
+    breaker_failure_ratio: float = 0.5  # or this share of failures among the last calls...
+    breaker_window: int = 20  # ...counted over this many fetches...
+    breaker_min_calls: int = 10  # ...once at least this many were made
+    breaker_open_s: float = 10.0  # how long an open circuit skips the source before a probe
+    retry_max_attempts: int = 3  # tries of one idempotent call, the first included
+    retry_base_ms: float = 50.0  # full-jitter backoff base
+    retry_cap_ms: float = 500.0  # longest wait between tries
+    retry_budget_ratio: float = 0.2  # retries earned per first try (extra calls <= 20 %)
+    retry_budget_floor: float = 10.0  # retries allowed before any were earned
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration file."""
 
@@ -135,6 +152,7 @@ class Settings:
     cache: CacheSettings = field(default_factory=CacheSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
+    resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
 
     def sources_of(self, kind: str) -> tuple[SourceSettings, ...]:
         """The configured sources of one kind, in file order."""
@@ -175,6 +193,7 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
             ("cache", CacheSettings),
             ("audit", AuditSettings),
             ("policy", PolicySettings),
+            ("resilience", ResilienceSettings),
         )
     }
     sources = tuple(
@@ -189,6 +208,7 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
         cache=sections["cache"],
         audit=sections["audit"],
         policy=sections["policy"],
+        resilience=sections["resilience"],
         sources=sources,
     )
     _check_server(settings.server)
@@ -196,6 +216,7 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
     settings = dataclasses.replace(settings, cache=_check_cache(settings.cache))
     _check_audit(settings.audit)
     _check_policy(settings.policy)
+    _check_resilience(settings.resilience)
     _check_sources(settings.sources)
     return settings
 
@@ -269,6 +290,15 @@ def _convert(value: object, hint: object, key: str) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         raise ConfigError(f"{key}: expected an integer, got {_type_name(value)}")
+    if hint is float:
+        if isinstance(value, _EnvText):
+            try:
+                return float(value)
+            except ValueError:
+                raise ConfigError(f"{key}: expected a number from the environment") from None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {_type_name(value)}")
     if hint is str:
         if isinstance(value, str):
             return str(value)
@@ -303,7 +333,7 @@ def _check_http_url(value: str, key: str) -> None:
         raise ConfigError(f"{key}: invalid port in URL {value!r}") from None
 
 
-def _at_least(value: int, minimum: int, key: str) -> None:
+def _at_least(value: float, minimum: int, key: str) -> None:
     if value < minimum:
         raise ConfigError(f"{key}: must be at least {minimum}, got {value}")
 
@@ -373,6 +403,25 @@ def _check_audit(audit: AuditSettings) -> None:
     raise ConfigError(
         f"audit.database_url: expected sqlite:///PATH or postgresql://HOST/DB, got {url!r}"
     )
+
+
+def _check_resilience(resilience: ResilienceSettings) -> None:
+    for spec in dataclasses.fields(resilience):
+        value = getattr(resilience, spec.name)
+        floor = (
+            1
+            if spec.name
+            in (
+                "retry_max_attempts",
+                "breaker_window",
+                "breaker_min_calls",
+                "breaker_failure_threshold",
+            )
+            else 0
+        )
+        _at_least(value, floor, f"resilience.{spec.name}")
+    if resilience.breaker_failure_ratio > 1:
+        raise ConfigError("resilience.breaker_failure_ratio: must be at most 1")
 
 
 def _check_policy(policy: PolicySettings) -> None:

@@ -11,15 +11,17 @@ import logging
 from typing import Any
 
 import orjson
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 
 from gateway import metrics
 from gateway.audit import NewAuditEvent
-from gateway.errors import INTERNAL, UNAUTHENTICATED, GatewayError
+from gateway.errors import BAD_USER_INPUT, INTERNAL, UNAUTHENTICATED, GatewayError
 from gateway.resolvers.context import RequestContext, Services
 from gateway.resolvers.reads import PatientRead
 from gateway.schema.errors import coded
@@ -44,7 +46,7 @@ class PassportView(GraphQL[RequestContext, None]):
         """Authenticate, then let strawberry execute (GraphiQL's page needs no token)."""
         wants_page = "text/html" in request.headers.get("accept", "")
         if request.method == "GET" and wants_page and "query" not in request.query_params:
-            return await self.run(request, context=None)  # GraphiQL's page, or 404 when off
+            return await self._run(request, None)  # GraphiQL's page, or 404 when off
         try:
             principal = await self.services.verifier.verify(request.headers.get("authorization"))
         except GatewayError as error:
@@ -58,7 +60,14 @@ class PassportView(GraphQL[RequestContext, None]):
             deadline=Deadline.after_ms(policy.request_deadline_ms),
             request_id=request.headers.get("x-request-id") or request.state.request_id,
         )
-        return await self.run(request)
+        return await self._run(request, UNSET)
+
+    async def _run(self, request: Request, context: Any) -> Response:
+        """strawberry's run, with its HTTP errors (no query, bad JSON) as coded JSON errors."""
+        try:
+            return await self.run(request, context=context)
+        except HTTPException as error:
+            return _error_response(error.status_code, BAD_USER_INPUT, error.reason)
 
     async def process_result(
         self, request: Request, result: ExecutionResult
@@ -93,21 +102,25 @@ async def _write_audit(context: RequestContext) -> None:
     """One event per person disclosed in this request, plus queued events (restrictions)."""
     principal = context.principal
     events = list(context.events)
+    by_person: dict[str, list[PatientRead]] = {}
     for read in context.reads:
         assert isinstance(read, PatientRead)
-        if not read.disclosed:
-            continue
+        if read.disclosed:
+            by_person.setdefault(read.iin, []).append(read)
+    # One event per person per request, however many fields (aliases) read them.
+    for iin, reads in by_person.items():
+        reasons = sorted({r.decision.reason for r in reads if r.decision.reason})
         events.append(
             NewAuditEvent(
                 subject=principal.subject,
                 role=principal.role.value,
-                patient_iin=read.iin,
-                sections=tuple(sorted(s.value for s in read.disclosed)),
+                patient_iin=iin,
+                sections=tuple(sorted({s.value for r in reads for s in r.disclosed})),
                 request_id=context.request_id,
                 practitioner_id=principal.practitioner_id,
                 org_bin=principal.org_bin,
-                reason=read.decision.reason,
-                break_glass=read.decision.break_glass,
+                reason="; ".join(reasons) or None,
+                break_glass=any(r.decision.break_glass for r in reads),
             )
         )
     for event in events:

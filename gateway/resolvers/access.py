@@ -13,12 +13,11 @@ from datetime import timedelta
 
 from gateway.auth.policy import CareRelationship, EntryPoint, Section, decide, needs_relationship
 from gateway.auth.principal import Principal, Role
-from gateway.errors import GatewayError, Internal
+from gateway.errors import Internal
 from gateway.resolvers.context import RequestContext
 from gateway.resolvers.loader import RecordLoader
 from gateway.resolvers.reads import PatientRead
 from gateway.resolvers.shaping import today
-from gateway.sources.errors import SourceError
 from gateway.sources.resilience import Deadline
 
 CLINICIANS = frozenset({Role.NURSE, Role.DOCTOR})
@@ -91,18 +90,8 @@ async def _relationship(
     if attached_to is not None and attached_to.bin == org_bin:
         return CareRelationship(attached=True, recent_encounter=False)
     since = today() - timedelta(days=context.services.settings.policy.care_window_days)
-    ehrs = context.services.sources.ehrs
-    try:
-        async with asyncio.timeout(context.deadline.remaining()):
-            answers = await asyncio.gather(
-                *(ehr.has_encounter_with(loader.iin, org_bin, since) for ehr in ehrs),
-                return_exceptions=True,
-            )
-    except TimeoutError:
-        answers = []
-    # An EHR that failed cannot prove a relationship; the clinician may still break the glass.
-    recent = any(answer is True for answer in answers)
-    for answer in answers:
-        if isinstance(answer, BaseException) and not isinstance(answer, SourceError | GatewayError):
-            raise answer
+    # Through the fetcher like any read (cache, deadline, breaker); an EHR that failed cannot
+    # prove a relationship, and the clinician may still break the glass.
+    answers = await loader.encounters_at(org_bin, since)
+    recent = any(fetched.ok and fetched.value is True for fetched in answers)
     return CareRelationship(attached=False, recent_encounter=recent)

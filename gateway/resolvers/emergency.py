@@ -24,7 +24,7 @@ async def emergency_data(read: PatientRead, mark_as: Section | None = None) -> t
     wants_drugs = bool(allowed & {Section.MEDICATIONS, Section.EMERGENCY})
     patient, ehr, prescriptions = await asyncio.gather(
         _soft(read.patient()),
-        _soft(read.ehr()) if read.ehr_types else _nothing(),
+        _soft(read.ehr(partial=True)) if read.ehr_types else _nothing(),
         _soft(read.prescriptions()) if wants_drugs else _nothing(),
     )
     if isinstance(patient, NotFound):

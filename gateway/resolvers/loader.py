@@ -10,9 +10,10 @@ after the cache, so nothing cached depends on who reads it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from gateway.records import (
@@ -78,14 +79,37 @@ class RecordLoader:
             register.source, "patient", lambda: register.patient_by_iin(self.iin, False)
         )
 
-    async def ehr_records(self, types: frozenset[str]) -> list[Fetched[EhrRecord | None]]:
-        """Every regional EHR's record of the person, for the FHIR resource ``types``."""
-        # One cache entry per set of types, e.g. "ehr-al.co" (cache kinds are short names).
+    async def ehr_records(
+        self, types: frozenset[str], observation_codes: frozenset[str] = frozenset()
+    ) -> list[Fetched[EhrRecord | None]]:
+        """Every regional EHR's record of the person, for the FHIR resource ``types``
+        (Observations only of ``observation_codes``)."""
+        # One cache entry per set of types and codes, e.g. "ehr-al.co.ob-1c9e02ab".
         kind = "ehr-" + ".".join(sorted(_TYPE_CODES.get(name, name.lower()) for name in types))
+        if "Observation" in types:
+            digest = hashlib.sha256(",".join(sorted(observation_codes)).encode()).hexdigest()
+            kind += "-" + digest[:8]
         return list(
             await asyncio.gather(
                 *(
-                    self._fetch(ehr.source, kind, _bind(ehr.record, self.iin, types))
+                    self._fetch(
+                        ehr.source, kind, _bind(ehr.record, self.iin, types, observation_codes)
+                    )
+                    for ehr in self.sources.ehrs
+                )
+            )
+        )
+
+    async def encounters_at(self, org_bin: str, since: date) -> list[Fetched[bool]]:
+        """Per EHR: whether the person had an encounter at ``org_bin`` since ``since``."""
+        return list(
+            await asyncio.gather(
+                *(
+                    self._fetch(
+                        ehr.source,
+                        f"care-{org_bin}",
+                        _bind(ehr.has_encounter_with, self.iin, org_bin, since),
+                    )
                     for ehr in self.sources.ehrs
                 )
             )

@@ -16,6 +16,7 @@ from typing import Any
 from gateway import records as rec
 from gateway.auth.policy import Decision, EntryPoint, Section
 from gateway.errors import Forbidden, GatewayError, NotFound, RestrictedByPatient, SourceUnavailable
+from gateway.resolvers import observations as obs
 from gateway.resolvers.context import RequestContext
 from gateway.resolvers.loader import RecordLoader
 from gateway.resolvers.observations import LatestObservations
@@ -38,6 +39,17 @@ EHR_TYPES: dict[Section, frozenset[str]] = {
     Section.MEDICATIONS: frozenset({"MedicationStatement"}),
     Section.ANTHROPOMETRICS: frozenset({"Observation"}),
     Section.ENCOUNTERS: frozenset({"Encounter"}),
+}
+# The LOINC codes of the Observations each section shows: only those are asked for, so a
+# nurse's read of vital signs never brings smoking or drug-use observations along.
+OBSERVATION_CODES: dict[Section, frozenset[str]] = {
+    Section.EMERGENCY: frozenset({obs.ABO, obs.RH, obs.PREGNANCY, obs.DELIVERY_DATE, obs.WEIGHT}),
+    Section.LIFESTYLE: frozenset({obs.EXERCISE, obs.SLEEP}),
+    Section.PHYSIOLOGICAL_STATE: frozenset(
+        {obs.PREGNANCY, obs.DELIVERY_DATE, obs.BLOOD_PRESSURE, obs.HEART_RATE}
+    ),
+    Section.RISK_BEHAVIOURS: frozenset({obs.SMOKING, obs.ALCOHOL, obs.DRUGS}),
+    Section.ANTHROPOMETRICS: frozenset({obs.WEIGHT, obs.HEIGHT, obs.BMI, obs.WAIST}),
 }
 PRESCRIPTION_SECTIONS = frozenset({Section.MEDICATIONS, Section.EMERGENCY})
 
@@ -88,13 +100,23 @@ class PatientRead:
             types.add("Observation")
         return frozenset(types)
 
+    @property
+    def observation_codes(self) -> frozenset[str]:
+        """The LOINC codes of the Observations the allowed sections show."""
+        codes: set[str] = set()
+        for section in self.decision.allowed:
+            codes |= OBSERVATION_CODES.get(section, frozenset())
+        if self.wants_weight and Section.MEDICATIONS in self.decision.allowed:
+            codes.add(obs.WEIGHT)
+        return frozenset(codes)
+
     def start(self) -> None:
         """Start every load the allowed sections need, all at once."""
         allowed = self.decision.allowed
         # The register is always asked: an IIN it does not know is NOT_FOUND for every field.
         loads = [self.loader.patient()]
         if self.ehr_types:
-            loads.append(self.loader.ehr_records(self.ehr_types))
+            loads.append(self.loader.ehr_records(self.ehr_types, self.observation_codes))
         if Section.LAB_RESULTS in allowed:
             loads.append(self.loader.lab_history())
         if allowed & PRESCRIPTION_SECTIONS:
@@ -130,9 +152,15 @@ class PatientRead:
             raise NotFound("no such person in the register")
         return patient
 
-    async def ehr(self) -> EhrView:
-        """The merged EHR records for the allowed sections."""
-        results = await self.loader.ehr_records(self.ehr_types)
+    async def ehr(self, partial: bool = False) -> EhrView:
+        """The merged EHR records for the allowed sections.
+
+        A section must not look complete when a region is missing, so by default one failed
+        EHR is SOURCE_UNAVAILABLE; ``partial`` keeps the regions that answered instead.
+        """
+        results = await self.loader.ehr_records(self.ehr_types, self.observation_codes)
+        if partial:
+            results = [fetched for fetched in results if fetched.ok]
         return EhrView([record for record in map(_value, results) if record is not None])
 
     async def lab_history(self) -> rec.LabHistory | None:

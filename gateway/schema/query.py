@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import strawberry
 from strawberry.types import Info
 
 from gateway.auth.policy import EMERGENCY_FIELDS, PASSPORT_FIELDS, EntryPoint, Feature
 from gateway.auth.principal import Role
+from gateway.errors import SourceUnavailable
 from gateway.resolvers.access import open_read
 from gateway.resolvers.context import RequestContext
 from gateway.resolvers.emergency import emergency_data
@@ -51,7 +54,10 @@ class Query:
             break_glass_reason,
             wants_weight="doseCheck" in fields,
         )
-        await read.patient()  # NOT_FOUND for an IIN the register does not know
+        # NOT_FOUND for an IIN the register does not know; when the register is down, its
+        # sections say so and the others are still served.
+        with contextlib.suppress(SourceUnavailable):
+            await read.patient()
         return Passport(iin=iin, read=read)
 
     @strawberry.field(

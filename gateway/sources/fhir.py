@@ -22,6 +22,7 @@ from gateway.sources.fhir_mapping import (
     EHR_TYPES,
     ICD10_SYSTEM,
     IIN_SYSTEM,
+    LOINC_SYSTEM,
     PRACTITIONER_SYSTEM,
     map_patient,
 )
@@ -314,21 +315,42 @@ class EhrAdapter:
         self.region = settings.region
         self.fhir = FhirClient(settings.name, client)
 
-    async def record(self, iin: str, types: frozenset[str]) -> EhrRecord | None:
+    async def record(
+        self,
+        iin: str,
+        types: frozenset[str],
+        observation_codes: frozenset[str] | None = None,
+    ) -> EhrRecord | None:
         """The resources of ``types`` (FHIR type names, see ``EHR_TYPES``) this EHR holds for
-        the person; None when it has no such patient. One ``_revinclude`` search (plus pages)."""
+        the person; None when it has no such patient. One round trip (plus pages): a
+        ``_revinclude`` search, or, when ``observation_codes`` limits the Observations to some
+        LOINC codes, a batch of that search and an Observation search by those codes."""
         require_iin(iin)
         unknown = set(types) - EHR_TYPES.keys()
         if unknown:
             raise ValueError(f"not EHR resource types: {sorted(unknown)}")
         wanted = sorted(types)
+        by_code = observation_codes is not None and "Observation" in types
+        revincluded = [t for t in wanted if not (by_code and t == "Observation")]
         params = [
             ("identifier", f"{IIN_SYSTEM}|{iin}"),
-            *(("_revinclude", f"{t}:patient") for t in wanted),
+            *(("_revinclude", f"{t}:patient") for t in revincluded),
             ("_count", str(PAGE_SIZE)),
         ]
         with source_errors(self.source):
-            entries = await self.fhir.search("Patient", params)
+            if by_code:
+                codes = ",".join(f"{LOINC_SYSTEM}|{code}" for code in sorted(observation_codes))
+                observations = [
+                    ("patient.identifier", f"{IIN_SYSTEM}|{iin}"),
+                    ("code", codes),
+                    ("_count", str(PAGE_SIZE)),
+                ]
+                found = await self.fhir.search_batch(
+                    [("Patient", params), ("Observation", observations)]
+                )
+                entries = [entry for answer in found for entry in answer]
+            else:
+                entries = await self.fhir.search("Patient", params)
             patient = None
             fields: dict[str, list[Any]] = {EHR_TYPES[t][0]: [] for t in EHR_TYPES}
             for entry in entries:

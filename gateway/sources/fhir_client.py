@@ -81,6 +81,29 @@ class FhirClient:
                 raise SourceError(self.source, BAD_RESPONSE, "too many pages")
         return entries
 
+    async def search_batch(
+        self, searches: Sequence[tuple[str, Params]], *, max_pages: int = MAX_PAGES
+    ) -> list[list[dict[str, Any]]]:
+        """Several searches in one batch round trip; each one's entries, its pages followed."""
+        answers = await self.batch([request_url(kind, params) for kind, params in searches])
+        results = []
+        for entry in answers:
+            if not entry_ok(entry):
+                status = (entry.get("response") or {}).get("status")
+                raise SourceError(self.source, BAD_RESPONSE, f"batch search failed: {status}")
+            bundle = entry["resource"]
+            if bundle.get("resourceType") != "Bundle":
+                raise SourceError(self.source, BAD_RESPONSE, "batch search without a Bundle")
+            entries = list(_entries(bundle))
+            for _ in range(max_pages - 1):
+                url = self._next_link(bundle)
+                if url is None:
+                    break
+                bundle = await self._get_bundle(url)
+                entries.extend(_entries(bundle))
+            results.append(entries)
+        return results
+
     async def search_pages(
         self, resource_type: str, params: Params
     ) -> AsyncIterator[list[dict[str, Any]]]:

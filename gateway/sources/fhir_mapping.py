@@ -34,6 +34,7 @@ from gateway.records import (
 )
 
 IIN_SYSTEM = "urn:kz:iin"
+LOINC_SYSTEM = "http://loinc.org"
 BIN_SYSTEM = "urn:kz:bin"
 PRACTITIONER_SYSTEM = "urn:kz:practitioner"
 ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"

@@ -350,3 +350,18 @@ def test_settings_are_frozen() -> None:
     settings = parse_settings(example(), ENV)
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.server.port = 1  # type: ignore[misc]
+
+
+def test_resilience_has_defaults_and_names_a_bad_key() -> None:
+    settings = parse_settings(example(), ENV)
+    assert settings.resilience.retry_max_attempts == 3
+    data = example()
+    data["resilience"] = {"breaker_open_s": 2.5, "retry_budget_ratio": 0.1}
+    settings = parse_settings(data, ENV)
+    assert settings.resilience.breaker_open_s == 2.5
+    data["resilience"] = {"retry_max_attempts": 0}
+    with pytest.raises(ConfigError, match=r"^resilience\.retry_max_attempts"):
+        parse_settings(data, ENV)
+    data["resilience"] = {"breaker_failure_ratio": 1.5}
+    with pytest.raises(ConfigError, match=r"^resilience\.breaker_failure_ratio"):
+        parse_settings(data, ENV)

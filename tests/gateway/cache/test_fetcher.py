@@ -421,3 +421,14 @@ async def test_metrics_render_in_the_prometheus_text_format() -> None:
     assert 'ehp_upstream_latency_seconds_count{source="metrics-lis"} 1.0' in text
     assert 'ehp_breaker_state{source="metrics-lis"} 0.0' in text
     assert 'ehp_requests_total{outcome="ok",role="doctor"}' in text
+
+
+async def test_a_fetch_rescued_by_its_retry_counts_as_one_success_for_the_breaker() -> None:
+    source = "breaker-retried"
+    fetcher = make(breaker=BreakerSettings(failure_threshold=2, open_s=60))
+    for n in range(5):  # every first attempt fails, every retry succeeds
+        flaky = Loader(SourceError(source, "http_503", "busy"), "ok")
+        fetched = await fetch(fetcher, flaky, subject=f"q{n}", source=source)
+        assert fetched.ok and flaky.calls == 2
+    # Five failed attempts, but five successful fetches: the circuit stays closed.
+    assert fetcher.breaker_states()[source] == "closed"
