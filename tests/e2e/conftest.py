@@ -175,6 +175,12 @@ def clean_faults(stack: Stack) -> Iterator[Stack]:
     stack.clear_faults()
 
 
+def described(request: dict[str, Any]) -> str:
+    """One served request as text: path, query, and the searches of a FHIR batch."""
+    searches = " ".join(request.get("batch", ()))
+    return f"{request['path']}?{request['query']} {searches}".rstrip()
+
+
 def random_subject() -> str:
     """A unique token subject, so audit queries of one test never see another's events."""
     return "test-" + secrets.token_hex(4)
