@@ -25,7 +25,7 @@ async def dose_check(read: PatientRead) -> list[t.DoseCheck] | None:
         read.ehr(), read.prescriptions(), read.patient()
     )
     medications = shaping.medications(ehr.items("medications"), prescriptions)
-    weight = _latest_weight(ehr.latest())
+    weight = _latest_weight(ehr.latest)
     reference = dosing.load_dose_reference()
     on = shaping.today()
     checks = [

@@ -30,7 +30,7 @@ async def emergency_data(read: PatientRead, mark_as: Section | None = None) -> t
     if isinstance(patient, NotFound):
         raise patient
     view = ehr if isinstance(ehr, EhrView) else EhrView([])
-    latest = view.latest()
+    latest = view.latest
     shown: set[Section] = set()
 
     def allow(section: Section) -> bool:

@@ -67,7 +67,7 @@ async def lifestyle(read: PatientRead) -> t.Lifestyle | None:
     """LIFESTYLE: exercise and sleep."""
 
     async def build() -> t.Lifestyle | None:
-        return obs.lifestyle((await read.ehr()).latest())
+        return obs.lifestyle((await read.ehr()).latest)
 
     return await _section(read, Section.LIFESTYLE, build)
 
@@ -98,7 +98,7 @@ async def physiological_state(read: PatientRead) -> t.PhysiologicalState | None:
     """PHYSIOLOGICAL_STATE: pregnancy, blood pressure, heart rate."""
 
     async def build() -> t.PhysiologicalState | None:
-        return obs.physiological_state((await read.ehr()).latest())
+        return obs.physiological_state((await read.ehr()).latest)
 
     return await _section(read, Section.PHYSIOLOGICAL_STATE, build)
 
@@ -107,7 +107,7 @@ async def risk_behaviours(read: PatientRead) -> t.RiskBehaviours | None:
     """RISK_BEHAVIOURS: smoking, alcohol, drugs."""
 
     async def build() -> t.RiskBehaviours | None:
-        return obs.risk_behaviours((await read.ehr()).latest())
+        return obs.risk_behaviours((await read.ehr()).latest)
 
     return await _section(read, Section.RISK_BEHAVIOURS, build)
 
@@ -158,7 +158,7 @@ async def anthropometrics(read: PatientRead) -> t.Anthropometrics | None:
     """ANTHROPOMETRICS: the latest body measurements."""
 
     async def build() -> t.Anthropometrics | None:
-        return obs.anthropometrics((await read.ehr()).latest())
+        return obs.anthropometrics((await read.ehr()).latest)
 
     return await _section(read, Section.ANTHROPOMETRICS, build)
 

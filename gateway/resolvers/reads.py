@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from gateway import records as rec
@@ -69,8 +70,9 @@ class EhrView:
         """All items of one kind (e.g. ``allergies``) across regions."""
         return [item for record in self.records for item in getattr(record, attribute)]
 
+    @cached_property
     def latest(self) -> LatestObservations:
-        """The latest observation of each code across regions."""
+        """The latest observation of each code across regions (computed once per read)."""
         return LatestObservations.of(self.items("observations"))
 
 
@@ -89,8 +91,9 @@ class PatientRead:
     wants_weight: bool = False
     disclosed: set[Section] = field(default_factory=set)
     _started: list[asyncio.Future[Any]] = field(default_factory=list)
+    _views: dict[bool, EhrView] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def ehr_types(self) -> frozenset[str]:
         """The union of EHR resource types the allowed sections need (one call per EHR)."""
         types: set[str] = set()
@@ -100,7 +103,7 @@ class PatientRead:
             types.add("Observation")
         return frozenset(types)
 
-    @property
+    @cached_property
     def observation_codes(self) -> frozenset[str]:
         """The LOINC codes of the Observations the allowed sections show."""
         codes: set[str] = set()
@@ -158,10 +161,14 @@ class PatientRead:
         A section must not look complete when a region is missing, so by default one failed
         EHR is SOURCE_UNAVAILABLE; ``partial`` keeps the regions that answered instead.
         """
-        results = await self.loader.ehr_records(self.ehr_types, self.observation_codes)
-        if partial:
-            results = [fetched for fetched in results if fetched.ok]
-        return EhrView([record for record in map(_value, results) if record is not None])
+        view = self._views.get(partial)
+        if view is None:
+            results = await self.loader.ehr_records(self.ehr_types, self.observation_codes)
+            if partial:
+                results = [fetched for fetched in results if fetched.ok]
+            records = [record for record in map(_value, results) if record is not None]
+            view = self._views.setdefault(partial, EhrView(records))
+        return view
 
     async def lab_history(self) -> rec.LabHistory | None:
         """The laboratory history, or None when no laboratory system is configured."""
