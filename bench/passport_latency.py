@@ -61,7 +61,7 @@ def main() -> None:
     calls = sum(counts.values()) - token_calls
     p50 = statistics.median(timings) * 1000
     result = {
-        "scenario": "S1 cold full passport, concurrency 1, sources at %g ms" % args.latency_ms,
+        "scenario": f"S1 cold full passport, concurrency 1, sources at {args.latency_ms:g} ms",
         "requests": len(timings),
         "p50_ms": round(p50, 1),
         "p95_ms": round(percentile(timings, 0.95) * 1000, 1),

@@ -27,6 +27,8 @@ import httpx
 from emulators.serve import ensure_population, sources_toml, start_emulators
 from gateway.auth.issuer import DEMO_AUDIENCE, DEMO_ISSUER, DemoIssuer
 
+REPO = Path(__file__).resolve().parent.parent
+# Populations are generated once and reused (100,000 people take about two minutes).
 BENCH_DIR = Path(tempfile.gettempdir()) / "ehp-bench"
 
 
@@ -72,10 +74,14 @@ class BenchStack:
 
     def request_counts(self) -> dict[str, int]:
         """Requests each emulator served since the last reset."""
-        return {name: httpx.get(f"{url}/__requests").json()["count"] for name, url in self.urls.items()}
+        return {
+            name: httpx.get(f"{url}/__requests").json()["count"] for name, url in self.urls.items()
+        }
 
 
-def write_config(directory: Path, urls: dict[str, str], issuer: DemoIssuer, port: int, **sections: dict) -> Path:
+def write_config(
+    directory: Path, urls: dict[str, str], issuer: DemoIssuer, port: int, **sections: dict
+) -> Path:
     """The gateway TOML for the bench stack."""
     audit = directory / f"audit-{secrets.token_hex(4)}.db"
     extra = "".join(
@@ -93,7 +99,7 @@ jwks_file = "{issuer.jwks_path}"
 
 [audit]
 database_url = "sqlite:///{audit}"
-patient_key = "bench-audit-key-{'0' * 32}"
+patient_key = "bench-audit-key-{"0" * 32}"
 {extra}
 {sources_toml(urls)}"""
     path = directory / "gateway.toml"
@@ -107,9 +113,14 @@ def bench_stack(
     seed: int = 7,
     latency_ms: float = 0,
     gateway_cpu: int | None = None,
+    python_prelude: str = "",
     **sections: dict,
 ) -> Iterator[BenchStack]:
-    """Emulators (with ``latency_ms`` on every answer) and the gateway process."""
+    """Emulators (with ``latency_ms`` on every answer) and the gateway process.
+
+    ``python_prelude`` (e.g. ``"import gc; gc.set_threshold(50_000)"``) runs in the gateway's
+    interpreter before ``python -m gateway serve`` does: for experiments, not for the report.
+    """
     data_dir = BENCH_DIR / f"population-{seed}-{population}"
     data_dir.mkdir(parents=True, exist_ok=True)
     ensure_population(data_dir, population, seed)
@@ -120,6 +131,9 @@ def bench_stack(
         port = free_port()
         config = write_config(work, emulators.urls, issuer, port, **sections)
         command = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
+        if python_prelude:
+            serve = f"from gateway.__main__ import main; raise SystemExit(main({command[3:]!r}))"
+            command = [sys.executable, "-c", f"{python_prelude}\n{serve}"]
         if gateway_cpu is not None and shutil.which("taskset"):
             command = ["taskset", "-c", str(gateway_cpu), *command]
         process = subprocess.Popen(command, env={**os.environ, "PYTHONUNBUFFERED": "1"})
