@@ -62,6 +62,7 @@ class RecordLoader:
         self.deadline = deadline
         self._tasks: dict[tuple[str, str], asyncio.Task[Fetched[Any]]] = {}
         self._reports: dict[str, SourceReport] = {}
+        self._regions: dict[str, asyncio.Future[list[Fetched[Any]]]] = {}
         # Whether the register read must also name the polyclinic and GP (one more call when
         # they are not cached): the care team section and the care-relationship check need it.
         self.care_team = False
@@ -89,8 +90,9 @@ class RecordLoader:
         if "Observation" in types:
             digest = hashlib.sha256(",".join(sorted(observation_codes)).encode()).hexdigest()
             kind += "-" + digest[:8]
-        return list(
-            await asyncio.gather(
+        regions = self._regions.get(kind)
+        if regions is None:
+            regions = asyncio.gather(
                 *(
                     self._fetch(
                         ehr.source, kind, _bind(ehr.record, self.iin, types, observation_codes)
@@ -98,7 +100,10 @@ class RecordLoader:
                     for ehr in self.sources.ehrs
                 )
             )
-        )
+            self._regions[kind] = regions
+        if regions.done():
+            return list(regions.result())
+        return list(await asyncio.shield(regions))
 
     async def encounters_at(self, org_bin: str, since: date) -> list[Fetched[bool]]:
         """Per EHR: whether the person had an encounter at ``org_bin`` since ``since``."""
@@ -158,6 +163,9 @@ class RecordLoader:
         if task is None:
             task = asyncio.ensure_future(self._run(source, kind, loader))
             self._tasks[(source, kind)] = task
+        if task.done():  # later sections of the same read: no new await machinery
+            return task.result()
+        # Shielded: one section's cancellation must not cancel the load the others share.
         return await asyncio.shield(task)
 
     async def _run(

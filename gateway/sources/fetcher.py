@@ -125,6 +125,7 @@ class Fetcher:
         self._rng = rng or random.Random()  # jitter, not secrecy
         self._clock = clock
         self._flights: SingleFlight[_Outcome] = SingleFlight()
+        self._children: dict[tuple[int, str], Any] = {}
         # store key -> (stored bytes, entry, decoded value) of the latest reads.
         self._decoded: OrderedDict[str, tuple[bytes, CacheEntry, Any]] = OrderedDict()
         self._breakers: dict[str, CircuitBreaker] = {}
@@ -196,6 +197,13 @@ class Fetcher:
         """The cache key for `kind` data of `source` about the subject named by `parts`."""
         return CacheKey(source, kind, self.subject_hash(*parts))
 
+    def _counter(self, family: Any, source: str) -> Any:
+        """The labelled child of a metric for one source, looked up once (labels() is slow)."""
+        child = self._children.get((id(family), source))
+        if child is None:
+            child = self._children[(id(family), source)] = family.labels(source=source)
+        return child
+
     def breaker_states(self) -> dict[str, str]:
         """Circuit state per source seen so far: "closed", "half_open" or "open"."""
         return {name: breaker.state.value for name, breaker in sorted(self._breakers.items())}
@@ -218,9 +226,9 @@ class Fetcher:
         cached = await self._read(store_key, codec, deadline)
         now = self._clock()
         if cached is not None and cached[0].age_s(now) < ttl_s:
-            metrics.CACHE_HITS.labels(source=source).inc()
+            self._counter(metrics.CACHE_HITS, source).inc()
             return Fetched(cached[1], True, False, cached[0].fetched_at, None)
-        metrics.CACHE_MISSES.labels(source=source).inc()
+        self._counter(metrics.CACHE_MISSES, source).inc()
 
         if self._breaker(source).rejects_now():
             outcome = _Outcome(error=SourceError(source, CIRCUIT_OPEN, "circuit open"))
