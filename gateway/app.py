@@ -159,7 +159,7 @@ def tune_garbage_collector() -> None:
     """
     gc.collect()
     gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    gc.set_threshold(100_000, 50, 1000)
 
 
 async def keep_directory_warm(services: Services) -> None:
