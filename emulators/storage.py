@@ -123,7 +123,11 @@ CREATE TABLE dispensation (
     pharmacy_region  TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX dispensation_iin ON dispensation (iin, dispensed_date);
-CREATE INDEX dispensation_date ON dispensation (dispensed_date, pharmacy_region);
+-- Covers every stats query (any grouping, any region) so it never reads the table rows.
+CREATE INDEX dispensation_stats ON dispensation (
+    dispensed_date, pharmacy_region, atc, inn, program, pharmacy_bin, pharmacy_name, iin,
+    amount_kzt
+);
 """
 
 AMBULANCE_DDL = """
