@@ -72,6 +72,10 @@ class BenchStack:
         for url in self.urls.values():
             httpx.delete(f"{url}/__requests")
 
+    def request_logs(self) -> dict[str, dict]:
+        """Each emulator's ``__requests`` answer (count and recent requests)."""
+        return {name: httpx.get(f"{url}/__requests").json() for name, url in self.urls.items()}
+
     def request_counts(self) -> dict[str, int]:
         """Requests each emulator served since the last reset."""
         return {
