@@ -45,7 +45,7 @@ async def emergency_data(read: PatientRead, mark_as: Section | None = None) -> t
             if allow(Section.IDENTITY) and not isinstance(patient, GatewayError)
             else None
         ),
-        blood_group=obs.blood_group(latest),
+        blood_group=obs.blood_group(latest) if allow(Section.EMERGENCY) else None,
         allergies=shaping.allergies(view.items("allergies")) if allow(Section.ALLERGIES) else [],
         active_problems=(
             shaping.problems(view.items("problems"), include_resolved=False, active_only=True)
@@ -60,7 +60,7 @@ async def emergency_data(read: PatientRead, mark_as: Section | None = None) -> t
             if allow(Section.MEDICATIONS)
             else []
         ),
-        implants=shaping.implants(view.items("devices")),
+        implants=shaping.implants(view.items("devices")) if allow(Section.EMERGENCY) else [],
         pregnancy=obs.pregnancy(latest) if allow(Section.PHYSIOLOGICAL_STATE) else None,
         weight_kg=obs.weight_kg(latest) if allow(Section.ANTHROPOMETRICS) else None,
         sources=[],
