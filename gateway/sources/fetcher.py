@@ -58,6 +58,7 @@ T = TypeVar("T")
 CIRCUIT_OPEN = "circuit_open"
 # Kinds that say the source is unwell; others (404, bad_response, ...) mean it did answer.
 _BREAKER_FAILURES = frozenset({"timeout", "connect", "rate_limited"})
+PROBE_TIMEOUT_S = 1.5  # a half-open probe's deadline when the source gives no timeout
 DECODED_MEMO_SIZE = 4096  # decoded cache values kept beside the store
 _WRITE_MARGIN_S = 0.01  # time kept back from the deadline for the callers to return
 
@@ -230,8 +231,15 @@ class Fetcher:
             return Fetched(cached[1], True, False, cached[0].fetched_at, None)
         self._counter(metrics.CACHE_MISSES, source).inc()
 
-        if self._breaker(source).rejects_now():
+        breaker = self._breaker(source)
+        if breaker.rejects_now():
             outcome = _Outcome(error=SourceError(source, CIRCUIT_OPEN, "circuit open"))
+        elif breaker.state is BreakerState.HALF_OPEN:
+            # The source was just failing: probe it in the background with its own timeout,
+            # so no caller (an emergency crew) waits on it; they get the stale copy or
+            # circuit_open now, and the next callers the outcome of the probe.
+            self._probe(store_key, loader, source, ttl_s, codec, timeout_s, idempotent)
+            outcome = _Outcome(error=SourceError(source, CIRCUIT_OPEN, "circuit half-open"))
         else:
             try:
                 async with asyncio.timeout(deadline.remaining()):
@@ -246,6 +254,29 @@ class Fetcher:
         if outcome.error is None:
             return Fetched(outcome.value, True, False, outcome.fetched_at, None)
         return self._fallback(source, cached, outcome.error)
+
+    def _probe(
+        self,
+        store_key: str,
+        loader: Callable[[], Awaitable[Any]],
+        source: str,
+        ttl_s: float,
+        codec: Codec[Any],
+        timeout_s: float | None,
+        idempotent: bool,
+    ) -> None:
+        """Start the half-open probe as a task of its own (tracked like cache writes)."""
+        deadline = Deadline.after(timeout_s if timeout_s is not None else PROBE_TIMEOUT_S)
+        probe = asyncio.ensure_future(
+            self._flights.do(
+                store_key,
+                lambda: self._load(
+                    store_key, loader, source, ttl_s, deadline, codec, timeout_s, idempotent
+                ),
+            )
+        )
+        self._writes.add(probe)  # type: ignore[arg-type]
+        probe.add_done_callback(self._writes.discard)  # type: ignore[arg-type]
 
     def _fallback(
         self, source: str, cached: tuple[CacheEntry, Any] | None, error: SourceError

@@ -404,12 +404,18 @@ def test_breaker_opens_after_repeated_failures_and_closes_after_open_s(
         open_s = settings.resilience.breaker_open_s
         time.sleep(max(0.0, open_s - (time.monotonic() - opened_at)) + 0.2)
         assert readiness(gateway)["sources"]["lis"] == "half_open"
-        body, count = read(gateway)
-        assert count == counts[-1] + 1  # exactly one probe
-        assert source_report(body["data"]["passport"]["sources"], "lis")["ok"] is True
-        assert readiness(gateway)["sources"]["lis"] == "closed"
+        # The reader who finds it half-open is not kept waiting: the probe runs on its own.
+        body, _ = read(gateway)
+        assert source_report(body["data"]["passport"]["sources"], "lis")["error"] == (
+            "circuit_open"
+        )
+        deadline = time.monotonic() + 5
+        while readiness(gateway)["sources"]["lis"] != "closed":
+            assert time.monotonic() < deadline, "the probe did not close the circuit"
+            time.sleep(0.05)
+        assert len(upstream_calls(stack, "lis")) == counts[-1] + 1  # exactly one probe
         body, after = read(gateway)
-        assert after == count + 1 and body["data"]["passport"]["labResults"] is not None
+        assert after == counts[-1] + 2 and body["data"]["passport"]["labResults"] is not None
 
 
 # --- stale-if-error, and its limit ------------------------------------------------------------

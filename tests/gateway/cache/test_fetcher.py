@@ -277,9 +277,14 @@ async def test_breaker_opens_skips_the_source_then_a_probe_closes_it() -> None:
     await asyncio.sleep(0.06)
     assert fetcher.breaker_states()[source] == "half_open"
     healthy = Loader("back")
-    probe = await fetch(fetcher, healthy, subject="p9", source=source)
-    assert probe.ok and healthy.calls == 1
+    # The caller that finds the circuit half-open does not wait for the probe...
+    first = await fetch(fetcher, healthy, subject="p9", source=source)
+    assert first.error is not None and first.error.kind == "circuit_open"
+    await fetcher.flush()  # ...which runs on its own and closes the circuit
+    assert healthy.calls == 1
     assert fetcher.breaker_states()[source] == "closed"
+    after = await fetch(fetcher, healthy, subject="p9", source=source)
+    assert after.ok and after.value == "back" and healthy.calls == 1  # the probe's answer
 
 
 async def test_half_open_lets_exactly_one_probe_through() -> None:
@@ -291,12 +296,15 @@ async def test_half_open_lets_exactly_one_probe_through() -> None:
     await fetch(fetcher, Loader(SourceError(source, "timeout", "")), source=source)
     await asyncio.sleep(0.04)
     slow = Loader("probe answer", delay_s=0.05)
+    started = time.monotonic()
     results = await asyncio.gather(
         *(fetch(fetcher, slow, subject=f"q{n}", source=source) for n in range(5))
     )
-    assert slow.calls == 1
-    assert sum(r.ok for r in results) == 1
+    assert time.monotonic() - started < 0.05  # nobody waited for the slow probe
     assert {r.error.kind for r in results if r.error is not None} == {"circuit_open"}
+    await fetcher.flush()
+    assert slow.calls == 1  # exactly one probe went out
+    assert fetcher.breaker_states()[source] == "closed"
 
 
 async def test_stale_copy_is_served_while_the_circuit_is_open() -> None:
