@@ -91,9 +91,20 @@ def _org(raw: Any) -> OrgRef | None:
     return OrgRef(_text(raw.get("bin")), _text(raw.get("name")), _text(raw.get("region")))
 
 
+def _drug_fields(raw: Any) -> dict[str, Any]:
+    """The drug of a prescription or dispensation: ATC coding, names, form and strength."""
+    drug, drug_raw = _drug(raw)
+    return {
+        "drug": drug,
+        "inn": _text(drug_raw.get("inn")),
+        "trade_name": _text(drug_raw.get("tradeName")),
+        "form": _text(drug_raw.get("form")),
+        "strength": _quantity(drug_raw.get("strength")),
+    }
+
+
 def map_prescription(raw: dict[str, Any], source: str) -> Prescription:
     """A prescription item of the DPS API."""
-    drug, drug_raw = _drug(raw.get("drug"))
     dosage = raw.get("dosage") if isinstance(raw.get("dosage"), dict) else {}
     prescriber = raw.get("prescriber") if isinstance(raw.get("prescriber"), dict) else {}
     issued_at = _time(raw.get("issuedAt"))
@@ -108,11 +119,7 @@ def map_prescription(raw: dict[str, Any], source: str) -> Prescription:
         status=_text(raw.get("status")),
         issued_at=issued_at,
         valid_until=_date(raw.get("validUntil")),
-        drug=drug,
-        inn=_text(drug_raw.get("inn")),
-        trade_name=_text(drug_raw.get("tradeName")),
-        form=_text(drug_raw.get("form")),
-        strength=_quantity(drug_raw.get("strength")),
+        **_drug_fields(raw.get("drug")),
         dose=_quantity(dosage.get("dose")),
         times_per_day=_int(dosage.get("timesPerDay")),
         route=_text(dosage.get("route")),
@@ -125,18 +132,13 @@ def map_prescription(raw: dict[str, Any], source: str) -> Prescription:
 
 def map_dispensation(raw: dict[str, Any], source: str) -> Dispensation:
     """A dispensation item of the DPS API; money stays exact."""
-    drug, drug_raw = _drug(raw.get("drug"))
     dispensed_at = _time(raw.get("dispensedAt"))
     pharmacy = _org(raw.get("pharmacy"))
     return Dispensation(
         id=str(raw["id"]),
         dispensed_at=dispensed_at,
         prescription_id=_text(raw.get("prescriptionId")),
-        drug=drug,
-        inn=_text(drug_raw.get("inn")),
-        trade_name=_text(drug_raw.get("tradeName")),
-        form=_text(drug_raw.get("form")),
-        strength=_quantity(drug_raw.get("strength")),
+        **_drug_fields(raw.get("drug")),
         quantity=_float(raw.get("quantity")),
         unit_price=money(raw.get("unitPriceKzt")),
         amount=money(raw.get("amountKzt")),
