@@ -66,12 +66,7 @@ async def emergency_data(read: PatientRead, mark_as: Section | None = None) -> t
         sources=[],
     )
     await read.settled()
-    data.sources = [
-        t.SourceStatus(
-            source=r.source, ok=r.ok, stale=r.stale, fetched_at=r.fetched_at, error=r.error
-        )
-        for r in read.loader.reports()
-    ]
+    data.sources = shaping.source_statuses(read.loader.reports())
     if mark_as is not None:
         read.mark(mark_as)
     for section in shown:

@@ -13,10 +13,10 @@ from datetime import date
 from typing import TypeVar
 
 from gateway.auth.policy import Section
+from gateway.errors import BadUserInput
 from gateway.resolvers import observations as obs
 from gateway.resolvers import shaping
 from gateway.resolvers.emergency import emergency_data
-from gateway.resolvers.loader import SourceReport
 from gateway.resolvers.reads import PatientRead
 from gateway.schema import types as t
 
@@ -192,26 +192,9 @@ async def dispensations(
 async def sources(read: PatientRead) -> list[t.SourceStatus]:
     """How each source consulted for this read answered."""
     await read.settled()
-    return [_source_status(report) for report in read.loader.reports()]
-
-
-def _source_status(report: SourceReport) -> t.SourceStatus:
-    return t.SourceStatus(
-        source=report.source,
-        ok=report.ok,
-        stale=report.stale,
-        fetched_at=report.fetched_at,
-        error=report.error,
-    )
-
-
-def source_statuses(reports: list[SourceReport]) -> list[t.SourceStatus]:
-    """The contract's ``SourceStatus`` list."""
-    return [_source_status(report) for report in reports]
+    return shaping.source_statuses(read.loader.reports())
 
 
 def _check_period(first: date | None, last: date | None) -> None:
-    from gateway.errors import BadUserInput
-
     if first is not None and last is not None and first > last:
         raise BadUserInput("from must not be after to")

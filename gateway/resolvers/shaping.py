@@ -11,6 +11,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from gateway import records as rec
+from gateway.resolvers.loader import SourceReport
 from gateway.schema import types as t
 from gateway.schema.enums import (
     Criticality,
@@ -333,6 +334,16 @@ def dispensations(
         )
     shaped.sort(key=lambda d: d.dispensed_at, reverse=True)
     return shaped
+
+
+def source_statuses(reports: Iterable[SourceReport]) -> list[t.SourceStatus]:
+    """How each source consulted answered (``sources`` of passports and emergency data)."""
+    return [
+        t.SourceStatus(
+            source=r.source, ok=r.ok, stale=r.stale, fetched_at=r.fetched_at, error=r.error
+        )
+        for r in reports
+    ]
 
 
 def implants(devices: Iterable[rec.Device]) -> list[t.Coding]:
