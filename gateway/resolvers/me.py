@@ -5,8 +5,6 @@ from __future__ import annotations
 from gateway.auth.policy import readable_sections
 from gateway.resolvers.context import RequestContext
 from gateway.schema import types as t
-from gateway.schema.enums import Role as RoleEnum
-from gateway.schema.enums import Section as SectionEnum
 
 
 async def me(context: RequestContext) -> t.Me:
@@ -18,10 +16,10 @@ async def me(context: RequestContext) -> t.Me:
     )
     return t.Me(
         subject=principal.subject,
-        role=RoleEnum(principal.role.value),
+        role=principal.role,
         iin=principal.iin,
         organization=organization,
         practitioner=practitioner,
         region=principal.region,
-        readable_sections=[SectionEnum(s.value) for s in readable_sections(principal.role)],
+        readable_sections=readable_sections(principal.role),
     )

@@ -9,7 +9,6 @@ from gateway.errors import BadUserInput, Forbidden, Internal
 from gateway.resolvers.access import restrictions_of
 from gateway.resolvers.context import RequestContext
 from gateway.resolvers.reads import PatientRead
-from gateway.schema.enums import Section as SectionEnum
 
 
 async def restricted_sections(read: PatientRead) -> frozenset[Section]:
@@ -20,13 +19,13 @@ async def restricted_sections(read: PatientRead) -> frozenset[Section]:
 
 
 async def restrict_section(
-    context: RequestContext, section: SectionEnum, restricted: bool
-) -> list[SectionEnum]:
+    context: RequestContext, section: Section, restricted: bool
+) -> list[Section]:
     """Persist the change, queue its audit event, and return the sections now restricted."""
     principal = context.principal
     if principal.role is not Role.PATIENT or principal.iin is None:
         raise Forbidden("only patients restrict sections of their own passport")
-    if Section(section.value) not in RESTRICTABLE:
+    if section not in RESTRICTABLE:
         raise BadUserInput(f"{section.value} cannot be restricted: it keeps patients safe")
     try:
         now_restricted = await context.services.restrictions.set_restricted(
@@ -46,4 +45,4 @@ async def restrict_section(
             action="restrict" if restricted else "unrestrict",
         )
     )
-    return [SectionEnum(name) for name in sorted(now_restricted)]
+    return [Section(name) for name in sorted(now_restricted)]

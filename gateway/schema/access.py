@@ -26,11 +26,11 @@ class Access:
 
 def access(area: Section | Feature) -> Access:
     """The directive for a field disclosing ``area``, read from the policy table."""
-    roles = [RoleEnum(role.value) for role in Role if POLICY[area][role] is not Rule.DENY]
+    roles = [role for role in Role if POLICY[area][role] is not Rule.DENY]
     section = area.value if isinstance(area, Section) else None
     return Access(roles=roles, section=section)
 
 
 def access_roles(*roles: Role) -> Access:
     """The directive for a field readable by exactly ``roles``."""
-    return Access(roles=[RoleEnum(role.value) for role in roles])
+    return Access(roles=list(roles))

@@ -6,43 +6,20 @@ from enum import Enum
 
 import strawberry
 
+from gateway.auth.policy import Section as _Section
+from gateway.auth.principal import Role as _Role
 
-@strawberry.enum
-class Role(Enum):
-    """Who is asking."""
-
-    PATIENT = "PATIENT"
-    EMERGENCY = "EMERGENCY"
-    NURSE = "NURSE"
-    DOCTOR = "DOCTOR"
-    MANAGER = "MANAGER"
-
-
-@strawberry.enum(
+# Role and Section are the policy's own enumerations, served as they are: the access table
+# and the schema cannot drift apart.
+Role = strawberry.enum(_Role, name="Role", description="Who is asking.")
+Section = strawberry.enum(
+    _Section,
+    name="Section",
     description=(
         "The passport's sections, in the order of the national passport, plus where-treated "
         "and free-medicine history."
-    )
+    ),
 )
-class Section(Enum):
-    """A passport section: the unit of access decisions."""
-
-    IDENTITY = "IDENTITY"
-    CARE_TEAM = "CARE_TEAM"
-    EMERGENCY = "EMERGENCY"
-    ALLERGIES = "ALLERGIES"
-    LIFESTYLE = "LIFESTYLE"
-    DIAGNOSTIC_STUDIES = "DIAGNOSTIC_STUDIES"
-    LAB_RESULTS = "LAB_RESULTS"
-    PHYSIOLOGICAL_STATE = "PHYSIOLOGICAL_STATE"
-    RISK_BEHAVIOURS = "RISK_BEHAVIOURS"
-    IMMUNIZATIONS = "IMMUNIZATIONS"
-    SCREENINGS = "SCREENINGS"
-    PROBLEMS = "PROBLEMS"
-    MEDICATIONS = "MEDICATIONS"
-    ANTHROPOMETRICS = "ANTHROPOMETRICS"
-    ENCOUNTERS = "ENCOUNTERS"
-    DISPENSATIONS = "DISPENSATIONS"
 
 
 @strawberry.enum

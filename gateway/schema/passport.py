@@ -154,7 +154,7 @@ class Passport:
 
     @strawberry.field
     async def restricted_sections(self) -> list[SectionEnum] | None:
-        return [SectionEnum(s.value) for s in sorted(await restricted_sections(self.read))]
+        return sorted(await restricted_sections(self.read))
 
     @strawberry.field
     async def sources(self) -> list[SourceStatus]:
