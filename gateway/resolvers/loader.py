@@ -191,9 +191,24 @@ class RecordLoader:
             source, fetched.ok and error is None, fetched.stale, fetched.fetched_at, error
         )
         previous = self._reports.get(source)
-        # A source asked for two items (DPS: prescriptions and dispensations) reports its worst.
-        if previous is None or (previous.ok and not report.ok) or report.stale:
-            self._reports[source] = report
+        self._reports[source] = report if previous is None else combined_report(previous, report)
+
+
+def combined_report(first: SourceReport, second: SourceReport) -> SourceReport:
+    """One report for a source asked for two items (DPS: prescriptions and dispensations).
+
+    The worst answer wins and the time is that of the oldest data shown, so the report
+    does not depend on which of the two items finished first.
+    """
+    times = [t for t in (first.fetched_at, second.fetched_at) if t is not None]
+    errors = sorted(e for e in (first.error, second.error) if e is not None)
+    return SourceReport(
+        first.source,
+        first.ok and second.ok,
+        first.stale or second.stale,
+        min(times) if times else None,
+        errors[0] if errors else None,
+    )
 
 
 def _bind(method: Callable[..., Awaitable[Any]], *args: Any) -> Callable[[], Awaitable[Any]]:
