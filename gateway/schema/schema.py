@@ -24,6 +24,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from gateway.config import ServerSettings
+from gateway.schema.execution import PlainDataExecutionContext
 from gateway.schema.query import Mutation, Query
 from gateway.schema.scalars import IIN, IIN_SCALAR
 
@@ -61,6 +62,7 @@ def build_schema(server: ServerSettings | None = None) -> PassportSchema:
         mutation=Mutation,
         extensions=extensions,
         config=StrawberryConfig(scalar_map={IIN: IIN_SCALAR}),
+        execution_context_class=PlainDataExecutionContext,
     )
 
 
