@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from gateway.auth.policy import Section
 from gateway.auth.principal import Role
 from gateway.clinical import dosing
@@ -15,15 +13,13 @@ from gateway.schema import types as t
 from gateway.schema.enums import DoseVerdict
 
 
-async def dose_check(read: PatientRead) -> list[t.DoseCheck] | None:
+def dose_check(read: PatientRead) -> list[t.DoseCheck] | None:
     """NURSE and DOCTOR only: current medications (EHR + DPS) judged against the reference."""
     if read.context.principal.role not in (Role.NURSE, Role.DOCTOR):
         raise Forbidden("doseCheck is for nurses and doctors")
     read.check(Section.MEDICATIONS)
     # The read loads Observation beside MedicationStatement when doseCheck is selected.
-    ehr, prescriptions, patient = await asyncio.gather(
-        read.ehr(), read.prescriptions(), read.patient()
-    )
+    ehr, prescriptions, patient = read.ehr(), read.prescriptions(), read.patient()
     medications = shaping.medications(ehr.items("medications"), prescriptions)
     weight = _latest_weight(ehr.latest)
     reference = dosing.load_dose_reference()

@@ -7,26 +7,24 @@ a crew at 3 a.m. is better served by the allergies of two regions than by nothin
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from gateway.auth.policy import Section
 from gateway.errors import GatewayError, NotFound, SourceUnavailable
 from gateway.resolvers import observations as obs
 from gateway.resolvers import shaping
-from gateway.resolvers.reads import EhrView, PatientRead
+from gateway.resolvers.reads import PRESCRIPTION_SECTIONS, EhrView, PatientRead
 from gateway.schema import types as t
 
 
-async def emergency_data(read: PatientRead, mark_as: Section | None = None) -> t.EmergencyData:
-    """The emergency summary of the sections the decision allows."""
+def emergency_data(read: PatientRead, mark_as: Section | None = None) -> t.EmergencyData:
+    """The emergency summary of the sections the decision allows (the read has settled)."""
     allowed = read.decision.allowed
-    wants_drugs = bool(allowed & {Section.MEDICATIONS, Section.EMERGENCY})
-    patient, ehr, prescriptions = await asyncio.gather(
-        _soft(read.patient()),
-        _soft(read.ehr(partial=True)) if read.ehr_types else _nothing(),
-        _soft(read.prescriptions()) if wants_drugs else _nothing(),
-    )
+    wants_drugs = bool(allowed & PRESCRIPTION_SECTIONS)
+    patient = _soft(read.patient)
+    ehr = _soft(lambda: read.ehr(partial=True)) if read.ehr_types else None
+    prescriptions = _soft(read.prescriptions) if wants_drugs else None
     if isinstance(patient, NotFound):
         raise patient
     view = ehr if isinstance(ehr, EhrView) else EhrView([])
@@ -65,7 +63,6 @@ async def emergency_data(read: PatientRead, mark_as: Section | None = None) -> t
         weight_kg=obs.weight_kg(latest) if allow(Section.ANTHROPOMETRICS) else None,
         sources=[],
     )
-    await read.settled()
     data.sources = shaping.source_statuses(read.loader.reports())
     if mark_as is not None:
         read.mark(mark_as)
@@ -74,13 +71,9 @@ async def emergency_data(read: PatientRead, mark_as: Section | None = None) -> t
     return data
 
 
-async def _nothing() -> None:
-    return None
-
-
-async def _soft(awaitable: Any) -> Any:
-    """The awaited value, or the source error as a value (the summary serves what it has)."""
+def _soft(read: Callable[[], Any]) -> Any:
+    """The value read, or the source error as a value (the summary serves what it has)."""
     try:
-        return await awaitable
+        return read()
     except (SourceUnavailable, NotFound) as error:
         return error

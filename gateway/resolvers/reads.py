@@ -9,7 +9,7 @@ when a source that holds the section failed with no cached copy to serve.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -90,7 +90,7 @@ class PatientRead:
     # doseCheck needs the weight (Observation) beside the medicines, in the same EHR call.
     wants_weight: bool = False
     disclosed: set[Section] = field(default_factory=set)
-    _started: list[asyncio.Future[Any]] = field(default_factory=list)
+    _loads: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
     _views: dict[bool, EhrView] = field(default_factory=dict)
 
     @cached_property
@@ -116,24 +116,25 @@ class PatientRead:
     def start(self) -> None:
         """Start every load the allowed sections need, all at once."""
         allowed = self.decision.allowed
+        loader = self.loader
         # The register is always asked: an IIN it does not know is NOT_FOUND for every field.
-        loads = [self.loader.patient()]
+        loads: dict[str, Awaitable[Any]] = {"patient": loader.patient()}
         if self.ehr_types:
-            loads.append(self.loader.ehr_records(self.ehr_types, self.observation_codes))
+            loads["ehr"] = loader.ehr_records(self.ehr_types, self.observation_codes)
         if Section.LAB_RESULTS in allowed:
-            loads.append(self.loader.lab_history())
+            loads["lab"] = loader.lab_history()
         if allowed & PRESCRIPTION_SECTIONS:
-            loads.append(self.loader.prescriptions())
+            loads["prescriptions"] = loader.prescriptions()
         if Section.DISPENSATIONS in allowed:
-            loads.append(self.loader.dispensations())
+            loads["dispensations"] = loader.dispensations()
         if Section.ENCOUNTERS in allowed:
-            loads.append(self.loader.ambulance_calls())
-        self._started = [asyncio.ensure_future(load) for load in loads]
+            loads["calls"] = loader.ambulance_calls()
+        self._loads = {name: asyncio.ensure_future(load) for name, load in loads.items()}
 
     async def settled(self) -> None:
-        """Wait until every started load has answered (for ``sources``)."""
-        if self._started:
-            await asyncio.gather(*self._started, return_exceptions=True)
+        """Wait until every started load has answered; the section accessors need this."""
+        if self._loads:
+            await asyncio.gather(*self._loads.values(), return_exceptions=True)
 
     def check(self, section: Section) -> None:
         """Raise the decision's error for ``section``, if it may not be read."""
@@ -147,15 +148,17 @@ class PatientRead:
         """Record that ``section`` was disclosed (for the audit event)."""
         self.disclosed.add(section)
 
-    async def patient(self) -> rec.PatientRecord:
+    # --- the loaded records, once ``settled`` has returned -----------------------------------
+    # Section resolvers are plain functions over loaded data: no task or await per section.
+
+    def patient(self) -> rec.PatientRecord:
         """The register's record; NOT_FOUND when the register does not know the IIN."""
-        fetched = await self.loader.patient()
-        patient = _value(fetched)
+        patient = _value(self._loaded("patient"))
         if patient is None:
             raise NotFound("no such person in the register")
         return patient
 
-    async def ehr(self, partial: bool = False) -> EhrView:
+    def ehr(self, partial: bool = False) -> EhrView:
         """The merged EHR records for the allowed sections.
 
         A section must not look complete when a region is missing, so by default one failed
@@ -163,32 +166,39 @@ class PatientRead:
         """
         view = self._views.get(partial)
         if view is None:
-            results = await self.loader.ehr_records(self.ehr_types, self.observation_codes)
+            results = self._loaded("ehr") if self.ehr_types else []
             if partial:
                 results = [fetched for fetched in results if fetched.ok]
             records = [record for record in map(_value, results) if record is not None]
             view = self._views.setdefault(partial, EhrView(records))
         return view
 
-    async def lab_history(self) -> rec.LabHistory | None:
+    def lab_history(self) -> rec.LabHistory | None:
         """The laboratory history, or None when no laboratory system is configured."""
-        fetched = await self.loader.lab_history()
+        fetched = self._loaded("lab")
         return None if fetched is None else _value(fetched)
 
-    async def prescriptions(self) -> list[rec.Prescription]:
+    def prescriptions(self) -> list[rec.Prescription]:
         """Active prescriptions (empty when no drug provision system is configured)."""
-        fetched = await self.loader.prescriptions()
+        fetched = self._loaded("prescriptions")
         return [] if fetched is None else list(_value(fetched))
 
-    async def dispensations(self) -> list[rec.Dispensation]:
+    def dispensations(self) -> list[rec.Dispensation]:
         """Dispensations (empty when no drug provision system is configured)."""
-        fetched = await self.loader.dispensations()
+        fetched = self._loaded("dispensations")
         return [] if fetched is None else list(_value(fetched))
 
-    async def ambulance_encounters(self) -> list[rec.Encounter]:
+    def ambulance_encounters(self) -> list[rec.Encounter]:
         """Ambulance calls as encounters (empty when no dispatch is configured)."""
-        fetched = await self.loader.ambulance_calls()
+        fetched = self._loaded("calls")
         return [] if fetched is None else [call_to_encounter(c) for c in _value(fetched)]
+
+    def _loaded(self, name: str) -> Any:
+        """The result of a started load; a load not started or not settled is our bug."""
+        load = self._loads.get(name)
+        if load is None or not load.done():
+            raise RuntimeError(f"load {name!r} read before it was started and settled")
+        return load.result()
 
 
 def _value(fetched: Fetched[Any]) -> Any:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from gateway.auth.policy import Section
 from gateway.clinical import screening
 from gateway.errors import BadUserInput
@@ -15,12 +13,12 @@ from gateway.schema import types as t
 MAX_MONTHS = 120
 
 
-async def screening_plan(read: PatientRead, months: int) -> list[t.PlannedScreening] | None:
+def screening_plan(read: PatientRead, months: int) -> list[t.PlannedScreening] | None:
     """The programme applied to the person's age, sex and last screenings in every EHR."""
     read.check(Section.SCREENINGS)
     if not 0 <= months <= MAX_MONTHS:
         raise BadUserInput(f"months must be between 0 and {MAX_MONTHS}")
-    patient, ehr = await asyncio.gather(read.patient(), read.ehr())
+    patient, ehr = read.patient(), read.ehr()
     done = screening.last_done(
         (item.code.code, item.date) for item in shaping.screenings(ehr.items("procedures"))
     )

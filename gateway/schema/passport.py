@@ -53,52 +53,52 @@ class Passport:
     read: strawberry.Private[PatientRead]
 
     @strawberry.field(directives=[access(Section.IDENTITY)])
-    async def identity(self) -> Identity | None:
-        return await resolve.identity(self.read)
+    def identity(self) -> Identity | None:
+        return resolve.identity(self.read)
 
     @strawberry.field(directives=[access(Section.CARE_TEAM)])
-    async def care_team(self) -> CareTeam | None:
-        return await resolve.care_team(self.read)
+    def care_team(self) -> CareTeam | None:
+        return resolve.care_team(self.read)
 
     @strawberry.field(directives=[access(Section.EMERGENCY)])
-    async def emergency(self) -> EmergencyData | None:
-        return await resolve.emergency(self.read)
+    def emergency(self) -> EmergencyData | None:
+        return resolve.emergency(self.read)
 
     @strawberry.field(directives=[access(Section.ALLERGIES)])
-    async def allergies(self) -> list[Allergy] | None:
-        return await resolve.allergies(self.read)
+    def allergies(self) -> list[Allergy] | None:
+        return resolve.allergies(self.read)
 
     @strawberry.field(directives=[access(Section.LIFESTYLE)])
-    async def lifestyle(self) -> Lifestyle | None:
-        return await resolve.lifestyle(self.read)
+    def lifestyle(self) -> Lifestyle | None:
+        return resolve.lifestyle(self.read)
 
     @strawberry.field(directives=[access(Section.DIAGNOSTIC_STUDIES)])
-    async def diagnostic_studies(self) -> list[DiagnosticStudy] | None:
-        return await resolve.diagnostic_studies(self.read)
+    def diagnostic_studies(self) -> list[DiagnosticStudy] | None:
+        return resolve.diagnostic_studies(self.read)
 
     @strawberry.field(directives=[access(Section.LAB_RESULTS)])
-    async def lab_results(
+    def lab_results(
         self,
         from_: Annotated[dt.date | None, FROM_ARGUMENT] = None,
         to: dt.date | None = None,
     ) -> list[LabResult] | None:
-        return await resolve.lab_results(self.read, from_, to)
+        return resolve.lab_results(self.read, from_, to)
 
     @strawberry.field(directives=[access(Section.PHYSIOLOGICAL_STATE)])
-    async def physiological_state(self) -> PhysiologicalState | None:
-        return await resolve.physiological_state(self.read)
+    def physiological_state(self) -> PhysiologicalState | None:
+        return resolve.physiological_state(self.read)
 
     @strawberry.field(directives=[access(Section.RISK_BEHAVIOURS)])
-    async def risk_behaviours(self) -> RiskBehaviours | None:
-        return await resolve.risk_behaviours(self.read)
+    def risk_behaviours(self) -> RiskBehaviours | None:
+        return resolve.risk_behaviours(self.read)
 
     @strawberry.field(directives=[access(Section.IMMUNIZATIONS)])
-    async def immunizations(self) -> list[Immunization] | None:
-        return await resolve.immunizations(self.read)
+    def immunizations(self) -> list[Immunization] | None:
+        return resolve.immunizations(self.read)
 
     @strawberry.field(directives=[access(Section.SCREENINGS)])
-    async def screenings(self) -> list[Screening] | None:
-        return await resolve.screenings(self.read)
+    def screenings(self) -> list[Screening] | None:
+        return resolve.screenings(self.read)
 
     @strawberry.field(
         description=(
@@ -107,43 +107,43 @@ class Passport:
         ),
         directives=[access(Section.SCREENINGS)],
     )
-    async def screening_plan(self, months: int | None = 12) -> list[PlannedScreening] | None:
-        return await screening_plan(self.read, 12 if months is None else months)
+    def screening_plan(self, months: int | None = 12) -> list[PlannedScreening] | None:
+        return screening_plan(self.read, 12 if months is None else months)
 
     @strawberry.field(directives=[access(Section.PROBLEMS)])
-    async def problems(self, include_resolved: bool | None = False) -> list[Problem] | None:
-        return await resolve.problems(self.read, bool(include_resolved))
+    def problems(self, include_resolved: bool | None = False) -> list[Problem] | None:
+        return resolve.problems(self.read, bool(include_resolved))
 
     @strawberry.field(directives=[access(Section.MEDICATIONS)])
-    async def current_medications(self) -> list[Medication] | None:
-        return await resolve.current_medications(self.read)
+    def current_medications(self) -> list[Medication] | None:
+        return resolve.current_medications(self.read)
 
     @strawberry.field(directives=[access(Section.ANTHROPOMETRICS)])
-    async def anthropometrics(self) -> Anthropometrics | None:
-        return await resolve.anthropometrics(self.read)
+    def anthropometrics(self) -> Anthropometrics | None:
+        return resolve.anthropometrics(self.read)
 
     @strawberry.field(directives=[access(Section.ENCOUNTERS)])
-    async def encounters(
+    def encounters(
         self,
         from_: Annotated[dt.date | None, FROM_ARGUMENT] = None,
         to: dt.date | None = None,
     ) -> list[Encounter] | None:
-        return await resolve.encounters(self.read, from_, to)
+        return resolve.encounters(self.read, from_, to)
 
     @strawberry.field(directives=[access(Section.DISPENSATIONS)])
-    async def dispensations(
+    def dispensations(
         self,
         from_: Annotated[dt.date | None, FROM_ARGUMENT] = None,
         to: dt.date | None = None,
     ) -> list[Dispensation] | None:
-        return await resolve.dispensations(self.read, from_, to)
+        return resolve.dispensations(self.read, from_, to)
 
     @strawberry.field(
         description="Each current medication's dose against the patient's latest weight.",
         directives=[access_roles(Role.NURSE, Role.DOCTOR)],
     )
-    async def dose_check(self) -> list[DoseCheck] | None:
-        return await dose_check(self.read)
+    def dose_check(self) -> list[DoseCheck] | None:
+        return dose_check(self.read)
 
     @strawberry.field(
         description="Patient only: who read this passport, when, which sections, and why.",
@@ -157,5 +157,5 @@ class Passport:
         return sorted(await restricted_sections(self.read))
 
     @strawberry.field
-    async def sources(self) -> list[SourceStatus]:
-        return await resolve.sources(self.read)
+    def sources(self) -> list[SourceStatus]:
+        return resolve.sources(self.read)

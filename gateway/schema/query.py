@@ -54,10 +54,12 @@ class Query:
             break_glass_reason,
             wants_weight="doseCheck" in fields,
         )
+        # Every load settles before the sections are shaped, so they need no await of their own.
+        await read.settled()
         # NOT_FOUND for an IIN the register does not know; when the register is down, its
         # sections say so and the others are still served.
         with contextlib.suppress(SourceUnavailable):
-            await read.patient()
+            read.patient()
         return Passport(iin=iin, read=read)
 
     @strawberry.field(
@@ -77,7 +79,8 @@ class Query:
         if deadline.expires_at > context.deadline.expires_at:
             deadline = context.deadline
         read = await open_read(context, iin, EntryPoint.EMERGENCY, requested, reason, deadline)
-        return await emergency_data(read)
+        await read.settled()
+        return emergency_data(read)
 
     @strawberry.field(
         description="Aggregates for health managers; small groups are suppressed.",
