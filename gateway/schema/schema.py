@@ -11,19 +11,13 @@ from pathlib import Path
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from gateway.config import ServerSettings
+from gateway.schema.documents import CachedDocuments, DocumentStore
 from gateway.schema.execution import PlainDataExecutionContext
 from gateway.schema.query import Mutation, Query
 from gateway.schema.scalars import IIN, IIN_SCALAR
@@ -43,20 +37,15 @@ class PassportSchema(strawberry.Schema):
 def build_schema(server: ServerSettings | None = None) -> PassportSchema:
     """The schema with the limits of ``server`` (defaults when None)."""
     server = server or ServerSettings()
-    # The limit rules are built once: ValidationCache keys on the rule classes, and a limiter
-    # built per request would make a new class each time, so nothing would ever be cached.
-    limit_rules = [
+    # The limit rules are built once and shared by every request (one store per schema).
+    rules = [
         *QueryDepthLimiter(max_depth=server.max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=server.max_aliases).validation_rules,
     ]
-    extensions: list = [
-        lambda: MaxTokensLimiter(max_token_count=server.max_tokens),
-        lambda: AddValidationRules(limit_rules),
-        lambda: ParserCache(maxsize=256),
-        lambda: ValidationCache(maxsize=256),
-    ]
     if not server.introspection:
-        extensions.append(DisableIntrospection)
+        rules.append(NoSchemaIntrospectionCustomRule)
+    store = DocumentStore(max_documents=256)
+    extensions = [lambda: CachedDocuments(store, server.max_tokens, rules)]
     return PassportSchema(
         query=Query,
         mutation=Mutation,
