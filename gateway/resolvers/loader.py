@@ -1,8 +1,9 @@
 """One request's reads of one person's record: each source asked at most once, in parallel.
 
-``RecordLoader`` starts a task per source item the first time a section needs it, so the
-sections of a query share one upstream call each, and records how every source answered
-(``sources`` of the passport). Every read goes through the fetcher (cache, stale-if-error,
+``RecordLoader`` hands out one future per source item, so the sections of a query share one
+upstream call each, and records how every source answered (``sources`` of the passport).
+An item fresh in the in-memory cache is a finished future at once; only the others cost a
+task. Every read goes through the fetcher (cache, stale-if-error,
 single-flight, deadline, retries, breaker); access decisions are applied by the caller,
 after the cache, so nothing cached depends on who reads it.
 """
@@ -14,7 +15,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.records import (
     AmbulanceCall,
@@ -25,8 +26,11 @@ from gateway.records import (
     Prescription,
 )
 from gateway.resolvers.context import Services
+from gateway.sources.cache import CacheKey
 from gateway.sources.fetcher import RECORD_CODEC, Fetched
 from gateway.sources.resilience import Deadline
+
+T = TypeVar("T")
 
 _TYPE_CODES = {
     "AllergyIntolerance": "al",
@@ -60,7 +64,9 @@ class RecordLoader:
         self.sources = services.sources
         self.iin = iin
         self.deadline = deadline
-        self._tasks: dict[tuple[str, str], asyncio.Task[Fetched[Any]]] = {}
+        # The keyed hash of the IIN, computed once for all of this read's cache keys.
+        self.subject = services.fetcher.subject_hash(iin)
+        self._tasks: dict[tuple[str, str], asyncio.Future[Fetched[Any]]] = {}
         self._reports: dict[str, SourceReport] = {}
         self._regions: dict[str, asyncio.Future[list[Fetched[Any]]]] = {}
         # Whether the register read must also name the polyclinic and GP (one more call when
@@ -69,20 +75,20 @@ class RecordLoader:
 
     # --- what sections ask for -------------------------------------------------------------
 
-    async def patient(self) -> Fetched[PatientRecord | None]:
+    def patient(self) -> asyncio.Future[Fetched[PatientRecord | None]]:
         """The register's record of the person (None value: not in the register)."""
         register = self.sources.register
         if self.care_team:
-            return await self._fetch(
+            return self._fetch(
                 register.source, "patient-care", lambda: register.patient_by_iin(self.iin)
             )
-        return await self._fetch(
+        return self._fetch(
             register.source, "patient", lambda: register.patient_by_iin(self.iin, False)
         )
 
-    async def ehr_records(
+    def ehr_records(
         self, types: frozenset[str], observation_codes: frozenset[str] = frozenset()
-    ) -> list[Fetched[EhrRecord | None]]:
+    ) -> asyncio.Future[list[Fetched[EhrRecord | None]]]:
         """Every regional EHR's record of the person, for the FHIR resource ``types``
         (Observations only of ``observation_codes``)."""
         # One cache entry per set of types and codes, e.g. "ehr-al.co.ob-1c9e02ab".
@@ -92,18 +98,16 @@ class RecordLoader:
             kind += "-" + digest[:8]
         regions = self._regions.get(kind)
         if regions is None:
-            regions = asyncio.gather(
-                *(
-                    self._fetch(
-                        ehr.source, kind, _bind(ehr.record, self.iin, types, observation_codes)
-                    )
-                    for ehr in self.sources.ehrs
-                )
-            )
+            parts = [
+                self._fetch(ehr.source, kind, _bind(ehr.record, self.iin, types, observation_codes))
+                for ehr in self.sources.ehrs
+            ]
+            if all(part.done() for part in parts):
+                regions = _finished([part.result() for part in parts])
+            else:
+                regions = asyncio.gather(*parts)
             self._regions[kind] = regions
-        if regions.done():
-            return list(regions.result())
-        return list(await asyncio.shield(regions))
+        return _shared(regions)
 
     async def encounters_at(self, org_bin: str, since: date) -> list[Fetched[bool]]:
         """Per EHR: whether the person had an encounter at ``org_bin`` since ``since``."""
@@ -120,35 +124,33 @@ class RecordLoader:
             )
         )
 
-    async def lab_history(self) -> Fetched[LabHistory] | None:
+    def lab_history(self) -> asyncio.Future[Fetched[LabHistory] | None]:
         """The laboratory history (None when no LIS is configured)."""
         lis = self.sources.lis
         if lis is None:
-            return None
-        return await self._fetch(lis.source, "lab", lambda: lis.history(self.iin))
+            return _finished(None)
+        return self._fetch(lis.source, "lab", lambda: lis.history(self.iin))
 
-    async def prescriptions(self) -> Fetched[list[Prescription]] | None:
+    def prescriptions(self) -> asyncio.Future[Fetched[list[Prescription]] | None]:
         """Active prescriptions from the drug provision system."""
         dps = self.sources.dps
         if dps is None:
-            return None
-        return await self._fetch(
-            dps.source, "prescriptions", lambda: dps.active_prescriptions(self.iin)
-        )
+            return _finished(None)
+        return self._fetch(dps.source, "prescriptions", lambda: dps.active_prescriptions(self.iin))
 
-    async def dispensations(self) -> Fetched[list[Dispensation]] | None:
+    def dispensations(self) -> asyncio.Future[Fetched[list[Dispensation]] | None]:
         """Every dispensation of the person (filtered by period by the caller)."""
         dps = self.sources.dps
         if dps is None:
-            return None
-        return await self._fetch(dps.source, "dispensations", lambda: dps.dispensations(self.iin))
+            return _finished(None)
+        return self._fetch(dps.source, "dispensations", lambda: dps.dispensations(self.iin))
 
-    async def ambulance_calls(self) -> Fetched[list[AmbulanceCall]] | None:
+    def ambulance_calls(self) -> asyncio.Future[Fetched[list[AmbulanceCall]] | None]:
         """The person's ambulance calls."""
         ambulance = self.sources.ambulance
         if ambulance is None:
-            return None
-        return await self._fetch(ambulance.source, "calls", lambda: ambulance.calls(self.iin))
+            return _finished(None)
+        return self._fetch(ambulance.source, "calls", lambda: ambulance.calls(self.iin))
 
     def reports(self) -> list[SourceReport]:
         """How each source consulted so far answered, in a stable order."""
@@ -156,27 +158,32 @@ class RecordLoader:
 
     # --- machinery -------------------------------------------------------------------------
 
-    async def _fetch(
+    def _fetch(
         self, source: str, kind: str, loader: Callable[[], Awaitable[Any]]
-    ) -> Fetched[Any]:
-        task = self._tasks.get((source, kind))
-        if task is None:
-            task = asyncio.ensure_future(self._run(source, kind, loader))
-            self._tasks[(source, kind)] = task
-        if task.done():  # later sections of the same read: no new await machinery
-            return task.result()
-        # Shielded: one section's cancellation must not cancel the load the others share.
-        return await asyncio.shield(task)
+    ) -> asyncio.Future[Fetched[Any]]:
+        """The shared future of one source item: finished at once when the cache has it."""
+        future = self._tasks.get((source, kind))
+        if future is None:
+            key = CacheKey(source, kind, self.subject)
+            ttl_s = self.sources.ttl_s(source)
+            fetcher = self.services.fetcher
+            ready = fetcher.fresh_now(key, source=source, ttl_s=ttl_s, codec=RECORD_CODEC)
+            if ready is not None:
+                self._report(source, ready)
+                future = _finished(ready)
+            else:
+                future = asyncio.ensure_future(self._run(source, key, ttl_s, loader))
+            self._tasks[(source, kind)] = future
+        return _shared(future)
 
     async def _run(
-        self, source: str, kind: str, loader: Callable[[], Awaitable[Any]]
+        self, source: str, key: CacheKey, ttl_s: float, loader: Callable[[], Awaitable[Any]]
     ) -> Fetched[Any]:
-        fetcher = self.services.fetcher
-        fetched = await fetcher.fetch(
-            fetcher.key(source, kind, self.iin),
+        fetched = await self.services.fetcher.fetch(
+            key,
             loader,
             source=source,
-            ttl_s=self.sources.ttl_s(source),
+            ttl_s=ttl_s,
             deadline=self.deadline,
             codec=RECORD_CODEC,
             timeout_s=self.sources.timeout_s(source),
@@ -209,6 +216,19 @@ def combined_report(first: SourceReport, second: SourceReport) -> SourceReport:
         min(times) if times else None,
         errors[0] if errors else None,
     )
+
+
+def _finished(value: T) -> asyncio.Future[T]:
+    """A future that already holds ``value`` (awaiting it does not suspend)."""
+    future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    future.set_result(value)
+    return future
+
+
+def _shared(future: asyncio.Future[T]) -> asyncio.Future[T]:
+    """``future`` itself when finished; else shielded, so that one waiter's cancellation
+    does not cancel a load the other sections share."""
+    return future if future.done() else asyncio.shield(future)
 
 
 def _bind(method: Callable[..., Awaitable[Any]], *args: Any) -> Callable[[], Awaitable[Any]]:

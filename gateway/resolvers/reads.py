@@ -9,7 +9,7 @@ when a source that holds the section failed with no cached copy to serve.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -118,7 +118,7 @@ class PatientRead:
         allowed = self.decision.allowed
         loader = self.loader
         # The register is always asked: an IIN it does not know is NOT_FOUND for every field.
-        loads: dict[str, Awaitable[Any]] = {"patient": loader.patient()}
+        loads: dict[str, asyncio.Future[Any]] = {"patient": loader.patient()}
         if self.ehr_types:
             loads["ehr"] = loader.ehr_records(self.ehr_types, self.observation_codes)
         if Section.LAB_RESULTS in allowed:
@@ -129,12 +129,13 @@ class PatientRead:
             loads["dispensations"] = loader.dispensations()
         if Section.ENCOUNTERS in allowed:
             loads["calls"] = loader.ambulance_calls()
-        self._loads = {name: asyncio.ensure_future(load) for name, load in loads.items()}
+        self._loads = loads
 
     async def settled(self) -> None:
         """Wait until every started load has answered; the section accessors need this."""
-        if self._loads:
-            await asyncio.gather(*self._loads.values(), return_exceptions=True)
+        pending = [load for load in self._loads.values() if not load.done()]
+        if pending:  # a warm read has none: every item came from the cache at once
+            await asyncio.gather(*pending, return_exceptions=True)
 
     def check(self, section: Section) -> None:
         """Raise the decision's error for ``section``, if it may not be read."""

@@ -125,6 +125,10 @@ class MemoryStore:
 
     async def get(self, key: str, timeout_s: float | None = None) -> bytes | None:
         """The bytes under `key` if present and not expired; marks it recently used."""
+        return self.get_now(key)
+
+    def get_now(self, key: str) -> bytes | None:
+        """`get` without awaiting: the store is this process's memory."""
         item = self._items.get(key)
         if item is None:
             return None

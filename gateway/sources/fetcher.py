@@ -287,6 +287,24 @@ class Fetcher:
             return Fetched(cached[1], True, True, cached[0].fetched_at, error)
         return Fetched(None, False, False, None, error)
 
+    def fresh_now(
+        self, key: CacheKey, *, source: str | None = None, ttl_s: float, codec: Codec[T]
+    ) -> Fetched[T] | None:
+        """A fresh copy that is at hand without waiting (the in-memory store), else None.
+
+        Lets a warm read skip the task and awaits a `fetch` costs; with Redis, or when the
+        copy is absent or old, the caller goes through `fetch`.
+        """
+        if not isinstance(self.store, MemoryStore):
+            return None
+        store_key = key.render(self.namespace)
+        data = self.store.get_now(store_key)
+        cached = None if data is None else self._decode(store_key, data, codec)
+        if cached is None or cached[0].age_s(self._clock()) >= ttl_s:
+            return None
+        self._counter(metrics.CACHE_HITS, source or key.source).inc()
+        return Fetched(cached[1], True, False, cached[0].fetched_at, None)
+
     async def _read(
         self, store_key: str, codec: Codec[T], deadline: Deadline
     ) -> tuple[CacheEntry, T] | None:
@@ -294,6 +312,10 @@ class Fetcher:
         data = await self.store.get(store_key, deadline.remaining())
         if data is None:
             return None
+        return self._decode(store_key, data, codec)
+
+    def _decode(self, store_key: str, data: bytes, codec: Codec[T]) -> tuple[CacheEntry, T] | None:
+        """The entry and value of stored bytes, memoised (None when they cannot be decoded)."""
         memo = self._decoded.get(store_key)
         if memo is not None and memo[0] == data:
             # Decoded values are immutable records: the same bytes need not be decoded twice.
