@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import threading
 import time
@@ -17,6 +18,29 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_port_run(count: int) -> int:
+    """A port P such that P .. P+count-1 are all free on 127.0.0.1 right now.
+
+    Drawn below Linux's ephemeral range (32768 and up), so that no client socket of a
+    parallel run can take one of them between this check and the servers' bind.
+    """
+    for _ in range(200):
+        base = random.randrange(20000, 32700 - count)
+        sockets: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no run of free ports found")
 
 
 class _ThreadServer(uvicorn.Server):

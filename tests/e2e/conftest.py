@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import socket
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,30 +21,7 @@ from emulators.serve import sources_toml, start_emulators
 from gateway.app import create_app
 from gateway.auth.issuer import DEMO_AUDIENCE, DEMO_ISSUER, DemoIssuer
 from gateway.config import Settings, parse_settings
-from tests.servers import serve_app
-
-
-def _free_port_base(count: int = 7) -> int:
-    """A base port with ``count`` consecutive free ports after it."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count >= 65000:
-            continue
-        try:
-            sockets = []
-            for port in range(base, base + count):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no block of free ports")
+from tests.servers import free_port_run, serve_app
 
 
 @dataclass
@@ -153,7 +129,7 @@ def stack(population_dir: Path, ground_truth: dict[str, Any], tmp_path_factory) 
     directory = tmp_path_factory.mktemp("stack")
     issuer = DemoIssuer.create(directory / "keys")
     client = httpx.Client(timeout=30)
-    with start_emulators(population_dir, _free_port_base()) as emulators:
+    with start_emulators(population_dir, free_port_run(7)) as emulators:
         data = config_data(directory, emulators.urls, issuer, {})
         settings = parse_settings(data, {})
         with serve_app(create_app(settings)) as url:

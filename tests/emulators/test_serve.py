@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,27 +15,9 @@ import httpx
 import pytest
 
 from emulators.serve import SYSTEMS, Credentials, EmulatorSet, sources_toml, start_emulators
+from tests.servers import free_port_run
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port_base(count: int = len(SYSTEMS)) -> int:
-    """A port P such that P .. P+count-1 are all free on 127.0.0.1 right now."""
-    for _ in range(200):
-        base = random.randrange(20000, 60000)
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no run of free ports found")
 
 
 def _person_in(ground_truth: dict, predicate) -> str:
@@ -47,7 +27,7 @@ def _person_in(ground_truth: dict, predicate) -> str:
 @pytest.fixture(scope="module")
 def emulators(population_dir: Path) -> Iterator[EmulatorSet]:
     """All seven emulators over the session population, each in its own process."""
-    with start_emulators(population_dir, free_port_base()) as running:
+    with start_emulators(population_dir, free_port_run(len(SYSTEMS))) as running:
         yield running
 
 
@@ -114,7 +94,9 @@ def test_each_emulator_answers_with_its_credentials(
 
 
 def test_stop_ends_every_process(population_dir: Path) -> None:
-    running = start_emulators(population_dir, free_port_base(), systems=("lis", "ambulance"))
+    running = start_emulators(
+        population_dir, free_port_run(len(SYSTEMS)), systems=("lis", "ambulance")
+    )
     assert set(running.urls) == {"lis", "ambulance"}
     running.stop()
     assert set(running.dead()) == {"lis", "ambulance"}
@@ -123,7 +105,9 @@ def test_stop_ends_every_process(population_dir: Path) -> None:
 
 
 def test_latency_fault_is_set_on_start(population_dir: Path) -> None:
-    with start_emulators(population_dir, free_port_base(), systems=("dps",), latency_ms=250) as s:
+    with start_emulators(
+        population_dir, free_port_run(len(SYSTEMS)), systems=("dps",), latency_ms=250
+    ) as s:
         faults = httpx.get(f"{s.urls['dps']}/__faults").json()
         assert faults["latency_ms"] == 250
 
@@ -177,7 +161,7 @@ def test_serve_command_reuses_the_population_writes_config_and_stops(
     population_dir: Path, tmp_path: Path, ground_truth: dict
 ) -> None:
     config = tmp_path / "sources.toml"
-    base = free_port_base()
+    base = free_port_run(len(SYSTEMS))
     command = [
         sys.executable,
         "-m",
