@@ -9,6 +9,9 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
+from bench import execution
 from bench.__main__ import SECTION, update_readme
 from bench.report import Machine, Measurement, Run, write_report
 from bench.scenarios import profile, s2_calls
@@ -116,3 +119,13 @@ def test_calls_per_passport_and_distinct_instances() -> None:
     assert row.upstream_calls_per_request == 2.5
     assert "2.50 calls (min 2, max 3) to 1.50 distinct instances" in row.measured
     assert row.goal_met is True
+
+
+def test_the_execution_bench_runs_and_compares_like_with_like(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert execution.main(["--rounds", "1", "--requests", "20"]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(figures["documents_us"]) == {"stock", "ours"}
+    assert set(figures["completion_us"]) == {"graphql-core", "plans"}
+    assert all(value > 0 for part in figures.values() for value in part.values())
