@@ -19,6 +19,7 @@ Reading attributes has no side effects, so doing the work twice in that rare cas
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -46,52 +47,50 @@ Plan = Callable[[Any], dict[str, Any]]
 _TYPENAME, _LEAF, _OBJECT, _LEAF_LIST, _OBJECT_LIST = range(5)
 # graphql-core's marker for an absent value, and strawberry's attribute on basic resolvers.
 _ABSENT = Undefined
+_UNKNOWN = object()  # the shared plan table not looked up yet
 _BASIC = "_is_default"
 
 
+# (object type, ids of the field nodes) -> (the nodes, kept alive so no id is reused; the plan
+# or None when that selection is not plain data)
+PlanTable = dict[tuple, tuple[tuple[FieldNode, ...], Plan | None]]
+
+
 class _SharedPlans:
-    """Plans of directive-free documents, kept across requests (bounded: cleared when full)."""
+    """Plan tables of directive-free operations, kept across requests.
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        # (object type, ids of the field nodes) -> (the nodes, kept alive so no id is reused;
-        # the plan or None)
-        self.plans: dict[tuple, tuple[tuple[FieldNode, ...], Plan | None]] = {}
-        # id of an operation -> (the operation, kept alive; whether it and its fragments are
-        # free of directives)
-        self.plain_operations: dict[int, tuple[OperationDefinitionNode, bool]] = {}
+    Bounded by operations (least recently used dropped), so memory stays within a fixed
+    number of documents' worth of plans whatever queries clients send.
+    """
 
-    def reusable(self, operation: OperationDefinitionNode, fragments: dict[str, Any]) -> bool:
-        """Whether plans built for ``operation`` hold for any variables."""
-        known = self.plain_operations.get(id(operation))
+    def __init__(self, max_operations: int) -> None:
+        self.max_operations = max_operations
+        # id of an operation -> (the operation, kept alive; its table, or None when its plans
+        # depend on the variables)
+        self._tables: OrderedDict[int, tuple[OperationDefinitionNode, PlanTable | None]] = (
+            OrderedDict()
+        )
+
+    def table(
+        self, operation: OperationDefinitionNode, fragments: dict[str, Any]
+    ) -> PlanTable | None:
+        """The plan table of ``operation``, or None when it carries directives."""
+        known = self._tables.get(id(operation))
         if known is not None and known[0] is operation:
+            self._tables.move_to_end(id(operation))
             return known[1]
         plain = not operation.directives and not _has_directives(operation.selection_set)
         plain = plain and all(
             not f.directives and not _has_directives(f.selection_set) for f in fragments.values()
         )
-        if len(self.plain_operations) >= self.limit:
-            self.plain_operations.clear()
-        self.plain_operations[id(operation)] = (operation, plain)
-        return plain
-
-    def get(self, key: tuple, nodes: tuple[FieldNode, ...]) -> tuple[bool, Plan | None]:
-        """(found, plan) for the field nodes ``nodes`` under ``key``."""
-        known = self.plans.get(key)
-        if known is None or len(known[0]) != len(nodes):
-            return False, None
-        if all(a is b for a, b in zip(known[0], nodes, strict=True)):
-            return True, known[1]
-        return False, None
-
-    def put(self, key: tuple, nodes: tuple[FieldNode, ...], plan: Plan | None) -> None:
-        """Remember ``plan`` for ``nodes``."""
-        if len(self.plans) >= self.limit:
-            self.plans.clear()
-        self.plans[key] = (nodes, plan)
+        table: PlanTable | None = {} if plain else None
+        self._tables[id(operation)] = (operation, table)
+        while len(self._tables) > self.max_operations:
+            self._tables.popitem(last=False)
+        return table
 
 
-_SHARED = _SharedPlans(limit=4096)
+_SHARED = _SharedPlans(max_operations=256)
 
 
 class _General(Exception):
@@ -105,7 +104,8 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         # (object type, id of the field group) -> (the field group, kept alive; its plan or None)
         self._plans: dict[tuple[GraphQLObjectType, int], tuple[FieldDetailsList, Plan | None]] = {}
-        self._reusable: bool | None = None  # whether this document's plans outlive the request
+        # The operation's shared plan table (None: its plans hold for this request only).
+        self._table: PlanTable | object | None = _UNKNOWN
 
     def complete_object_value(
         self,
@@ -158,17 +158,20 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
         known = self._plans.get(key)
         if known is not None:
             return known[1]
-        if self._reusable is None:
-            self._reusable = _SHARED.reusable(self.operation, self.fragment_definitions)
-        if self._reusable:
+        if self._table is _UNKNOWN:
+            self._table = _SHARED.table(self.operation, self.fragment_definitions)
+        table = self._table
+        if table is None:
+            plan = self._build(object_type, group)
+        else:
             nodes = tuple(details.node for details in group)
             shared_key = (object_type, *map(id, nodes))
-            found, plan = _SHARED.get(shared_key, nodes)
-            if not found:
+            shared = table.get(shared_key)
+            if shared is not None and all(a is b for a, b in zip(shared[0], nodes, strict=True)):
+                plan = shared[1]
+            else:
                 plan = self._build(object_type, group)
-                _SHARED.put(shared_key, nodes, plan)
-        else:
-            plan = self._build(object_type, group)
+                table[shared_key] = (nodes, plan)
         self._plans[key] = (group, plan)
         return plan
 

@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 import strawberry
+from graphql import parse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.schema.execution import PlainDataExecutionContext
+from gateway.schema.documents import CachedDocuments, DocumentStore
+from gateway.schema.execution import PlainDataExecutionContext, _SharedPlans
 
 
 @strawberry.enum
@@ -186,3 +188,58 @@ def test_only_fields_with_resolvers_go_through_graphql_cores_field_execution(
     # `first` selects only stored attributes: completed by plan. Each of `items` selects
     # `shout`, which has a resolver, so its selection goes field by field.
     assert sorted(executed) == ["first", "items", "name", "name", "shout", "shout"]
+
+
+def test_plans_of_a_known_document_are_built_once_across_requests(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = DocumentStore(max_documents=4)
+    schema = strawberry.Schema(
+        query=Query,
+        execution_context_class=PlainDataExecutionContext,
+        extensions=[lambda: CachedDocuments(store, 2000, [])],
+    )
+    builds: list[str] = []
+    build = PlainDataExecutionContext._build
+
+    def spy(self: Any, object_type: Any, group: Any) -> Any:
+        builds.append(object_type.name)
+        return build(self, object_type, group)
+
+    monkeypatch.setattr(PlainDataExecutionContext, "_build", spy)
+    tag = Tag(code="A", label="a")
+    item = Item(
+        name="n",
+        count=1,
+        ratio=1.0,
+        colour=None,
+        born=None,
+        tag=tag,
+        main_tag=tag,
+        tags=[tag],
+        maybe_tags=None,
+        words=["w"],
+        maybe_words=None,
+    )
+    root = Query(items=[item], first=item)
+    first = schema.execute_sync(QUERIES[1], root_value=root)
+    built_once = list(builds)
+    second = schema.execute_sync(QUERIES[1], root_value=root)
+    assert first.errors is None and second.data == first.data
+    assert built_once and builds == built_once  # the second request built nothing
+    # With a directive the plans depend on the variables: built again for each request.
+    builds.clear()
+    schema.execute_sync(QUERIES[4], root_value=root, variable_values={"on": True})
+    per_request = len(builds)
+    schema.execute_sync(QUERIES[4], root_value=root, variable_values={"on": True})
+    assert per_request and len(builds) == 2 * per_request
+
+
+def test_shared_plan_tables_are_bounded_by_operations() -> None:
+    shared = _SharedPlans(max_operations=2)
+    operations = [parse(f"{{ f{i} }}").definitions[0] for i in range(5)]
+    tables = [shared.table(operation, {}) for operation in operations]
+    assert all(table == {} for table in tables)
+    assert len(shared._tables) == 2
+    assert shared.table(operations[-1], {}) is tables[-1]  # still known: the same table
+    assert shared.table(operations[0], {}) is not tables[0]  # dropped: a new one
