@@ -8,8 +8,9 @@ per request and per selection (like graphql-core's own sub-field memo) and run a
 attribute reads and the types' own output coercion.
 
 Documents without directives (the frontends' queries) have plans that do not depend on the
-variables, so those are kept across requests, keyed by the identity of the parsed field nodes
-(strawberry's parser cache hands back the same document for the same text).
+variables, so those are kept across requests in a table per operation, keyed by the identity
+of the parsed field nodes (``gateway.schema.documents`` hands back the same document for the
+same text).
 
 The plan covers only the ordinary case. Anything else (a null in a non-null field, a value
 the scalar refuses, an argument, a directive, an abstract type) makes the subtree go through
@@ -248,7 +249,7 @@ def _compile(steps: tuple[tuple, ...]) -> Plan:
     def complete(source: Any) -> dict[str, Any]:
         completed: dict[str, Any] = {}
         for response_name, attribute, kind, required, items_required, convert in steps:
-            if kind is _TYPENAME:
+            if kind == _TYPENAME:
                 completed[response_name] = convert
                 continue
             value = getattr(source, attribute)
@@ -258,16 +259,16 @@ def _compile(steps: tuple[tuple, ...]) -> Plan:
                 completed[response_name] = None
             elif isinstance(value, Exception):  # graphql-core raises these as field errors
                 raise _General
-            elif kind is _LEAF:
+            elif kind == _LEAF:
                 coerced = convert(value)
                 if coerced is None or coerced is _ABSENT:
                     raise _General
                 completed[response_name] = coerced
-            elif kind is _OBJECT:
+            elif kind == _OBJECT:
                 completed[response_name] = convert(value)
             elif not isinstance(value, list | tuple):
                 raise _General
-            elif kind is _OBJECT_LIST:
+            elif kind == _OBJECT_LIST:
                 completed[response_name] = _complete_items(value, convert, items_required)
             else:
                 completed[response_name] = [
