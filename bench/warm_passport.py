@@ -24,7 +24,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from bench.stack import free_port
 from emulators.serve import ensure_population, sources_toml, start_emulators
 from gateway.auth.issuer import DEMO_AUDIENCE, DEMO_ISSUER, DemoIssuer
 
@@ -102,28 +102,6 @@ class Result:
     errors: int
     gateway_cpu: float
     requests: int
-
-
-def _free_port_base(count: int) -> int:
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count >= 65000:
-            continue
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no block of free ports")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -243,7 +221,7 @@ def measure(
     connections: int,
 ) -> Result:
     """Start a pinned gateway in `mode`, warm it, load it with wrk, stop it."""
-    port = _free_port_base(1)
+    port = free_port()
     config = directory / f"gateway-{mode}.toml"
     write_config(config, urls, issuer, port, uncached=mode == "uncached")
     url = f"http://127.0.0.1:{port}"
@@ -303,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ehp-bench-") as tmp:
         directory = Path(tmp)
         issuer = DemoIssuer.create(directory / "keys")
-        with start_emulators(data_dir, _free_port_base(7)) as emulators:
+        with start_emulators(data_dir, free_port(7)) as emulators:
             for mode in args.modes.split(","):
                 results.append(
                     measure(

@@ -113,6 +113,24 @@ items = st.builds(
 roots = st.builds(Query, items=st.lists(items, max_size=3), first=st.one_of(st.none(), items))
 
 
+def _plain_item() -> Item:
+    """A well-formed item with a nested tag and lists."""
+    tag = Tag(code="A", label="a")
+    return Item(
+        name="n",
+        count=1,
+        ratio=1.0,
+        colour=None,
+        born=None,
+        tag=tag,
+        main_tag=tag,
+        tags=[tag],
+        maybe_tags=None,
+        words=["w"],
+        maybe_words=None,
+    )
+
+
 def _outcome(schema: strawberry.Schema, query: str, root: Query, on: bool) -> tuple[Any, list]:
     result = schema.execute_sync(query, root_value=root, variable_values={"on": on})
     errors = sorted((e.message, tuple(e.path or ())) for e in result.errors or [])
@@ -169,20 +187,7 @@ def test_only_fields_with_resolvers_go_through_graphql_cores_field_execution(
         return general(self, parent_type, source, fields, *rest)
 
     monkeypatch.setattr(PlainDataExecutionContext, "execute_field", spy)
-    tag = Tag(code="A", label="a")
-    item = Item(
-        name="n",
-        count=1,
-        ratio=1.0,
-        colour=None,
-        born=None,
-        tag=tag,
-        main_tag=tag,
-        tags=[tag],
-        maybe_tags=None,
-        words=["w"],
-        maybe_words=None,
-    )
+    item = _plain_item()
     result = PLAIN.execute_sync(QUERIES[2], root_value=Query(items=[item, item], first=item))
     assert result.errors is None
     # `first` selects only stored attributes: completed by plan. Each of `items` selects
@@ -207,20 +212,7 @@ def test_plans_of_a_known_document_are_built_once_across_requests(
         return build(self, object_type, group)
 
     monkeypatch.setattr(PlainDataExecutionContext, "_build", spy)
-    tag = Tag(code="A", label="a")
-    item = Item(
-        name="n",
-        count=1,
-        ratio=1.0,
-        colour=None,
-        born=None,
-        tag=tag,
-        main_tag=tag,
-        tags=[tag],
-        maybe_tags=None,
-        words=["w"],
-        maybe_words=None,
-    )
+    item = _plain_item()
     root = Query(items=[item], first=item)
     first = schema.execute_sync(QUERIES[1], root_value=root)
     built_once = list(builds)
