@@ -3,9 +3,9 @@
 ``RecordLoader`` hands out one future per source item, so the sections of a query share one
 upstream call each, and records how every source answered (``sources`` of the passport).
 An item fresh in the in-memory cache is a finished future at once; only the others cost a
-task. Every read goes through the fetcher (cache, stale-if-error,
-single-flight, deadline, retries, breaker); access decisions are applied by the caller,
-after the cache, so nothing cached depends on who reads it.
+task. Every read goes through the fetcher (cache, stale-if-error, single-flight, deadline,
+retries, breaker); access decisions are applied by the caller, after the cache, so nothing
+cached depends on who reads it.
 """
 
 from __future__ import annotations
