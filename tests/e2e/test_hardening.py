@@ -238,7 +238,16 @@ def test_a_broken_store_is_internal_without_details_and_nothing_is_read(
     assert clinical == [] and patient_searches == []
 
 
-@pytest.mark.parametrize("content", [b'{"query": ""}', b"not json", b'{"variables": {}}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"query": ""}',
+        b"not json",
+        b'{"variables": {}}',
+        b'{"query": "{ me { role } }"',  # cut short
+        b'{"query": "\xff"}',  # not UTF-8
+    ],
+)
 def test_a_request_without_a_query_is_400(stack: Stack, content: bytes) -> None:
     with httpx.Client(timeout=30) as client:  # its own connection: a 500 may reset it
         response = client.post(
