@@ -100,7 +100,12 @@ class PassportView(GraphQL[RequestContext, None]):
     def decode_json(self, data: str | bytes) -> object:
         """orjson for request bodies too; its JSONDecodeError is json's, so a body that does
         not parse is still strawberry's 400 (BAD_USER_INPUT here)."""
-        return orjson.loads(data)
+        decoded = orjson.loads(data)
+        # strawberry reads fields of an object (or checks a batch list); a number, string or
+        # null would reach it as such and fail with a 500.
+        if not isinstance(decoded, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object")
+        return decoded
 
 
 async def _write_audit(context: RequestContext) -> None:

@@ -246,6 +246,9 @@ def test_a_broken_store_is_internal_without_details_and_nothing_is_read(
         b'{"variables": {}}',
         b'{"query": "{ me { role } }"',  # cut short
         b'{"query": "\xff"}',  # not UTF-8
+        b"1",  # JSON, but not an object
+        b'"{ me { role } }"',
+        b"null",
     ],
 )
 def test_a_request_without_a_query_is_400(stack: Stack, content: bytes) -> None:
