@@ -9,6 +9,7 @@ Patients read only their own passport; EMERGENCY reads only through `emergency`.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -121,6 +122,9 @@ EMERGENCY_SECTIONS: frozenset[Section] = frozenset(
     row.area for row in TABLE if row.in_emergency and isinstance(row.area, Section)
 )
 EMERGENCY_ENTRY_ROLES = frozenset({Role.EMERGENCY, Role.NURSE, Role.DOCTOR})
+# A reason is read by the patient in their access log and kept in the audit trail for good:
+# a sentence, not a document.
+MAX_REASON_CHARS = 500
 CLINICIANS = frozenset({Role.NURSE, Role.DOCTOR})
 
 # The Section each field of `Passport` and `EmergencyData` discloses (None: no person data).
@@ -261,14 +265,10 @@ def decide(
         return _refuse(requested, Forbidden(f"role {role.value} may not read a passport"))
     reason = None
     if break_glass_reason is not None:
-        reason = break_glass_reason.strip()
-        if len(reason) < settings.break_glass_min_chars:
-            return _refuse(
-                requested,
-                BadUserInput(
-                    f"breakGlassReason needs at least {settings.break_glass_min_chars} characters"
-                ),
-            )
+        reason = reason_text(break_glass_reason)
+        problem = _reason_problem("breakGlassReason", reason, settings.break_glass_min_chars)
+        if problem is not None:
+            return _refuse(requested, problem)
     related = relationship is not None and relationship.exists
     if not related and reason is None:
         return _refuse(
@@ -278,20 +278,37 @@ def decide(
     return _apply(role, requested, restrictions, break_glass=reason is not None, reason=reason)
 
 
+def reason_text(text: str) -> str:
+    """A reason as it is judged and audited: control characters dropped, spaces collapsed."""
+    printable = "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if unicodedata.category(ch)[0] != "C" or ch.isspace()
+    )
+    return " ".join(printable.split())
+
+
+def _reason_problem(name: str, reason: str, min_chars: int) -> BadUserInput | None:
+    """BAD_USER_INPUT when a reason is too short or too long to be a reason."""
+    if len(reason) < min_chars:
+        return BadUserInput(f"{name} needs at least {min_chars} characters")
+    if len(reason) > MAX_REASON_CHARS:
+        return BadUserInput(f"{name} may have at most {MAX_REASON_CHARS} characters")
+    return None
+
+
 def _decide_emergency(
     principal: Principal,
     requested: frozenset[Section],
-    reason_text: str | None,
+    given_reason: str | None,
     settings: PolicySettings,
 ) -> Decision:
     if principal.role not in EMERGENCY_ENTRY_ROLES:
         return _refuse(requested, Forbidden(f"role {principal.role.value} may not use emergency"))
-    reason = (reason_text or "").strip()
-    if len(reason) < settings.emergency_reason_min_chars:
-        return _refuse(
-            requested,
-            BadUserInput(f"reason needs at least {settings.emergency_reason_min_chars} characters"),
-        )
+    reason = reason_text(given_reason or "")
+    problem = _reason_problem("reason", reason, settings.emergency_reason_min_chars)
+    if problem is not None:
+        return _refuse(requested, problem)
     allowed: set[Section] = set()
     denied: dict[Section, str] = {}
     for section in requested:

@@ -38,7 +38,7 @@ class Query:
         description=(
             "A patient's passport, resolved live from the source systems. A patient may only "
             "ask for their own IIN. A clinician without a care relationship must give "
-            "breakGlassReason."
+            "breakGlassReason (10 characters by default, at most 500; audited as break-glass)."
         ),
         directives=[access_roles(Role.PATIENT, Role.NURSE, Role.DOCTOR)],
     )
@@ -65,7 +65,8 @@ class Query:
     @strawberry.field(
         description=(
             "Critical data for emergency care, for EMERGENCY, DOCTOR and NURSE. Every call is "
-            "audited with its reason and shown to the patient."
+            "audited with its reason (3 characters by default, at most 500) and shown to the "
+            "patient."
         ),
         directives=[access_roles(Role.EMERGENCY, Role.NURSE, Role.DOCTOR)],
     )

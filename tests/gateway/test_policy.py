@@ -247,7 +247,19 @@ def test_emergency_needs_a_reason(role: Role, reason: str | None) -> None:
 
 
 @pytest.mark.parametrize("role", [Role.NURSE, Role.DOCTOR])
-@pytest.mark.parametrize("reason", ["", "   ", "too short", " 123456789 ", "\t\n123456789\n"])
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "",
+        "   ",
+        "too short",
+        " 123456789 ",
+        "\t\n123456789\n",
+        "\x00" * 20,  # control characters are not a reason
+        "\u200b\u200e" * 10 + "abc",  # nor are invisible format characters
+        "x" * 501,  # longer than a reason
+    ],
+)
 def test_short_break_glass_reason_is_bad_input(role: Role, reason: str) -> None:
     for relationship in (None, CareRelationship(True, True)):
         decision = decide(
@@ -263,6 +275,36 @@ def test_short_break_glass_reason_is_bad_input(role: Role, reason: str) -> None:
         assert decision.refused and isinstance(decision.denial, BadUserInput)
         assert decision.allowed == frozenset()
         assert set(decision.denied.values()) == {"BAD_USER_INPUT"}
+
+
+def test_a_reason_is_audited_without_control_characters_and_with_spaces_collapsed() -> None:
+    decision = decide(
+        principal(Role.NURSE, "unrelated"),
+        EntryPoint.PASSPORT,
+        PATIENT_IIN,
+        ALL,
+        None,
+        frozenset(),
+        "\x00Unconscious\tpatient,\n\n  no  relatives\x07 ",
+        SETTINGS,
+    )
+    assert decision.break_glass
+    assert decision.reason == "Unconscious patient, no relatives"
+
+
+@pytest.mark.parametrize("reason", ["\x00\x00\x00\x00", "y" * 501])
+def test_emergency_reason_is_checked_the_same_way(reason: str) -> None:
+    decision = decide(
+        principal(Role.EMERGENCY, "unrelated"),
+        EntryPoint.EMERGENCY,
+        PATIENT_IIN,
+        ALL,
+        None,
+        frozenset(),
+        reason,
+        SETTINGS,
+    )
+    assert decision.refused and isinstance(decision.denial, BadUserInput)
 
 
 def test_ten_characters_after_strip_is_enough() -> None:
