@@ -104,7 +104,7 @@ class PassportView(GraphQL[RequestContext, None]):
         # strawberry reads fields of an object (or checks a batch list); a number, string or
         # null would reach it as such and fail with a 500.
         if not isinstance(decoded, dict | list):
-            raise HTTPException(400, "The request body must be a JSON object")
+            raise HTTPException(400, "A JSON object was expected (body or query parameter)")
         return decoded
 
 
