@@ -8,6 +8,7 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
+from emulators.population.cli import population_size
 from emulators.serve import SYSTEMS, Credentials, run_one, serve
 
 
@@ -42,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("generate", help="generate a population (see generate --help)")
 
     serve_cmd = commands.add_parser("serve", help="generate a population and serve all emulators")
-    serve_cmd.add_argument("--population", type=int, default=1000, help="number of people")
+    serve_cmd.add_argument(
+        "--population", type=population_size, default=1000, help="number of people"
+    )
     serve_cmd.add_argument("--seed", type=int, default=7)
     serve_cmd.add_argument("--port-base", type=int, default=9101)
     serve_cmd.add_argument("--data-dir", type=Path, default=None)

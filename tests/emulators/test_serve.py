@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from emulators.__main__ import main as emulators_main
 from emulators.serve import SYSTEMS, Credentials, EmulatorSet, sources_toml, start_emulators
 from tests.servers import free_port_run
 
@@ -200,3 +201,13 @@ def test_serve_command_reuses_the_population_writes_config_and_stops(
     assert (population_dir / "ground_truth.json").stat().st_mtime_ns == before
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{sources['lis']['base_url']}/__requests", timeout=1)
+
+
+@pytest.mark.parametrize("population", ["-5", "0", "ten"])
+def test_serve_refuses_a_population_that_is_not_a_positive_number(
+    population: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        emulators_main(["serve", "--population", population])
+    assert exited.value.code == 2
+    assert "--population" in capsys.readouterr().err
