@@ -15,6 +15,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from gateway.auth.principal import Role
+from gateway.iin import is_valid_iin
 
 DEMO_ISSUER = "http://127.0.0.1/demo-idp"
 DEMO_AUDIENCE = "ehp-gateway"
@@ -114,6 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.role == "patient" and not args.iin:
         parser.error("--iin is required for --role patient")
+    # The gateway refuses tokens whose iin or BIN fails the check digit: say so now.
+    if args.iin is not None and not is_valid_iin(args.iin):
+        parser.error("--iin is not a valid IIN (12 digits with a valid check digit)")
+    if args.org_bin is not None and not is_valid_iin(args.org_bin):
+        parser.error("--org-bin is not a valid BIN (12 digits with a valid check digit)")
+    if args.ttl < 1:
+        parser.error("--ttl must be at least 1 second")
     issuer = DemoIssuer.create(args.key_dir, issuer=args.issuer, audience=args.audience)
     token = issuer.issue(
         args.role,

@@ -115,3 +115,21 @@ def test_token_command_refuses_patient_without_iin_and_unknown_role(key_dir: Pat
         main(["--role", "patient", "--key-dir", str(key_dir)])
     with pytest.raises(SystemExit):
         main(["--role", "admin", "--key-dir", str(key_dir)])
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--role", "patient", "--iin", "123"],
+        ["--role", "patient", "--iin", PATIENT_IIN[:-1] + str((int(PATIENT_IIN[-1]) + 1) % 10)],
+        ["--role", "nurse", "--org-bin", "000000000001"],
+        ["--role", "patient", "--iin", PATIENT_IIN, "--ttl", "0"],
+    ],
+)
+def test_token_command_refuses_what_the_gateway_would_refuse(
+    key_dir: Path, extra: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([*extra, "--key-dir", str(key_dir)])
+    assert exited.value.code == 2
+    assert capsys.readouterr().out == ""  # no token printed
