@@ -25,6 +25,7 @@ EDGE_CASES = (
     "ambulance",
     "implant",
     "overdueScreening",
+    "weightUnrecorded",
 )
 
 

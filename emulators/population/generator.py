@@ -185,6 +185,8 @@ class Population(
             latest[code] = max(latest.get(code, ""), screening["date"])
         if any(day < overdue_before for day in latest.values()):
             cases["overdueScreening"].append(iin)
+        if truth["ehrRegions"] and truth["anthropometrics"] is None:
+            cases["weightUnrecorded"].append(iin)
         if self.people_written:
             self.people_out.write(b",")
         self.people_out.write(orjson.dumps(iin) + b":" + orjson.dumps(truth))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import date, datetime, timedelta
 
 from emulators import population_data as D
@@ -138,6 +139,21 @@ class Observations(PopulationBase):
         ]
         return self.emit(person, moment.date(), "Observation", body, tokens, iso(moment))[1]
 
+    def _weight_unrecorded(self, person: Person) -> bool:
+        """A child on a weight-based course whose weight never reached the EHR (1 in 3).
+
+        It happens (a dose worked out at a home visit, a measurement written on paper), and it
+        is the case a dose check must answer NO_WEIGHT for. Chosen from the IIN, not the
+        random stream, so that no other record of anyone changes.
+        """
+        if person.age >= 12:
+            return False
+        courses = {course[0] for course in D.CHILD_COURSES}
+        truth = person.truth
+        active = {m["code"]["code"] for m in truth["ehrMedications"] if m["status"] == "active"}
+        active |= {rx["atc"] for rx in truth["prescriptions"] if rx["status"] == "active"}
+        return bool(active & courses) and zlib.crc32(person.iin.encode()) % 3 == 0
+
     def _observations(self, person: Person, checkups: list[datetime]) -> None:
         rng = self.rng
         truth = person.truth
@@ -147,6 +163,8 @@ class Observations(PopulationBase):
         if len(checkups) > 1 and rng.random() < 0.5:
             sets.insert(0, checkups[0])
         hypertensive = "I10" in person.chronic
+        # Everything below is drawn as usual, so the rest of the person's records stay the same.
+        weighed = not self._weight_unrecorded(person)
         for moment in sets:
             moment += timedelta(minutes=3)
             day = moment.date()
@@ -154,21 +172,34 @@ class Observations(PopulationBase):
             weight, height, bmi = self._body(person, day)
             years = person.age - (self.today - day).days // 365
             q = _quantity
-            self._observation(
-                person, moment, "vital-signs", "29463-7", "Body weight", q(weight, "kg"), performer
-            )
-            self._observation(
-                person, moment, "vital-signs", "8302-2", "Body height", q(height, "cm"), performer
-            )
-            self._observation(
-                person,
-                moment,
-                "vital-signs",
-                "39156-5",
-                "Body mass index (BMI)",
-                q(bmi, "kg/m2"),
-                performer,
-            )
+            if weighed:
+                self._observation(
+                    person,
+                    moment,
+                    "vital-signs",
+                    "29463-7",
+                    "Body weight",
+                    q(weight, "kg"),
+                    performer,
+                )
+                self._observation(
+                    person,
+                    moment,
+                    "vital-signs",
+                    "8302-2",
+                    "Body height",
+                    q(height, "cm"),
+                    performer,
+                )
+                self._observation(
+                    person,
+                    moment,
+                    "vital-signs",
+                    "39156-5",
+                    "Body mass index (BMI)",
+                    q(bmi, "kg/m2"),
+                    performer,
+                )
             waist = None
             if years >= 18:
                 base = (2.9 * bmi + 13) if person.male else (2.7 * bmi + 12)
@@ -234,13 +265,14 @@ class Observations(PopulationBase):
                 q(heart_rate, "/min"),
                 performer,
             )
-            truth["anthropometrics"] = {
-                "weightKg": weight,
-                "heightCm": height,
-                "bmi": bmi,
-                "waistCm": waist,
-                "measuredAt": iso(moment),
-            }
+            if weighed:
+                truth["anthropometrics"] = {
+                    "weightKg": weight,
+                    "heightCm": height,
+                    "bmi": bmi,
+                    "waistCm": waist,
+                    "measuredAt": iso(moment),
+                }
             truth["physiologicalState"]["bloodPressure"] = bp
             truth["physiologicalState"]["heartRate"] = heart_rate
         latest = sets[-1] + timedelta(minutes=9)

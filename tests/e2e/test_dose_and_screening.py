@@ -158,16 +158,33 @@ def test_childrens_weight_based_courses_are_judged(
     stack: Stack, dose_checks: dict[str, list[dict[str, Any]]]
 ) -> None:
     truth = stack.ground_truth
+    unweighed = set(truth["edgeCases"]["weightUnrecorded"])
     judged = [
         check
         for iin, got in dose_checks.items()
-        if truth["people"][iin]["identity"]["age"] < 12
+        if truth["people"][iin]["identity"]["age"] < 12 and iin not in unweighed
         for check in got
         if check["medication"]["code"] in {"N02BE01", "M01AE01", "J01CA04", "J01CR02"}
     ]
     assert judged, "the demo population should have young children on these courses"
     # The generator doses these at 15, 10, 25 and 22.5 mg/kg per intake: inside the ranges.
     assert {c["verdict"] for c in judged} == {"WITHIN_RANGE"}
+
+
+def test_a_child_whose_weight_was_never_recorded_gets_no_weight(
+    stack: Stack, dose_checks: dict[str, list[dict[str, Any]]]
+) -> None:
+    truth = stack.ground_truth
+    unweighed = truth["edgeCases"]["weightUnrecorded"]
+    assert unweighed, "the generator leaves some children on weight-based courses unweighed"
+    for iin in unweighed:
+        assert truth["people"][iin]["anthropometrics"] is None
+        banded = [c for c in dose_checks[iin] if c["referenceMaxMgPerKgPerDay"] is not None]
+        assert banded, iin  # a course with a children's reference, so only the weight is missing
+        for check in banded:
+            assert check["verdict"] == "NO_WEIGHT", (iin, check)
+            assert check["weightKg"] is None and check["mgPerKgPerDay"] is None
+            assert "no body weight" in (check["note"] or "")
 
 
 def test_stale_weights_are_noted(
