@@ -144,7 +144,7 @@ class Observations(PopulationBase):
 
         It happens (a dose worked out at a home visit, a measurement written on paper), and it
         is the case a dose check must answer NO_WEIGHT for. Chosen from the IIN, not the
-        random stream, so that no other record of anyone changes.
+        random stream, so that no one's data change (only later resource ids shift).
         """
         if person.age >= 12:
             return False
