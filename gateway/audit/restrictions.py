@@ -17,23 +17,13 @@ from gateway.audit.sqlite_store import (
     sqlite_path_from_url,
 )
 from gateway.audit.store import is_postgres_url
+from gateway.auth.policy import RESTRICTABLE
 
 T = TypeVar("T")
 
-# ACCESS.md: the sections a patient may hide; the others stay visible for safety.
-RESTRICTABLE_SECTIONS = frozenset(
-    {
-        "LIFESTYLE",
-        "DIAGNOSTIC_STUDIES",
-        "LAB_RESULTS",
-        "RISK_BEHAVIOURS",
-        "IMMUNIZATIONS",
-        "SCREENINGS",
-        "PROBLEMS",
-        "ENCOUNTERS",
-        "DISPENSATIONS",
-    }
-)
+# The policy table's restrictable sections (ACCESS.md): the store refuses the others too,
+# so no caller can hide a section the policy would never honour.
+RESTRICTABLE_SECTIONS = frozenset(section.value for section in RESTRICTABLE)
 
 _TABLE = """CREATE TABLE IF NOT EXISTS patient_restrictions (
     patient_key TEXT NOT NULL,
