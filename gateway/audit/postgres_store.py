@@ -17,14 +17,12 @@ from gateway.audit.events import (
     AuditUnavailable,
     NewAuditEvent,
     VerifyResult,
-    patient_key,
 )
-from gateway.audit.store import GroupCommit
+from gateway.audit.store import ChainedStore
 
 CONNECT_TIMEOUT_S = 5.0
 # A database that stops answering must fail the request, not hang it.
 COMMAND_TIMEOUT_S = 10.0
-MAX_EVENTS_PER_READ = 1000
 _VERIFY_BATCH = 2000
 # Serialises schema creation when several gateway processes start at once.
 SCHEMA_LOCK_KEY = 0x45485041_55444954  # "EHPAUDIT"
@@ -112,7 +110,7 @@ async def create_schema(pool: asyncpg.Pool, statements: tuple[str, ...]) -> None
             await conn.execute(statement)
 
 
-class PostgresAuditStore:
+class PostgresAuditStore(ChainedStore):
     """The audit trail in PostgreSQL, shared safely by several gateway processes."""
 
     def __init__(
@@ -124,12 +122,11 @@ class PostgresAuditStore:
         command_timeout_s: float = COMMAND_TIMEOUT_S,
     ) -> None:
         """A store for `dsn` (postgresql://...); `patient_key_secret` keys the patient HMAC."""
+        super().__init__(patient_key_secret)
         self._dsn = dsn
-        self._secret = patient_key_secret
         self._max_size = max_size
         self._command_timeout_s = command_timeout_s
         self._pool: asyncpg.Pool | None = None
-        self._group = GroupCommit(self._write_batch)
 
     async def open(self) -> None:
         """Connect and create tables and triggers if missing; AuditUnavailable if it cannot."""
@@ -145,19 +142,13 @@ class PostgresAuditStore:
             raise AuditUnavailable(f"cannot open the audit database: {exc}") from exc
         self._pool = pool
 
-    async def close(self) -> None:
-        """Wait for pending appends, then close the pool."""
-        await self._group.drain()
+    def _is_open(self) -> bool:
+        return self._pool is not None
+
+    async def _release(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
-
-    async def append(self, event: NewAuditEvent) -> AuditEvent:
-        """Chain and store one event; returns it once committed, AuditUnavailable otherwise."""
-        key = patient_key(event.patient_iin, _require_secret(self._secret))
-        if self._pool is None:
-            raise AuditUnavailable("the audit store is not open")
-        return await self._group.submit(event, key)
 
     async def _write_batch(self, items: list[tuple[NewAuditEvent, str]]) -> list[AuditEvent]:
         pool = self._pool
@@ -180,14 +171,11 @@ class PostgresAuditStore:
             )
         return stored
 
-    async def events_for_patient(self, iin: str, limit: int) -> list[AuditEvent]:
-        """The patient's events, newest first, at most `limit` (capped at 1000)."""
-        key = patient_key(iin, _require_secret(self._secret))
-        limit = max(0, min(int(limit), MAX_EVENTS_PER_READ))
-        if self._pool is None:
-            raise AuditUnavailable("the audit store is not open")
+    async def _read_events(self, key: str, limit: int) -> list[AuditEvent]:
+        pool = self._pool
+        assert pool is not None  # checked by the caller
         try:
-            rows = await self._pool.fetch(
+            rows = await pool.fetch(
                 f"{_SELECT} WHERE patient_key = $1 ORDER BY seq DESC LIMIT $2", key, limit
             )
             return [event_from_row(row) for row in rows]
@@ -214,12 +202,6 @@ class PostgresAuditStore:
             raise
         except Exception as exc:
             raise AuditUnavailable(f"cannot read the audit database: {exc}") from exc
-
-
-def _require_secret(secret: bytes | None) -> bytes:
-    if secret is None:
-        raise AuditUnavailable("the audit store was opened without a patient key secret")
-    return secret
 
 
 async def verify_connection(conn: asyncpg.Connection) -> VerifyResult:

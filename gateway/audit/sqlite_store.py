@@ -22,15 +22,13 @@ from gateway.audit.events import (
     AuditUnavailable,
     NewAuditEvent,
     VerifyResult,
-    patient_key,
 )
-from gateway.audit.store import GroupCommit
+from gateway.audit.store import ChainedStore
 
 T = TypeVar("T")
 
 MEMORY = ":memory:"
 DEFAULT_BUSY_TIMEOUT_MS = 5000
-MAX_EVENTS_PER_READ = 1000
 _VERIFY_BATCH = 2000
 
 _SCHEMA = (
@@ -171,7 +169,7 @@ def immediate_transaction(conn: sqlite3.Connection, work: Callable[[], T]) -> T:
     return result
 
 
-class SqliteAuditStore:
+class SqliteAuditStore(ChainedStore):
     """The audit trail in one SQLite file, shared safely by several gateway processes."""
 
     def __init__(
@@ -182,11 +180,10 @@ class SqliteAuditStore:
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
     ) -> None:
         """A store over the file at `path`; `patient_key_secret` keys the patient HMAC."""
+        super().__init__(patient_key_secret)
         self.path = path
-        self._secret = patient_key_secret
         self._busy_timeout_ms = busy_timeout_ms
         self._worker: SqliteWorker | None = None
-        self._group = GroupCommit(self._write_batch)
 
     async def open(self) -> None:
         """Connect and create the tables and triggers if missing; AuditUnavailable if it cannot."""
@@ -199,19 +196,13 @@ class SqliteAuditStore:
             raise AuditUnavailable(f"cannot open the audit database at {self.path}: {exc}") from exc
         self._worker = worker
 
-    async def close(self) -> None:
-        """Wait for pending appends, then close."""
-        await self._group.drain()
+    def _is_open(self) -> bool:
+        return self._worker is not None
+
+    async def _release(self) -> None:
         worker, self._worker = self._worker, None
         if worker is not None:
             await worker.stop()
-
-    async def append(self, event: NewAuditEvent) -> AuditEvent:
-        """Chain and store one event; returns it once committed, AuditUnavailable otherwise."""
-        key = patient_key(event.patient_iin, _require_secret(self._secret))
-        if self._worker is None:
-            raise AuditUnavailable("the audit store is not open")
-        return await self._group.submit(event, key)
 
     async def _write_batch(self, items: list[tuple[NewAuditEvent, str]]) -> list[AuditEvent]:
         worker = self._worker
@@ -219,12 +210,9 @@ class SqliteAuditStore:
             raise AuditUnavailable("the audit store is closed")
         return await worker.run(lambda conn: _append_batch(conn, items))
 
-    async def events_for_patient(self, iin: str, limit: int) -> list[AuditEvent]:
-        """The patient's events, newest first, at most `limit` (capped at 1000)."""
-        key = patient_key(iin, _require_secret(self._secret))
-        limit = max(0, min(int(limit), MAX_EVENTS_PER_READ))
-        if self._worker is None:
-            raise AuditUnavailable("the audit store is not open")
+    async def _read_events(self, key: str, limit: int) -> list[AuditEvent]:
+        worker = self._worker
+        assert worker is not None  # checked by the caller
 
         def read(conn: sqlite3.Connection) -> list[AuditEvent]:
             conn.row_factory = sqlite3.Row
@@ -234,7 +222,7 @@ class SqliteAuditStore:
             return [event_from_row(row) for row in rows]
 
         try:
-            return await self._worker.run(read)
+            return await worker.run(read)
         except (sqlite3.Error, ValueError) as exc:
             raise AuditUnavailable(f"cannot read audit events: {exc}") from exc
 
@@ -256,12 +244,6 @@ class SqliteAuditStore:
         if self.path == MEMORY:
             return await self._worker.run(verify_connection)
         return await verify_sqlite_file(self.path, busy_timeout_ms=self._busy_timeout_ms)
-
-
-def _require_secret(secret: bytes | None) -> bytes:
-    if secret is None:
-        raise AuditUnavailable("the audit store was opened without a patient key secret")
-    return secret
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:

@@ -1,4 +1,5 @@
-"""The audit store contract, group commit shared by the backends, and the URL-based factory."""
+"""The audit store contract, what the backends share (group commit, a base class), and the
+URL-based factory."""
 
 from __future__ import annotations
 
@@ -6,10 +7,18 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from gateway.audit.events import AuditEvent, AuditUnavailable, NewAuditEvent, VerifyResult
+from gateway.audit.events import (
+    AuditEvent,
+    AuditUnavailable,
+    NewAuditEvent,
+    VerifyResult,
+    patient_key,
+)
 
 # One transaction never holds more than this many events, so other processes get their turn.
 MAX_BATCH = 256
+# The most events one read returns (a patient's access log page).
+MAX_EVENTS_PER_READ = 1000
 
 BatchWriter = Callable[[list[tuple[NewAuditEvent, str]]], Awaitable[list[AuditEvent]]]
 
@@ -82,6 +91,56 @@ class GroupCommit:
             for (_, _, done), event in zip(batch, stored, strict=True):
                 if not done.done():
                     done.set_result(event)
+
+
+class ChainedStore:
+    """What the SQLite and PostgreSQL stores share: the patient key, the open check, group
+    commit, and the order of closing. A backend provides the connection-shaped parts."""
+
+    def __init__(self, patient_key_secret: bytes | None) -> None:
+        self._secret = patient_key_secret
+        self._group = GroupCommit(self._write_batch)
+
+    async def append(self, event: NewAuditEvent) -> AuditEvent:
+        """Chain and store one event; returns it once committed, AuditUnavailable otherwise."""
+        key = self._patient_key(event.patient_iin)
+        self._require_open()
+        return await self._group.submit(event, key)
+
+    async def events_for_patient(self, iin: str, limit: int) -> list[AuditEvent]:
+        """The patient's events, newest first, at most `limit` (capped at 1000)."""
+        key = self._patient_key(iin)
+        limit = max(0, min(int(limit), MAX_EVENTS_PER_READ))
+        self._require_open()
+        return await self._read_events(key, limit)
+
+    async def close(self) -> None:
+        """Wait for pending appends, then release the connections."""
+        await self._group.drain()
+        await self._release()
+
+    def _patient_key(self, iin: str) -> str:
+        if self._secret is None:
+            raise AuditUnavailable("the audit store was opened without a patient key secret")
+        return patient_key(iin, self._secret)
+
+    def _require_open(self) -> None:
+        if not self._is_open():
+            raise AuditUnavailable("the audit store is not open")
+
+    # --- what a backend provides ---------------------------------------------------------
+
+    def _is_open(self) -> bool:
+        raise NotImplementedError
+
+    async def _release(self) -> None:
+        raise NotImplementedError
+
+    async def _write_batch(self, items: list[tuple[NewAuditEvent, str]]) -> list[AuditEvent]:
+        raise NotImplementedError
+
+    async def _read_events(self, key: str, limit: int) -> list[AuditEvent]:
+        raise NotImplementedError
 
 
 def is_postgres_url(database_url: str) -> bool:
