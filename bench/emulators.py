@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.stack import cpu_seconds
 from emulators.serve import Credentials, base_url, ensure_population
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,12 +52,6 @@ class Result:
     p99_ms: float
     errors: int
     server_cpu: float
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _start(system: str, port: int, data_dir: Path) -> subprocess.Popen:
@@ -220,10 +215,10 @@ def measure(data_dir: Path, duration: int, connections: int, port_base: int) -> 
                 target.headers = {"Authorization": f"Bearer {token}"}
             root = f"http://127.0.0.1:{ports[target.system]}"
             runner(root, target, 1, connections)  # warm up caches and the page cache
-            before = _cpu_seconds(proc.pid)
+            before = cpu_seconds(proc.pid)
             started = time.monotonic()
             rps, p50, p99, errors = runner(root, target, duration, connections)
-            cpu = (_cpu_seconds(proc.pid) - before) / (time.monotonic() - started)
+            cpu = (cpu_seconds(proc.pid) - before) / (time.monotonic() - started)
         finally:
             proc.terminate()
             proc.wait()

@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from bench.stack import free_port
+from bench.stack import cpu_seconds, free_port
 from emulators.serve import ensure_population, sources_toml, start_emulators
 from gateway.auth.issuer import DEMO_AUDIENCE, DEMO_ISSUER, DemoIssuer
 
@@ -102,11 +102,6 @@ class Result:
     errors: int
     gateway_cpu: float
     requests: int
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _toml(value: Any) -> str:
@@ -229,9 +224,9 @@ def measure(
     try:
         requests = _requests(issuer, iins)
         _warm(url, requests)
-        cpu_before, started = _cpu_seconds(process.pid), time.monotonic()
+        cpu_before, started = cpu_seconds(process.pid), time.monotonic()
         figures = _run_wrk(url, requests, duration, connections)
-        cpu = (_cpu_seconds(process.pid) - cpu_before) / (time.monotonic() - started)
+        cpu = (cpu_seconds(process.pid) - cpu_before) / (time.monotonic() - started)
     finally:
         process.terminate()
         process.wait(timeout=10)
