@@ -10,7 +10,7 @@ line total known) recovers no suppressed figure of a small group.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -191,24 +191,40 @@ def check_table(views: dict[str, list[dict]], truths: dict[str, dict], k: int) -
 # --- figures and suppression ------------------------------------------------------------------
 
 
+def check_every_view(
+    gateway: Gateway,
+    manager: str,
+    query: str,
+    field: str,
+    period: tuple[date, date],
+    group: str,
+    truth_of: Callable[[str | None], dict],
+    with_amount: bool,
+) -> None:
+    """The national view and each region's against the truth, then the table as a whole."""
+    start, end = period
+    k = gateway.settings.policy.suppression_k
+    views: dict[str, list[dict]] = {}
+    truths: dict[str, dict] = {}
+    for region in (None, *REGIONS):
+        variables = {"from": str(start), "to": str(end), "region": region, "groupBy": group}
+        rows = rows_of(ask(gateway, query, variables, manager), field)
+        truth = truth_of(region)
+        check_view(rows, truth, k, with_amount=with_amount)
+        views[region or NATIONAL] = rows
+        truths[region or NATIONAL] = truth
+    check_table(views, truths, k)
+
+
 @pytest.mark.parametrize("period", PERIODS, ids=lambda p: f"{p[0]}..{p[1]}")
 @pytest.mark.parametrize("group", ["ATC", "REGION", "MONTH", "PROGRAM", "PHARMACY"])
 def test_dispensations_match_the_ground_truth(
     stack: Stack, gateway: Gateway, manager: str, period, group
 ) -> None:
-    start, end = period
-    k = gateway.settings.policy.suppression_k
-    gt = stack.ground_truth
-    views: dict[str, list[dict]] = {}
-    truths: dict[str, dict] = {}
-    for region in (None, *REGIONS):
-        variables = {"from": str(start), "to": str(end), "region": region, "groupBy": group}
-        rows = rows_of(ask(gateway, DISPENSATIONS, variables, manager), "dispensations")
-        truth = truth_dispensations(gt, start, end, region, group)
-        check_view(rows, truth, k, with_amount=True)
-        views[region or NATIONAL] = rows
-        truths[region or NATIONAL] = truth
-    check_table(views, truths, k)
+    def truth(region: str | None) -> dict:
+        return truth_dispensations(stack.ground_truth, *period, region, group)
+
+    check_every_view(gateway, manager, DISPENSATIONS, "dispensations", period, group, truth, True)
 
 
 @pytest.mark.parametrize("period", PERIODS, ids=lambda p: f"{p[0]}..{p[1]}")
@@ -216,19 +232,10 @@ def test_dispensations_match_the_ground_truth(
 def test_ambulance_calls_match_the_ground_truth(
     stack: Stack, gateway: Gateway, manager: str, period, group
 ) -> None:
-    start, end = period
-    k = gateway.settings.policy.suppression_k
-    gt = stack.ground_truth
-    views: dict[str, list[dict]] = {}
-    truths: dict[str, dict] = {}
-    for region in (None, *REGIONS):
-        variables = {"from": str(start), "to": str(end), "region": region, "groupBy": group}
-        rows = rows_of(ask(gateway, CALLS, variables, manager), "ambulanceCalls")
-        truth = truth_calls(gt, start, end, region, group)
-        check_view(rows, truth, k, with_amount=False)
-        views[region or NATIONAL] = rows
-        truths[region or NATIONAL] = truth
-    check_table(views, truths, k)
+    def truth(region: str | None) -> dict:
+        return truth_calls(stack.ground_truth, *period, region, group)
+
+    check_every_view(gateway, manager, CALLS, "ambulanceCalls", period, group, truth, False)
 
 
 @pytest.mark.parametrize("category", ["I10", "E11", "E78", "J45", "I25", "K29", "Z34"])
