@@ -13,7 +13,7 @@ import secrets
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -282,28 +282,28 @@ def _convert(value: object, hint: object, key: str) -> Any:
             return value
         raise ConfigError(f"{key}: expected true or false, got {_type_name(value)}")
     if hint is int:
-        if isinstance(value, _EnvText):
-            try:
-                return int(value)
-            except ValueError:
-                raise ConfigError(f"{key}: expected an integer from the environment") from None
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected an integer, got {_type_name(value)}")
+        return _number(value, key, int, (int,), "an integer")
     if hint is float:
-        if isinstance(value, _EnvText):
-            try:
-                return float(value)
-            except ValueError:
-                raise ConfigError(f"{key}: expected a number from the environment") from None
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{key}: expected a number, got {_type_name(value)}")
+        return _number(value, key, float, (int, float), "a number")
     if hint is str:
         if isinstance(value, str):
             return str(value)
         raise ConfigError(f"{key}: expected a string, got {_type_name(value)}")
     raise ConfigError(f"{key}: unsupported type")  # pragma: no cover - a bug in this module
+
+
+def _number(
+    value: Any, key: str, cast: Callable[[Any], Any], accepted: tuple[type, ...], what: str
+) -> Any:
+    """An integer or a number from TOML (never a bool) or from an `env:` variable."""
+    if isinstance(value, _EnvText):
+        try:
+            return cast(value)
+        except ValueError:
+            raise ConfigError(f"{key}: expected {what} from the environment") from None
+    if isinstance(value, accepted) and not isinstance(value, bool):
+        return cast(value)
+    raise ConfigError(f"{key}: expected {what}, got {_type_name(value)}")
 
 
 def _type_name(value: object) -> str:
