@@ -68,18 +68,8 @@ class FhirClient:
         self, resource_type: str, params: Params, *, max_pages: int = MAX_PAGES
     ) -> list[dict[str, Any]]:
         """Search and follow ``next`` links verbatim; return the entries of every page."""
-        bundle = await self._get_bundle(resource_type, params)
-        entries = list(_entries(bundle))
-        for _ in range(max_pages - 1):
-            url = self._next_link(bundle)
-            if url is None:
-                break
-            bundle = await self._get_bundle(url)
-            entries.extend(_entries(bundle))
-        else:
-            if self._next_link(bundle) is not None:
-                raise SourceError(self.source, BAD_RESPONSE, "too many pages")
-        return entries
+        first = await self._get_bundle(resource_type, params)
+        return await self._entries_of_pages(first, max_pages, refuse_more=True)
 
     async def search_batch(
         self, searches: Sequence[tuple[str, Params]], *, max_pages: int = MAX_PAGES
@@ -94,15 +84,24 @@ class FhirClient:
             bundle = entry["resource"]
             if bundle.get("resourceType") != "Bundle":
                 raise SourceError(self.source, BAD_RESPONSE, "batch search without a Bundle")
-            entries = list(_entries(bundle))
-            for _ in range(max_pages - 1):
-                url = self._next_link(bundle)
-                if url is None:
-                    break
-                bundle = await self._get_bundle(url)
-                entries.extend(_entries(bundle))
-            results.append(entries)
+            results.append(await self._entries_of_pages(bundle, max_pages, refuse_more=False))
         return results
+
+    async def _entries_of_pages(
+        self, bundle: dict[str, Any], max_pages: int, *, refuse_more: bool
+    ) -> list[dict[str, Any]]:
+        """The entries of ``bundle`` and of the pages its ``next`` links lead to."""
+        entries = list(_entries(bundle))
+        for _ in range(max_pages - 1):
+            url = self._next_link(bundle)
+            if url is None:
+                break
+            bundle = await self._get_bundle(url)
+            entries.extend(_entries(bundle))
+        else:
+            if refuse_more and self._next_link(bundle) is not None:
+                raise SourceError(self.source, BAD_RESPONSE, "too many pages")
+        return entries
 
     async def search_pages(
         self, resource_type: str, params: Params
