@@ -69,7 +69,7 @@ class FhirClient:
     ) -> list[dict[str, Any]]:
         """Search and follow ``next`` links verbatim; return the entries of every page."""
         first = await self._get_bundle(resource_type, params)
-        return await self._entries_of_pages(first, max_pages, refuse_more=True)
+        return await self._entries_of_pages(first, max_pages)
 
     async def search_batch(
         self, searches: Sequence[tuple[str, Params]], *, max_pages: int = MAX_PAGES
@@ -84,13 +84,16 @@ class FhirClient:
             bundle = entry["resource"]
             if bundle.get("resourceType") != "Bundle":
                 raise SourceError(self.source, BAD_RESPONSE, "batch search without a Bundle")
-            results.append(await self._entries_of_pages(bundle, max_pages, refuse_more=False))
+            results.append(await self._entries_of_pages(bundle, max_pages))
         return results
 
     async def _entries_of_pages(
-        self, bundle: dict[str, Any], max_pages: int, *, refuse_more: bool
+        self, bundle: dict[str, Any], max_pages: int
     ) -> list[dict[str, Any]]:
-        """The entries of ``bundle`` and of the pages its ``next`` links lead to."""
+        """The entries of ``bundle`` and of the pages its ``next`` links lead to.
+
+        More pages than ``max_pages`` is an error, never a silently shortened record.
+        """
         entries = list(_entries(bundle))
         for _ in range(max_pages - 1):
             url = self._next_link(bundle)
@@ -99,7 +102,7 @@ class FhirClient:
             bundle = await self._get_bundle(url)
             entries.extend(_entries(bundle))
         else:
-            if refuse_more and self._next_link(bundle) is not None:
+            if self._next_link(bundle) is not None:
                 raise SourceError(self.source, BAD_RESPONSE, "too many pages")
         return entries
 

@@ -21,6 +21,7 @@ from gateway.records import (
 )
 from gateway.sources.errors import SourceError
 from gateway.sources.fhir import EhrAdapter, RegisterAdapter
+from gateway.sources.fhir_client import FhirClient
 from gateway.sources.http import create_client
 
 IIN = "900101300007"
@@ -731,3 +732,22 @@ async def check_ehr(adapter, truth):
         if checked >= 15:
             break
     return checked
+
+
+@pytest.mark.parametrize("batched", [False, True])
+async def test_a_search_past_the_page_limit_is_an_error_not_a_shortened_record(batched):
+    looping = searchset(PATIENT, next_url=f"{BASE}/Patient?page=again")
+    first = batch_response(looping) if batched else looping
+    upstream = Upstream((200, first), (200, looping))
+    settings = make_settings()
+    client = FhirClient(
+        "ehr-astana", create_client(settings, transport=httpx.MockTransport(upstream))
+    )
+    params = [("identifier", f"urn:kz:iin|{IIN}")]
+    with pytest.raises(SourceError) as raised:
+        if batched:
+            await client.search_batch([("Patient", params)], max_pages=2)
+        else:
+            await client.search("Patient", params, max_pages=2)
+    assert raised.value.kind == "bad_response" and "too many pages" in str(raised.value)
+    assert len(upstream.requests) == 2
