@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway import graphiql
 from gateway.audit import open_audit_store, open_restriction_store
 from gateway.auth.tokens import TokenVerifier
 from gateway.config import AuditSettings, Settings
@@ -87,16 +88,15 @@ def create_app(settings: Settings) -> Starlette:
                 allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
             )
         )
-    return Starlette(
-        routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/metrics", metrics),
-        ],
-        middleware=middleware,
-        lifespan=lifespan,
-    )
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+    ]
+    if settings.server.graphiql:
+        routes.append(graphiql.assets_route())
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
 async def open_services(settings: Settings) -> Services:

@@ -19,7 +19,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
-from gateway import metrics
+from gateway import graphiql, metrics
 from gateway.audit import NewAuditEvent
 from gateway.errors import BAD_USER_INPUT, INTERNAL, UNAUTHENTICATED, GatewayError
 from gateway.resolvers.context import RequestContext, Services
@@ -29,6 +29,7 @@ from gateway.schema.schema import PassportSchema
 from gateway.sources.resilience import Deadline
 
 log = logging.getLogger("gateway.view")
+PRIVATE_HEADERS = {"Cache-Control": "no-store", "Vary": "Authorization"}
 
 
 class PassportView(GraphQL[RequestContext, None]):
@@ -47,6 +48,16 @@ class PassportView(GraphQL[RequestContext, None]):
         wants_page = "text/html" in request.headers.get("accept", "")
         if request.method == "GET" and wants_page and "query" not in request.query_params:
             return await self._run(request, None)  # GraphiQL's page, or 404 when off
+        response = await self._authenticated(request)
+        # Answers differ per token and may carry health data: no cache may keep or share one.
+        response.headers.update(PRIVATE_HEADERS)
+        return response
+
+    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+        """Our GraphiQL page, its assets served by the gateway (gateway.graphiql)."""
+        return graphiql.page()
+
+    async def _authenticated(self, request: Request) -> Response:
         try:
             principal = await self.services.verifier.verify(request.headers.get("authorization"))
         except GatewayError as error:
