@@ -1,4 +1,5 @@
-"""``python -m gateway demo``: emulators, a synthetic population, a token issuer, the gateway.
+"""``python -m demo`` (and ``python -m gateway demo``): emulators, a synthetic population, a
+token issuer, the gateway.
 
 Everything lives under ``var/demo`` (generated once, reused while the day and seed match).
 The printed tokens are for real people of the population: a patient, a nurse and a doctor
