@@ -19,24 +19,40 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-SOURCE_KINDS = ("fhir-register", "fhir-ehr", "lis-json", "dps-json", "ambulance-xml")
+
+class SourceKind(StrEnum):
+    """The kinds of source system (SOURCES.md); values are the config's `kind` strings."""
+
+    REGISTER = "fhir-register"
+    EHR = "fhir-ehr"
+    LIS = "lis-json"
+    DPS = "dps-json"
+    AMBULANCE = "ambulance-xml"
+
+
+@dataclass(frozen=True)
+class KindRule:
+    """What the configuration of one kind of source must and may hold."""
+
+    required: tuple[str, ...] = ()  # credentials that must be set
+    optional: tuple[str, ...] = ()  # credentials that may be set
+    regional: bool = False  # one source per region (`region` required), else at most one
+
+
+# The one declaration of the source kinds; `gateway.sources.registry` maps each to its adapter.
+KIND_RULES: dict[SourceKind, KindRule] = {
+    SourceKind.REGISTER: KindRule(optional=("token",)),
+    SourceKind.EHR: KindRule(optional=("token",), regional=True),
+    SourceKind.LIS: KindRule(required=("api_key",)),
+    SourceKind.DPS: KindRule(required=("client_id", "client_secret")),
+    SourceKind.AMBULANCE: KindRule(required=("username", "password")),
+}
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
-# Credentials each kind needs (required) and may carry (optional); any other credential is an error.
-_CREDENTIALS_REQUIRED: dict[str, tuple[str, ...]] = {
-    "fhir-register": (),
-    "fhir-ehr": (),
-    "lis-json": ("api_key",),
-    "dps-json": ("client_id", "client_secret"),
-    "ambulance-xml": ("username", "password"),
-}
-_CREDENTIALS_OPTIONAL: dict[str, tuple[str, ...]] = {
-    "fhir-register": ("token",),
-    "fhir-ehr": ("token",),
-}
 _ALL_CREDENTIALS = ("token", "api_key", "client_id", "client_secret", "username", "password")
 _ENV_PREFIX = "env:"
 _FILE_PREFIX = "file:"
@@ -119,7 +135,7 @@ class SourceSettings:
     """One `[[sources]]` entry: a national source system the gateway reads from."""
 
     name: str  # required, unique: shown in `sources[].source` and provenance
-    kind: str  # required: one of SOURCE_KINDS
+    kind: SourceKind  # required: fhir-register, fhir-ehr, lis-json, dps-json or ambulance-xml
     base_url: str  # required: http(s) URL
     region: str | None = None  # required for fhir-ehr (unique per EHR), absent otherwise
     token: str | None = field(default=None, repr=False)  # fhir-*: optional bearer token
@@ -393,6 +409,11 @@ def _convert(value: object, hint: object, key: str) -> Any:
         return _number(value, key, int, (int,), "an integer")
     if hint is float:
         return _number(value, key, float, (int, float), "a number")
+    if isinstance(hint, type) and issubclass(hint, StrEnum):
+        known = ", ".join(member.value for member in hint)
+        if isinstance(value, str) and value in hint._value2member_map_:
+            return hint(value)
+        raise ConfigError(f"{key}: unknown value {value!r} (one of {known})")
     if hint is str:
         if isinstance(value, str):
             return str(value)
@@ -540,7 +561,7 @@ def _check_policy(policy: PolicySettings) -> None:
 
 def _check_sources(sources: tuple[SourceSettings, ...]) -> None:
     names: dict[str, int] = {}
-    kinds: dict[str, int] = {}
+    kinds: dict[SourceKind, int] = {}
     regions: dict[str, int] = {}
     for i, source in enumerate(sources):
         path = f"sources[{i}]"
@@ -552,14 +573,10 @@ def _check_sources(sources: tuple[SourceSettings, ...]) -> None:
                 f"(also sources[{names[source.name]}])"
             )
         names[source.name] = i
-        if source.kind not in SOURCE_KINDS:
-            raise ConfigError(
-                f"{path}.kind: unknown kind {source.kind!r} (one of {', '.join(SOURCE_KINDS)})"
-            )
         _check_http_url(source.base_url, f"{path}.base_url")
-        if source.kind == "fhir-ehr":
+        if KIND_RULES[source.kind].regional:
             if not source.region:
-                raise ConfigError(f"{path}.region: required for kind fhir-ehr")
+                raise ConfigError(f"{path}.region: required for kind {source.kind}")
             if source.region in regions:
                 raise ConfigError(
                     f"{path}.region: region {source.region!r} already served by "
@@ -568,7 +585,7 @@ def _check_sources(sources: tuple[SourceSettings, ...]) -> None:
             regions[source.region] = i
         else:
             if source.region is not None:
-                raise ConfigError(f"{path}.region: only fhir-ehr sources have a region")
+                raise ConfigError(f"{path}.region: only regional sources (fhir-ehr) have a region")
             if source.kind in kinds:
                 raise ConfigError(
                     f"{path}.kind: only one {source.kind} source is allowed "
@@ -579,13 +596,13 @@ def _check_sources(sources: tuple[SourceSettings, ...]) -> None:
         _at_least(source.timeout_ms, 1, f"{path}.timeout_ms")
         _at_least(source.ttl_s, 0, f"{path}.ttl_s")
         _at_least(source.max_connections, 1, f"{path}.max_connections")
-    if "fhir-register" not in kinds:
+    if SourceKind.REGISTER not in kinds:
         raise ConfigError("sources: a fhir-register source is required")
 
 
 def _check_credentials(source: SourceSettings, path: str) -> None:
-    required = _CREDENTIALS_REQUIRED[source.kind]
-    allowed = required + _CREDENTIALS_OPTIONAL.get(source.kind, ())
+    rule = KIND_RULES[source.kind]
+    required, allowed = rule.required, rule.required + rule.optional
     for name in _ALL_CREDENTIALS:
         value = getattr(source, name)
         if name in required and not value:

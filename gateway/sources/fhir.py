@@ -26,7 +26,7 @@ from gateway.sources.fhir_mapping import (
     PRACTITIONER_SYSTEM,
     map_patient,
 )
-from gateway.sources.http import require_iin
+from gateway.sources.http import ClientOptions, require_iin
 
 PAGE_SIZE = 500  # the contract's maximum _count: one page holds a whole record as a rule
 _ICD10_PREFIX = re.compile(r"[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?")
@@ -114,12 +114,22 @@ def _practitioner(resource: dict[str, Any]) -> PractitionerRef:
     )
 
 
+def fhir_client_options(settings: SourceSettings) -> ClientOptions:
+    """FHIR JSON, with the configured bearer token when there is one (SOURCES.md section 1)."""
+    headers = {"Accept": "application/fhir+json"}
+    if settings.token:
+        headers["Authorization"] = f"Bearer {settings.token}"
+    return ClientOptions(headers=headers)
+
+
 def _resources(entries: Iterable[dict[str, Any]], resource_type: str) -> list[dict[str, Any]]:
     return [e["resource"] for e in entries if e["resource"].get("resourceType") == resource_type]
 
 
 class RegisterAdapter:
     """The population register: who a person is, where they are attached, who their GP is."""
+
+    client_options = staticmethod(fhir_client_options)
 
     def __init__(self, settings: SourceSettings, client: httpx.AsyncClient) -> None:
         self.settings = settings
@@ -308,6 +318,8 @@ def _batch_resource(entry: dict[str, Any], resource_type: str) -> dict[str, Any]
 
 class EhrAdapter:
     """One regional clinical record (EHR): a patient's clinical resources in one round trip."""
+
+    client_options = staticmethod(fhir_client_options)
 
     def __init__(self, settings: SourceSettings, client: httpx.AsyncClient) -> None:
         self.settings = settings

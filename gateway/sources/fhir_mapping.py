@@ -10,8 +10,8 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+from gateway.clock import SOURCE_LOCAL
 from gateway.records import (
-    ALMATY,
     EMERGENCY,
     INPATIENT,
     OUTPATIENT,
@@ -97,7 +97,7 @@ def parse_datetime(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=ALMATY)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=SOURCE_LOCAL)
 
 
 def parse_date(value: Any) -> date | None:

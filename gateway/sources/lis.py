@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import orjson
 
+from gateway.clock import SOURCE_LOCAL
 from gateway.config import SourceSettings
 from gateway.records import (
     ABNORMAL,
-    ALMATY,
     HIGH,
     LOW,
     NORMAL,
@@ -25,7 +25,7 @@ from gateway.records import (
     Provenance,
 )
 from gateway.sources.errors import BAD_RESPONSE, SourceError, source_errors
-from gateway.sources.http import fetch, raise_for_reply, require_iin
+from gateway.sources.http import ClientOptions, fetch, raise_for_reply, require_iin
 
 LOINC_SYSTEM = "http://loinc.org"
 LIS_TEST_SYSTEM = "urn:kz:lis:test"
@@ -42,7 +42,7 @@ def parse_local_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return datetime.strptime(value.strip(), "%d.%m.%Y %H:%M").replace(tzinfo=ALMATY)
+        return datetime.strptime(value.strip(), "%d.%m.%Y %H:%M").replace(tzinfo=SOURCE_LOCAL)
     except ValueError:
         return None
 
@@ -103,6 +103,14 @@ def _result(raw: dict[str, Any], order: LabOrder, source: str) -> LabResult:
 
 class LisAdapter:
     """The laboratory: a person's orders and validated results."""
+
+    @staticmethod
+    def client_options(settings: SourceSettings) -> ClientOptions:
+        """JSON, with the API key in ``X-Api-Key`` (SOURCES.md section 2)."""
+        headers = {"Accept": "application/json"}
+        if settings.api_key:
+            headers["X-Api-Key"] = settings.api_key
+        return ClientOptions(headers=headers)
 
     def __init__(self, settings: SourceSettings, client: httpx.AsyncClient) -> None:
         self.settings = settings

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from gateway.audit import AuditUnavailable, open_audit_store
-from gateway.audit.sqlite_store import SqliteAuditStore, sqlite_path_from_url
+from gateway.audit.sqlite_store import SqliteAuditStore
 from gateway.audit.verify import verify_database
+from gateway.db.sqlite import sqlite_path_from_url
 from tests.gateway.audit import AIGUL, BEKZAT, DANIYAR, SECRET, disclosure
 
 ROOT = Path(__file__).resolve().parents[3]

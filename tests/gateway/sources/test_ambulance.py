@@ -12,7 +12,7 @@ from gateway.config import SourceSettings
 from gateway.records import Coding, OrgRef, PractitionerRef, Vitals, decode_record, encode_record
 from gateway.sources.ambulance import AmbulanceAdapter, call_to_encounter
 from gateway.sources.errors import SourceError
-from gateway.sources.http import create_client
+from gateway.sources.registry import create_client
 
 IIN = "900101300007"
 ALMATY = timezone(timedelta(hours=5))

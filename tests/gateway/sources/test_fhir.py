@@ -22,7 +22,7 @@ from gateway.records import (
 from gateway.sources.errors import SourceError
 from gateway.sources.fhir import EhrAdapter, RegisterAdapter
 from gateway.sources.fhir_client import FhirClient
-from gateway.sources.http import create_client
+from gateway.sources.registry import create_client
 
 IIN = "900101300007"
 BASE = "http://ehr.test/fhir"

@@ -17,8 +17,8 @@ from gateway.records import (
     encode_record,
 )
 from gateway.sources.errors import SourceError
-from gateway.sources.http import create_client
 from gateway.sources.lis import LisAdapter
+from gateway.sources.registry import create_client
 
 IIN = "900101300007"
 ALMATY = timezone(timedelta(hours=5))

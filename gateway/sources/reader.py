@@ -1,7 +1,8 @@
-"""One request's reads of one person's record: each source asked at most once, in parallel.
+"""The sources' face for one person: "this person's lab history", each source asked at most once.
 
-``RecordLoader`` hands out one future per source item, so the sections of a query share one
-upstream call each, and records how every source answered (``sources`` of the passport).
+``PersonReader`` (one per read of a person in a request) hands out one future per source
+item, so the sections of a query share one upstream call each, and records how every source
+answered (``sources`` of the passport).
 An item fresh in the in-memory cache is a finished future at once; only the others cost a
 task. Every read goes through the fetcher (cache, stale-if-error, single-flight, deadline,
 retries, breaker); access decisions are applied by the caller, after the cache, so nothing
@@ -15,20 +16,23 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+from gateway.deadline import Deadline
 from gateway.records import (
-    AmbulanceCall,
     Dispensation,
     EhrRecord,
+    Encounter,
     LabHistory,
     PatientRecord,
     Prescription,
 )
-from gateway.resolvers.context import Services
+from gateway.sources.ambulance import AmbulanceAdapter
 from gateway.sources.cache import CacheKey
-from gateway.sources.fetcher import RECORD_CODEC, Fetched
-from gateway.sources.resilience import Deadline
+from gateway.sources.dps import DpsAdapter
+from gateway.sources.fetcher import RECORD_CODEC, Fetched, Fetcher
+from gateway.sources.fhir import EhrAdapter, RegisterAdapter
+from gateway.sources.lis import LisAdapter
 
 T = TypeVar("T")
 
@@ -56,16 +60,34 @@ class SourceReport:
     error: str | None
 
 
-class RecordLoader:
+class Systems(Protocol):
+    """What a reader needs of the configured systems (``SourceSystems`` has it)."""
+
+    fetcher: Fetcher
+    register: RegisterAdapter
+    ehrs: tuple[EhrAdapter, ...]
+    lis: LisAdapter | None
+    dps: DpsAdapter | None
+    ambulance: AmbulanceAdapter | None
+
+    def ttl_s(self, name: str) -> float:
+        """How long the named source's answers stay fresh."""
+        ...
+
+    def timeout_s(self, name: str) -> float:
+        """The per-call timeout of the named source."""
+        ...
+
+
+class PersonReader:
     """Lazily started, shared reads of one person's data for one request."""
 
-    def __init__(self, services: Services, iin: str, deadline: Deadline) -> None:
-        self.services = services
-        self.sources = services.sources
+    def __init__(self, systems: Systems, iin: str, deadline: Deadline) -> None:
+        self.systems = systems
         self.iin = iin
         self.deadline = deadline
         # The keyed hash of the IIN, computed once for all of this read's cache keys.
-        self.subject = services.fetcher.subject_hash(iin)
+        self.subject = systems.fetcher.subject_hash(iin)
         self._tasks: dict[tuple[str, str], asyncio.Future[Fetched[Any]]] = {}
         self._reports: dict[str, SourceReport] = {}
         self._regions: dict[str, asyncio.Future[list[Fetched[Any]]]] = {}
@@ -77,7 +99,7 @@ class RecordLoader:
 
     def patient(self) -> asyncio.Future[Fetched[PatientRecord | None]]:
         """The register's record of the person (None value: not in the register)."""
-        register = self.sources.register
+        register = self.systems.register
         if self.care_team:
             return self._fetch(
                 register.source, "patient-care", lambda: register.patient_by_iin(self.iin)
@@ -99,8 +121,8 @@ class RecordLoader:
         regions = self._regions.get(kind)
         if regions is None:
             parts = [
-                self._fetch(ehr.source, kind, _bind(ehr.record, self.iin, types, observation_codes))
-                for ehr in self.sources.ehrs
+                self._fetch(ehr.source, kind, bind(ehr.record, self.iin, types, observation_codes))
+                for ehr in self.systems.ehrs
             ]
             if all(part.done() for part in parts):
                 regions = _finished([part.result() for part in parts])
@@ -117,40 +139,42 @@ class RecordLoader:
                     self._fetch(
                         ehr.source,
                         f"care-{org_bin}",
-                        _bind(ehr.has_encounter_with, self.iin, org_bin, since),
+                        bind(ehr.has_encounter_with, self.iin, org_bin, since),
                     )
-                    for ehr in self.sources.ehrs
+                    for ehr in self.systems.ehrs
                 )
             )
         )
 
     def lab_history(self) -> asyncio.Future[Fetched[LabHistory] | None]:
         """The laboratory history (None when no LIS is configured)."""
-        lis = self.sources.lis
+        lis = self.systems.lis
         if lis is None:
             return _finished(None)
         return self._fetch(lis.source, "lab", lambda: lis.history(self.iin))
 
     def prescriptions(self) -> asyncio.Future[Fetched[list[Prescription]] | None]:
         """Active prescriptions from the drug provision system."""
-        dps = self.sources.dps
+        dps = self.systems.dps
         if dps is None:
             return _finished(None)
         return self._fetch(dps.source, "prescriptions", lambda: dps.active_prescriptions(self.iin))
 
     def dispensations(self) -> asyncio.Future[Fetched[list[Dispensation]] | None]:
         """Every dispensation of the person (filtered by period by the caller)."""
-        dps = self.sources.dps
+        dps = self.systems.dps
         if dps is None:
             return _finished(None)
         return self._fetch(dps.source, "dispensations", lambda: dps.dispensations(self.iin))
 
-    def ambulance_calls(self) -> asyncio.Future[Fetched[list[AmbulanceCall]] | None]:
-        """The person's ambulance calls."""
-        ambulance = self.sources.ambulance
+    def ambulance_encounters(self) -> asyncio.Future[Fetched[list[Encounter]] | None]:
+        """The person's ambulance calls, as encounters of kind AMBULANCE."""
+        ambulance = self.systems.ambulance
         if ambulance is None:
             return _finished(None)
-        return self._fetch(ambulance.source, "calls", lambda: ambulance.calls(self.iin))
+        return self._fetch(
+            ambulance.source, "call-encounters", lambda: ambulance.encounters(self.iin)
+        )
 
     def reports(self) -> list[SourceReport]:
         """How each source consulted so far answered, in a stable order."""
@@ -165,8 +189,8 @@ class RecordLoader:
         future = self._tasks.get((source, kind))
         if future is None:
             key = CacheKey(source, kind, self.subject)
-            ttl_s = self.sources.ttl_s(source)
-            fetcher = self.services.fetcher
+            ttl_s = self.systems.ttl_s(source)
+            fetcher = self.systems.fetcher
             ready = fetcher.fresh_now(key, source=source, ttl_s=ttl_s, codec=RECORD_CODEC)
             if ready is not None:
                 self._report(source, ready)
@@ -179,14 +203,14 @@ class RecordLoader:
     async def _run(
         self, source: str, key: CacheKey, ttl_s: float, loader: Callable[[], Awaitable[Any]]
     ) -> Fetched[Any]:
-        fetched = await self.services.fetcher.fetch(
+        fetched = await self.systems.fetcher.fetch(
             key,
             loader,
             source=source,
             ttl_s=ttl_s,
             deadline=self.deadline,
             codec=RECORD_CODEC,
-            timeout_s=self.sources.timeout_s(source),
+            timeout_s=self.systems.timeout_s(source),
         )
         self._report(source, fetched)
         return fetched
@@ -231,6 +255,6 @@ def _shared(future: asyncio.Future[T]) -> asyncio.Future[T]:
     return future if future.done() else asyncio.shield(future)
 
 
-def _bind(method: Callable[..., Awaitable[Any]], *args: Any) -> Callable[[], Awaitable[Any]]:
+def bind(method: Callable[..., Awaitable[Any]], *args: Any) -> Callable[[], Awaitable[Any]]:
     """A zero-argument loader calling ``method(*args)`` (avoids late binding in loops)."""
     return lambda: method(*args)
