@@ -2,11 +2,15 @@
 
 Every key has a documented default or is required; a bad file stops start-up with a
 `ConfigError` naming the key path (e.g. ``sources[2].timeout_ms``, 0-based). Any value
-may be written as ``env:NAME`` to read it from the environment instead of the file.
+may be written as ``env:NAME`` to read it from the environment instead of the file, or as
+``file:PATH`` to read it from a file (a mounted secret). Every key may also be set by an
+environment variable ``EHP_<SECTION>__<KEY>`` (a source's: ``EHP_SOURCES__<NAME>__<KEY>``),
+which wins over the file (``apply_env_overrides``).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import secrets
@@ -51,6 +55,10 @@ KIND_RULES: dict[SourceKind, KindRule] = {
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
 _ALL_CREDENTIALS = ("token", "api_key", "client_id", "client_secret", "username", "password")
 _ENV_PREFIX = "env:"
+_FILE_PREFIX = "file:"
+# Environment overrides: EHP_<SECTION>__<KEY>; names without "__" (EHP_CONFIG) are not ones.
+OVERRIDE_PREFIX = "EHP_"
+OVERRIDE_SEPARATOR = "__"
 _REQUIRED = object()  # marks a field without default in the parsing below
 
 
@@ -185,7 +193,88 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         raise ConfigError(f"cannot read config file {path}: {error}") from error
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from error
-    return parse_settings(data, environ)
+    env = os.environ if environ is None else environ
+    return parse_settings(apply_env_overrides(data, env), env)
+
+
+def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """A copy of parsed TOML `data` with every `EHP_<SECTION>__<KEY>` variable set over it.
+
+    A source is addressed by its name in the file: `EHP_SOURCES__EHR_ASTANA__TOKEN` sets
+    `token` of the source named `ehr-astana` (names compared upper-cased, `-` and `.` as `_`).
+    Values are read as from `env:` (numbers, `true`/`false`, comma-separated arrays) and may
+    themselves be `env:NAME` or `file:PATH`. An override naming an unknown section, key or
+    source is a ConfigError naming the variable; nothing is applied half-way.
+    """
+    merged = copy.deepcopy(data)
+    sections = _section_types()
+    for variable in sorted(environ):
+        if not variable.startswith(OVERRIDE_PREFIX) or OVERRIDE_SEPARATOR not in variable:
+            continue
+        parts = variable[len(OVERRIDE_PREFIX) :].split(OVERRIDE_SEPARATOR)
+        section = parts[0].lower()
+        value = _EnvText(environ[variable])
+        value.variable = variable
+        if section == "sources":
+            _override_source(merged, parts[1:], value, variable)
+            continue
+        if section not in sections:
+            known = ", ".join(sorted(sections))
+            raise ConfigError(f"{variable}: unknown section {section!r} (known: {known})")
+        if len(parts) != 2:
+            raise ConfigError(f"{variable}: expected {OVERRIDE_PREFIX}{parts[0]}__<KEY>")
+        key = _known_key(sections[section], parts[1], section, variable)
+        table = merged.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{section}: expected a table")
+        table[key] = value
+    return merged
+
+
+def _section_types() -> dict[str, type]:
+    """`[section]` name -> its settings class; `sources` -> the class of one source."""
+    hints = typing.get_type_hints(Settings)
+    sections = {}
+    for spec in dataclasses.fields(Settings):
+        hint = hints[spec.name]
+        if typing.get_origin(hint) is tuple:
+            hint = typing.get_args(hint)[0]
+        sections[spec.name] = hint
+    return sections
+
+
+def _known_key(cls: type, raw: str, where: str, variable: str) -> str:
+    key = raw.lower()
+    known = {spec.name for spec in dataclasses.fields(cls)}
+    if key not in known:
+        names = ", ".join(sorted(known))
+        raise ConfigError(f"{variable}: {where} has no key {key!r} (known: {names})")
+    return key
+
+
+def _override_source(data: dict[str, Any], parts: list[str], value: str, variable: str) -> None:
+    if len(parts) < 2 or not all(parts):
+        raise ConfigError(f"{variable}: expected {OVERRIDE_PREFIX}SOURCES__<NAME>__<KEY>")
+    wanted, key = OVERRIDE_SEPARATOR.join(parts[:-1]).upper(), parts[-1]
+    sources = data.get("sources")
+    entries = [s for s in sources if isinstance(s, dict)] if isinstance(sources, list) else []
+    matches = [s for s in entries if _env_name(s.get("name")) == wanted]
+    if not matches:
+        known = ", ".join(_env_name(s.get("name")) for s in entries) or "none"
+        raise ConfigError(f"{variable}: no source named {wanted} in the file (sources: {known})")
+    if len(matches) > 1:
+        raise ConfigError(f"{variable}: {len(matches)} sources are named {wanted} here")
+    key = _known_key(SourceSettings, key, f"sources {wanted}", variable)
+    if key == "name":
+        raise ConfigError(
+            f"{variable}: a source's name is how it is addressed; rename it in the file"
+        )
+    matches[0][key] = value
+
+
+def _env_name(name: object) -> str:
+    """How a source's name is spelled in an override: upper case, `-` and `.` as `_`."""
+    return str(name).upper().replace("-", "_").replace(".", "_")
 
 
 def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
@@ -253,7 +342,7 @@ def _build(cls: type, raw: object, path: str, env: Mapping[str, str]) -> Any:
             if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
                 raise ConfigError(f"{key}: required key is missing")
             continue
-        values[name] = _convert(_resolve_env(raw[name], key, env), hints[name], key)
+        values[name] = _convert(_resolve_reference(raw[name], key, env), hints[name], key)
     return cls(**values)
 
 
@@ -264,7 +353,8 @@ def _reject_unknown(raw: dict[str, Any], known: set[str], path: str) -> None:
             raise ConfigError(f"{where}: unknown key (known: {', '.join(sorted(known))})")
 
 
-def _resolve_env(value: object, key: str, env: Mapping[str, str]) -> object:
+def _resolve_reference(value: object, key: str, env: Mapping[str, str]) -> object:
+    """The value itself, or what an `env:NAME` or `file:PATH` reference names."""
     if isinstance(value, str) and value.startswith(_ENV_PREFIX):
         name = value[len(_ENV_PREFIX) :]
         if not name:
@@ -272,13 +362,29 @@ def _resolve_env(value: object, key: str, env: Mapping[str, str]) -> object:
         if name not in env:
             raise ConfigError(f"{key}: environment variable {name} is not set")
         return _EnvText(env[name])
+    if isinstance(value, str) and value.startswith(_FILE_PREFIX):
+        return _EnvText(_read_secret_file(value[len(_FILE_PREFIX) :], key))
     if isinstance(value, list):
-        return [_resolve_env(item, f"{key}[{i}]", env) for i, item in enumerate(value)]
+        return [_resolve_reference(item, f"{key}[{i}]", env) for i, item in enumerate(value)]
     return value
 
 
+def _read_secret_file(path: str, key: str) -> str:
+    """A mounted secret's text without its final line break (never echoed in errors)."""
+    if not path:
+        raise ConfigError(f"{key}: `file:` needs a path")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(f"{key}: cannot read secret file {path}: {reason}") from None
+    return text.removesuffix("\n").removesuffix("\r")
+
+
 class _EnvText(str):
-    """A string read from the environment; may be converted to the field's scalar type."""
+    """A string read from the environment or a file; converted to the field's scalar type."""
+
+    variable = ""  # the override variable it came from, named in conversion errors
 
 
 def _convert(value: object, hint: object, key: str) -> Any:
@@ -288,6 +394,8 @@ def _convert(value: object, hint: object, key: str) -> Any:
         return _convert(value, inner[0], key)
     if origin is tuple:
         item_type = typing.get_args(hint)[0]
+        if isinstance(value, _EnvText):  # an array from the environment: comma-separated
+            value = [_EnvText(item.strip()) for item in value.split(",") if item.strip()]
         if not isinstance(value, list):
             raise ConfigError(f"{key}: expected an array, got {_type_name(value)}")
         return tuple(_convert(v, item_type, f"{key}[{i}]") for i, v in enumerate(value))
@@ -321,7 +429,8 @@ def _number(
         try:
             return cast(value)
         except ValueError:
-            raise ConfigError(f"{key}: expected {what} from the environment") from None
+            origin = f" ({value.variable})" if value.variable else ""
+            raise ConfigError(f"{key}: expected {what} from the environment{origin}") from None
     if isinstance(value, accepted) and not isinstance(value, bool):
         return cast(value)
     raise ConfigError(f"{key}: expected {what}, got {_type_name(value)}")

@@ -19,7 +19,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
-from gateway import metrics
+from gateway import graphiql, metrics
 from gateway.audit.disclosure import disclosure_events
 from gateway.auth.tokens import TokenVerifier
 from gateway.deadline import Deadline
@@ -29,6 +29,7 @@ from gateway.schema.errors import coded
 from gateway.schema.schema import PassportSchema
 
 log = logging.getLogger("gateway.view")
+PRIVATE_HEADERS = {"Cache-Control": "no-store", "Vary": "Authorization"}
 
 
 class PassportView(GraphQL[RequestContext, None]):
@@ -57,6 +58,16 @@ class PassportView(GraphQL[RequestContext, None]):
         wants_page = "text/html" in request.headers.get("accept", "")
         if request.method == "GET" and wants_page and "query" not in request.query_params:
             return await self._run(request, None)  # GraphiQL's page, or 404 when off
+        response = await self._authenticated(request)
+        # Answers differ per token and may carry health data: no cache may keep or share one.
+        response.headers.update(PRIVATE_HEADERS)
+        return response
+
+    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+        """Our GraphiQL page, its assets served by the gateway (gateway.graphiql)."""
+        return graphiql.page()
+
+    async def _authenticated(self, request: Request) -> Response:
         try:
             principal = await self.verifier.verify(request.headers.get("authorization"))
         except GatewayError as error:

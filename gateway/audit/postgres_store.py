@@ -88,6 +88,7 @@ _INSERT = (
     f"VALUES ({', '.join(f'${i}' for i in range(1, len(EVENT_COLUMNS) + 1))})"
 )
 _SELECT = f"SELECT {', '.join(EVENT_COLUMNS)} FROM audit_events"
+_HEAD = "SELECT seq FROM audit_chain_head WHERE id = 1"
 
 
 class PostgresAuditStore(ChainedStore):
@@ -170,6 +171,15 @@ class PostgresAuditStore(ChainedStore):
             return int(await self._pool.fetchval("SELECT count(*) FROM audit_events"))
         except Exception as exc:
             raise AuditUnavailable(f"cannot read audit events: {exc}") from exc
+
+    async def ping(self) -> None:
+        """Read the chain head row: one indexed row, however long the trail."""
+        if self._pool is None:
+            raise AuditUnavailable("the audit store is not open")
+        try:
+            await self._pool.fetchval(_HEAD)
+        except Exception as exc:
+            raise AuditUnavailable(f"the audit database does not answer: {exc}") from exc
 
     async def verify(self) -> VerifyResult:
         """Walk the whole chain in one repeatable-read snapshot and report the first break."""

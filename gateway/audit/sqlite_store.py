@@ -75,6 +75,7 @@ _INSERT = (
     f"VALUES ({', '.join('?' for _ in EVENT_COLUMNS)})"
 )
 _SELECT = f"SELECT {', '.join(EVENT_COLUMNS)} FROM audit_events"
+_HEAD = "SELECT seq FROM audit_chain_head WHERE id = 1"
 
 
 class SqliteAuditStore(ChainedStore):
@@ -144,6 +145,15 @@ class SqliteAuditStore(ChainedStore):
             )
         except sqlite3.Error as exc:
             raise AuditUnavailable(f"cannot read audit events: {exc}") from exc
+
+    async def ping(self) -> None:
+        """Read the chain head row: one indexed row, however long the trail."""
+        if self._worker is None:
+            raise AuditUnavailable("the audit store is not open")
+        try:
+            await self._worker.run(lambda conn: conn.execute(_HEAD).fetchone())
+        except sqlite3.Error as exc:
+            raise AuditUnavailable(f"the audit database does not answer: {exc}") from exc
 
     async def verify(self) -> VerifyResult:
         """Walk the whole chain in a read snapshot and report the first broken event."""

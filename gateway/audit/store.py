@@ -29,6 +29,9 @@ class AuditStore(Protocol):
     async def count(self) -> int:
         """How many events are stored."""
 
+    async def ping(self) -> None:
+        """Read the chain head (constant cost); AuditUnavailable when the database is silent."""
+
     async def verify(self) -> VerifyResult:
         """Walk the chain and report the first edited, removed or reordered event."""
 

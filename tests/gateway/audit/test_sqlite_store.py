@@ -305,3 +305,14 @@ def test_bad_sqlite_urls_are_refused(url):
 def test_unknown_scheme_is_refused():
     with pytest.raises(ValueError):
         open_audit_store("mysql://db/audit", SECRET)
+
+
+async def test_ping_reads_the_chain_head_and_fails_when_it_is_gone(store, db_path):
+    await fill(store, 3)
+    await store.ping()
+    tamper(db_path, "ALTER TABLE audit_chain_head RENAME TO moved_head")
+    with pytest.raises(AuditUnavailable, match="does not answer"):
+        await store.ping()
+    await store.close()
+    with pytest.raises(AuditUnavailable, match="not open"):
+        await store.ping()
