@@ -156,7 +156,7 @@ async def test_a_next_link_within_the_source_is_followed(name):
     with scene(ehr) as s:
         holder["s"] = s
         reader = adapter(EhrAdapter, "fhir-ehr", f"{s.source_url}/fhir")
-        record = await reader.record(IIN, frozenset({"Condition"}))
+        record = (await reader.record(IIN, frozenset({"Condition"}))).value
         await reader.fhir.client.aclose()
     assert len(record.problems) == 1
     assert len(ehr.seen) == 2
