@@ -6,7 +6,9 @@ answered (``sources`` of the passport).
 An item fresh in the in-memory cache is a finished future at once; only the others cost a
 task. Every read goes through the fetcher (cache, stale-if-error, single-flight, deadline,
 retries, breaker); access decisions are applied by the caller, after the cache, so nothing
-cached depends on who reads it.
+cached depends on who reads it. Adapters answer a person read with a ``Screened`` value (the
+records of anyone else dropped and counted); the reader hands out the value and reports a
+source that dropped any as ``wrong_patient``.
 """
 
 from __future__ import annotations
