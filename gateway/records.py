@@ -371,6 +371,18 @@ class LabHistory:
 
 
 @_record
+class Screened:
+    """A source's answer about one person, after the records about someone else were dropped.
+
+    ``dropped`` counts them; more than none makes the source's status ``wrong_patient``. It is
+    part of the cached value, so a cached copy reports what the answer it came from held.
+    """
+
+    value: Any
+    dropped: int = 0
+
+
+@_record
 class DrugHistory:
     """A person's prescriptions and dispensations from the drug provision system."""
 

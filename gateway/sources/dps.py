@@ -21,10 +21,12 @@ from gateway.records import (
     Prescription,
     Provenance,
     Quantity,
+    Screened,
     StatRow,
 )
 from gateway.sources.errors import BAD_RESPONSE, UNAUTHORIZED, SourceError, source_errors
 from gateway.sources.http import ClientOptions, Reply, fetch, raise_for_reply, require_iin
+from gateway.sources.ownership import own_items, screened
 
 ATC_SYSTEM = "http://www.whocc.no/atc"
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a secret
@@ -246,23 +248,27 @@ class DpsAdapter:
             seen.add(cursor)
         raise SourceError(self.source, BAD_RESPONSE, "too many pages")
 
-    async def prescriptions(self, iin: str, status: str = "active") -> list[Prescription]:
-        """A person's prescriptions (``status`` active or all); empty for an unknown person."""
+    async def prescriptions(self, iin: str, status: str = "active") -> Screened:
+        """A person's prescriptions (``status`` active or all) as a ``Screened`` list; empty
+        for an unknown person; items naming another ``iin`` are dropped."""
         require_iin(iin)
         if status not in ("active", "all"):
             raise ValueError("status must be active or all")
         with source_errors(self.source):
             items = await self._items(f"/v1/patients/{iin}/prescriptions", [("status", status)])
-            return [map_prescription(item, self.source) for item in items]
+            own, dropped = own_items(items, iin)
+            found = [map_prescription(item, self.source) for item in own]
+            return screened(self.source, found, dropped, "prescriptions")
 
-    async def active_prescriptions(self, iin: str) -> list[Prescription]:
-        """A person's active prescriptions."""
+    async def active_prescriptions(self, iin: str) -> Screened:
+        """A person's active prescriptions (a ``Screened`` list)."""
         return await self.prescriptions(iin, "active")
 
     async def dispensations(
         self, iin: str, from_date: date | None = None, to_date: date | None = None
-    ) -> list[Dispensation]:
-        """Medicines dispensed to a person in the period, with exact cost."""
+    ) -> Screened:
+        """Medicines dispensed to a person in the period, with exact cost (a ``Screened``
+        list; items naming another ``iin`` are dropped)."""
         require_iin(iin)
         params = []
         if from_date is not None:
@@ -271,7 +277,9 @@ class DpsAdapter:
             params.append(("to", to_date.isoformat()))
         with source_errors(self.source):
             items = await self._items(f"/v1/patients/{iin}/dispensations", params)
-            return [map_dispensation(item, self.source) for item in items]
+            own, dropped = own_items(items, iin)
+            found = [map_dispensation(item, self.source) for item in own]
+            return screened(self.source, found, dropped, "dispensations")
 
     async def dispensation_stats(
         self, from_date: date, to_date: date, region: str | None, group_by: str

@@ -6,7 +6,7 @@ Moving to the maintained fork ``httpx2`` is a change of the import below.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -14,7 +14,13 @@ from urllib.parse import quote
 import httpx
 
 from gateway.config import SourceSettings
-from gateway.sources.errors import TOO_LARGE, SourceError, error_for_status, source_errors
+from gateway.sources.errors import (
+    BAD_RESPONSE,
+    TOO_LARGE,
+    SourceError,
+    error_for_status,
+    source_errors,
+)
 
 USER_AGENT = "ehp-gateway/0.1 (+https://github.com/ehp-kz)"
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
@@ -46,7 +52,7 @@ def new_client(settings: SourceSettings, options: ClientOptions, **extra: Any) -
         keepalive_expiry=30.0,
     )
     auth = {"auth": options.auth} if options.auth is not None else {}
-    return options.client_class(
+    client = options.client_class(
         base_url=settings.base_url.rstrip("/"),
         timeout=httpx.Timeout(timeout_s),
         limits=limits,
@@ -58,6 +64,47 @@ def new_client(settings: SourceSettings, options: ClientOptions, **extra: Any) -
         **options.client_kwargs,
         **extra,
     )
+    # Every request the client sends passes here: ours, authlib's token calls, any redirect.
+    hooks = client.event_hooks
+    hooks["request"] = [*hooks["request"], refuse_outside(settings.name, client.base_url)]
+    client.event_hooks = hooks
+    return client
+
+
+def within_base(base: httpx.URL, url: httpx.URL) -> bool:
+    """Whether ``url`` stays on ``base``: same scheme, host and port, no user info, and a path
+    at or under base's path without dot segments or backslashes (a server would resolve
+    those out of it)."""
+    if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port) or url.userinfo:
+        return False
+    path = url.path  # percent-decoded, so %2e%2e and %2f are seen for what they are
+    root = base.path.rstrip("/")
+    if path != root and not path.startswith(root + "/"):
+        return False
+    return "\\" not in path and not any(part in (".", "..") for part in path.split("/"))
+
+
+def resolve_within(source: str, base: httpx.URL, link: str) -> httpx.URL:
+    """A link a source gave us (e.g. a FHIR ``next``), resolved against ``base``; a
+    SourceError (bad_response) unless it stays within ``base`` (``within_base``)."""
+    try:
+        url = base.join(link)
+    except httpx.InvalidURL:
+        raise SourceError(source, BAD_RESPONSE, "unreadable link") from None
+    if not within_base(base, url):
+        raise SourceError(source, BAD_RESPONSE, "link outside the source's base URL")
+    return url
+
+
+def refuse_outside(source: str, base: httpx.URL) -> Callable[[httpx.Request], Awaitable[None]]:
+    """A request hook that stops, before a byte is sent, any request not ``within_base``:
+    our credentials go to the configured source and nowhere else."""
+
+    async def hook(request: httpx.Request) -> None:
+        if not within_base(base, request.url):
+            raise SourceError(source, BAD_RESPONSE, "request outside the source's base URL")
+
+    return hook
 
 
 def query_string(params: Sequence[tuple[str, str]]) -> str:

@@ -23,9 +23,11 @@ from gateway.records import (
     OrgRef,
     PractitionerRef,
     Provenance,
+    Screened,
 )
 from gateway.sources.errors import BAD_RESPONSE, SourceError, source_errors
 from gateway.sources.http import ClientOptions, fetch, raise_for_reply, require_iin
+from gateway.sources.ownership import own_items, screened
 
 LOINC_SYSTEM = "http://loinc.org"
 LIS_TEST_SYSTEM = "urn:kz:lis:test"
@@ -119,8 +121,9 @@ class LisAdapter:
 
     async def history(
         self, iin: str, from_date: date | None = None, to_date: date | None = None
-    ) -> LabHistory:
-        """Orders in the period and the results of the DONE ones; empty for an unknown person."""
+    ) -> Screened:
+        """Orders in the period and the results of the DONE ones, as a ``Screened``
+        LabHistory (empty for an unknown person; orders naming another ``iin`` dropped)."""
         require_iin(iin)
         window: list[tuple[str, str]] = []
         if from_date is not None:
@@ -134,7 +137,7 @@ class LisAdapter:
                     iin, [*window, ("page", str(page)), ("pageSize", str(PAGE_SIZE))]
                 )
                 if data is None:
-                    return LabHistory(self.source, iin)
+                    return Screened(LabHistory(self.source, iin))
                 orders = data.get("orders")
                 if not isinstance(orders, list):
                     raise SourceError(self.source, BAD_RESPONSE, "no orders list")
@@ -144,7 +147,8 @@ class LisAdapter:
                     break
             else:
                 raise SourceError(self.source, BAD_RESPONSE, "too many pages")
-            return self._history(iin, raw_orders)
+            own, dropped = own_items(raw_orders, iin)
+            return screened(self.source, self._history(iin, own), dropped, "lab orders")
 
     async def _page(self, iin: str, params: list[tuple[str, str]]) -> dict[str, Any] | None:
         """One page of orders; None when the laboratory does not know the person."""

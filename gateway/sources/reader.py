@@ -6,12 +6,15 @@ answered (``sources`` of the passport).
 An item fresh in the in-memory cache is a finished future at once; only the others cost a
 task. Every read goes through the fetcher (cache, stale-if-error, single-flight, deadline,
 retries, breaker); access decisions are applied by the caller, after the cache, so nothing
-cached depends on who reads it.
+cached depends on who reads it. Adapters answer a person read with a ``Screened`` value (the
+records of anyone else dropped and counted); the reader hands out the value and reports a
+source that dropped any as ``wrong_patient``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +29,7 @@ from gateway.records import (
     LabHistory,
     PatientRecord,
     Prescription,
+    Screened,
 )
 from gateway.sources.ambulance import AmbulanceAdapter
 from gateway.sources.cache import CacheKey
@@ -33,6 +37,7 @@ from gateway.sources.dps import DpsAdapter
 from gateway.sources.fetcher import RECORD_CODEC, Fetched, Fetcher
 from gateway.sources.fhir import EhrAdapter, RegisterAdapter
 from gateway.sources.lis import LisAdapter
+from gateway.sources.ownership import WRONG_PATIENT
 
 T = TypeVar("T")
 
@@ -193,8 +198,7 @@ class PersonReader:
             fetcher = self.systems.fetcher
             ready = fetcher.fresh_now(key, source=source, ttl_s=ttl_s, codec=RECORD_CODEC)
             if ready is not None:
-                self._report(source, ready)
-                future = _finished(ready)
+                future = _finished(self._report(source, ready))
             else:
                 future = asyncio.ensure_future(self._run(source, key, ttl_s, loader))
             self._tasks[(source, kind)] = future
@@ -212,17 +216,30 @@ class PersonReader:
             codec=RECORD_CODEC,
             timeout_s=self.systems.timeout_s(source),
         )
-        self._report(source, fetched)
-        return fetched
+        return self._report(source, fetched)
 
-    def _report(self, source: str, fetched: Fetched[Any]) -> None:
+    def _report(self, source: str, fetched: Fetched[Any]) -> Fetched[Any]:
+        """Record how the source answered; the fetched value as sections use it (unscreened)."""
+        fetched, dropped = unscreened(fetched)
         error = fetched.error.kind if fetched.error is not None else None
+        if dropped:
+            # Whatever else happened, the records shown lack what the source sent of others.
+            error = WRONG_PATIENT
         # A stale copy is usable data, but the source itself did not answer: ok is false.
         report = SourceReport(
             source, fetched.ok and error is None, fetched.stale, fetched.fetched_at, error
         )
         previous = self._reports.get(source)
         self._reports[source] = report if previous is None else combined_report(previous, report)
+        return fetched
+
+
+def unscreened(fetched: Fetched[Any]) -> tuple[Fetched[Any], int]:
+    """A fetch of a ``Screened`` answer as a fetch of its value, and the records it dropped."""
+    value = fetched.value
+    if isinstance(value, Screened):
+        return dataclasses.replace(fetched, value=value.value), value.dropped
+    return fetched, 0
 
 
 def combined_report(first: SourceReport, second: SourceReport) -> SourceReport:
@@ -232,7 +249,11 @@ def combined_report(first: SourceReport, second: SourceReport) -> SourceReport:
     does not depend on which of the two items finished first.
     """
     times = [t for t in (first.fetched_at, second.fetched_at) if t is not None]
-    errors = sorted(e for e in (first.error, second.error) if e is not None)
+    # wrong_patient first: it says the data shown is not all the source sent.
+    errors = sorted(
+        (e for e in (first.error, second.error) if e is not None),
+        key=lambda e: (e != WRONG_PATIENT, e),
+    )
     return SourceReport(
         first.source,
         first.ok and second.ok,
