@@ -44,15 +44,9 @@ from gateway.config import LimitsSettings, ServerSettings
 from gateway.schema.documents import STRAWBERRY_RULES
 from gateway.schema.limits import DocumentLimits
 from gateway.schema.schema import build_schema
+from tests.e2e.test_query_limits import fan_out
 
 BEFORE_UP_TO = 20  # the old limiters double their time with each fragment: 2^29 at N = 30
-
-
-def fan_out(n: int) -> str:
-    """The issue's fan-out document with ``n`` fragments (2^(n-1) fields once expanded)."""
-    fragments = ["fragment F0 on Me { subject }"]
-    fragments += [f"fragment F{i} on Me {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, n)]
-    return " ".join(fragments) + f" query {{ me {{ ...F{n - 1} }} }}"
 
 
 def every_passport_field(schema: GraphQLSchema) -> str:

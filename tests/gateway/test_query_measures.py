@@ -9,19 +9,12 @@ from __future__ import annotations
 from graphql import parse
 
 from gateway.schema.measures import Measures, measure_operations
+from tests.e2e.test_query_limits import fan_out
 
 
 def measures(text: str) -> list[Measures]:
     """The measures of each operation of ``text``, in document order."""
     return list(measure_operations(parse(text, max_tokens=None)).values())
-
-
-def fan_out(n: int) -> str:
-    """The issue's document: F0 selects one field, each next fragment spreads the previous
-    twice, and the query spreads the last (F0 .. F{n-1}): 2^(n-1) + 1 fields."""
-    fragments = ["fragment F0 on Me { subject }"]
-    fragments += [f"fragment F{i} on Me {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, n)]
-    return " ".join(fragments) + f" query {{ me {{ ...F{n - 1} }} }}"
 
 
 def test_a_plain_query_is_measured_as_written() -> None:
