@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from gateway.auth.policy import readable_sections
-from gateway.resolvers.context import RequestContext
 from gateway.contract import types as t
+from gateway.resolvers.context import RequestContext
 
 
 async def me(context: RequestContext) -> t.Me:
