@@ -25,8 +25,12 @@ from pathlib import Path
 import asyncpg
 
 from gateway.audit import AuditStore, NewAuditEvent, open_audit_store
+from gateway.audit.keys import ChainKeys
+from gateway.audit.trail import Trail
+from gateway.auth.policy import Basis
 
 SECRET = b"bench-patient-key-secret-32bytes"
+CHAIN_KEY = b"bench-audit-chain-key-of-32bytes"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -58,12 +62,14 @@ def _event(n: int) -> NewAuditEvent:
         reason="patient unconscious in the emergency room",
         break_glass=True,
         at=datetime.now(UTC),
+        basis=Basis.BREAK_GLASS,
     )
 
 
 def _open_store(url: str, directory: Path) -> AuditStore:
-    """The store as the gateway opens it."""
-    return open_audit_store(url, SECRET)
+    """The store as the gateway opens it: keyed chain, checkpoints beside the database."""
+    trail = Trail(ChainKeys.derive(CHAIN_KEY), directory / f"checkpoints-{uuid.uuid4().hex}")
+    return open_audit_store(url, SECRET, trail)
 
 
 async def _measure(

@@ -6,12 +6,9 @@ import asyncio
 import contextlib
 import gc
 import logging
-import os
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import orjson
@@ -24,9 +21,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.audit import open_audit_store
+from gateway.audit.keys import patient_key_secret
+from gateway.audit.trail import Trail
 from gateway.auth.restrictions import open_restriction_store
 from gateway.auth.tokens import TokenVerifier
-from gateway.config import AuditSettings, Settings
+from gateway.config import Settings
 from gateway.metrics import BREAKER_STATE, BREAKER_STATE_VALUES, render_metrics
 from gateway.resolvers.context import Services
 from gateway.schema.schema import build_schema
@@ -111,7 +110,8 @@ async def open_gateway(settings: Settings) -> Gateway:
     sources = SourceSystems.open(settings)
     verifier = TokenVerifier(settings.auth, http_client_factory=lambda: httpx.AsyncClient())
     secret = patient_key_secret(settings.audit)
-    audit = open_audit_store(settings.audit.database_url, secret)
+    trail = Trail.from_settings(settings.audit)
+    audit = open_audit_store(settings.audit.database_url, secret, trail)
     restrictions = open_restriction_store(settings.audit.database_url, secret)
     await audit.open()
     await restrictions.open()
@@ -164,21 +164,6 @@ async def readiness(services: Services) -> Response:
     ready = audit_ok and any(state != "open" for state in sources.values())
     body = {"ready": ready, "audit": audit_ok, "sources": sources}
     return JSONResponse(body, status_code=200 if ready else 503)
-
-
-def patient_key_secret(audit: AuditSettings) -> bytes:
-    """The audit's patient-key secret: configured, or a key file beside the SQLite database."""
-    if audit.patient_key is not None:
-        return audit.patient_key.encode()
-    path = Path(audit.database_url.removeprefix("sqlite:///") + ".key")
-    if not audit.database_url.startswith("sqlite:///"):
-        raise ValueError("audit.patient_key is required for this database")
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
 
 
 class RequestLimits:

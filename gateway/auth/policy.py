@@ -65,6 +65,16 @@ class EntryPoint(StrEnum):
     EMERGENCY = "emergency"
 
 
+class Basis(StrEnum):
+    """On what ground a read is made (the contract's `AccessBasis`); audited with each read."""
+
+    OWN = "OWN"  # the patient themself
+    GUARDIAN = "GUARDIAN"  # a parent or legal guardian of a child (ACCESS.md "Guardians")
+    CARE_RELATIONSHIP = "CARE_RELATIONSHIP"  # attached to, or seen at, the reader's organisation
+    BREAK_GLASS = "BREAK_GLASS"  # a nurse or doctor without a care relationship, with a reason
+    EMERGENCY = "EMERGENCY"  # emergency(iin, reason)
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyRow:
     """One line of the policy table."""

@@ -235,7 +235,11 @@ def check_load_and_tampering(
     stack: Stack, tmp_path: Path, database_url: str, table: AuditTable
 ) -> None:
     """Load, count, verify; then remove one event, put it back, edit another."""
-    audit = {"database_url": database_url}
+    audit = {
+        "database_url": database_url,
+        "chain_key": "load-test-chain-key-" + "0" * 32,
+        "checkpoint_path": str(tmp_path / "audit.checkpoints"),
+    }
     config = write_config(stack, tmp_path / "gateway.toml", audit=audit)
     with stack.fresh_gateway(audit=audit) as gateway:
         started = time.monotonic()
