@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import gc
 import logging
+import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
 import httpx
@@ -166,6 +167,19 @@ async def readiness(services: Services) -> Response:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
+# A client's X-Request-Id is kept only when short and plain: it is stored in every audit event
+# and written to the logs, so it must neither grow them nor carry anything but an id.
+CLIENT_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+
+
+def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The client's X-Request-Id when it is at most 64 of [A-Za-z0-9._-], else a new one."""
+    for name, value in headers:
+        if name == b"x-request-id" and CLIENT_REQUEST_ID.fullmatch(value):
+            return value.decode("ascii")
+    return uuid.uuid4().hex
+
+
 class RequestLimits:
     """Pure ASGI middleware: a request id on every request, and a cap on the body size."""
 
@@ -178,7 +192,7 @@ class RequestLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        scope.setdefault("state", {})["request_id"] = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id(scope.get("headers", ()))
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
                 await _too_large(send)
