@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ACCESS_LOG = """
 query($iin: IIN!) { passport(iin: $iin) { accessLog(limit: 500) {
   at role subject practitioner { id name } organization { bin name } sections reason breakGlass
+  basis outcome
 } } }
 """
 READ = """
@@ -194,6 +195,7 @@ def test_break_glass_read_is_in_the_patients_access_log(stack: Stack, trail: dic
         "name": _org_name(stack.ground_truth, doctor["orgBin"]),
     }
     assert sorted(event["sections"]) == ["ALLERGIES", "IDENTITY", "LAB_RESULTS"]
+    assert (event["basis"], event["outcome"]) == ("BREAK_GLASS", "DISCLOSED")
 
 
 def test_emergency_read_is_in_the_access_log_too(trail: dict) -> None:
@@ -201,6 +203,7 @@ def test_emergency_read_is_in_the_access_log_too(trail: dict) -> None:
     assert event["role"] == "EMERGENCY"
     # Exactly what the crew's query disclosed: the blood group is the EMERGENCY section.
     assert sorted(event["sections"]) == ["ALLERGIES", "EMERGENCY", "IDENTITY", "PROBLEMS"]
+    assert (event["basis"], event["outcome"]) == ("EMERGENCY", "DISCLOSED")
 
 
 def test_access_log_is_newest_first(trail: dict) -> None:
