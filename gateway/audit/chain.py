@@ -14,7 +14,7 @@ import hmac
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from gateway.audit.checkpoints import Checkpoint, CheckpointReading
@@ -84,7 +84,7 @@ def unkeyed_hash(chained_fields: Mapping[str, object]) -> str:
 
 def keyed_hash(key: bytes, chained_fields: Mapping[str, object]) -> str:
     """HMAC-SHA256 under the chain's event key over the canonical JSON (fields incl. prev_hash)."""
-    return hmac.new(key, canonical_json(chained_fields), hashlib.sha256).hexdigest()
+    return hmac.digest(key, canonical_json(chained_fields), "sha256").hex()
 
 
 def expected_hash(event: AuditEvent, key: bytes) -> str:
@@ -124,15 +124,9 @@ def chain_event(
         restrictions_shown=new.restrictions_shown,
     )
     payload = canonical_json(unsealed.chained_fields())
-    if len(payload) + 2 * len(GENESIS_HASH) > MAX_EVENT_BYTES:
+    if len(payload) + len(GENESIS_HASH) > MAX_EVENT_BYTES:  # the stored hash comes on top
         raise ValueError(f"audit event of {len(payload)} bytes exceeds {MAX_EVENT_BYTES}")
-    return _with_hash(unsealed, keyed_hash(key, unsealed.chained_fields()))
-
-
-def _with_hash(event: AuditEvent, digest: str) -> AuditEvent:
-    fields = {name: getattr(event, name) for name in EVENT_COLUMNS}
-    fields["hash"] = digest
-    return AuditEvent(**fields)
+    return replace(unsealed, hash=hmac.digest(key, payload, "sha256").hex())
 
 
 def event_to_row(event: AuditEvent) -> tuple[object, ...]:

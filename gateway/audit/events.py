@@ -57,8 +57,8 @@ def bounded(text: str | None, limit: int) -> str | None:
 
     Lone surrogates (possible in JSON strings) are escaped so the text always encodes.
     """
-    if text is None:
-        return None
+    if text is None or (len(text) <= limit and text.isascii()):
+        return text  # the common case, checked cheaply: every append runs this
     plain = text.encode("utf-8", "backslashreplace").decode("utf-8")
     if len(plain) <= limit:
         return plain
@@ -104,7 +104,10 @@ class NewAuditEvent:
             if not _WORD.fullmatch(getattr(self, name)):
                 raise ValueError(f"audit event {name} is not a plain word")
         for name, limit in TEXT_LIMITS.items():
-            object.__setattr__(self, name, bounded(getattr(self, name), limit))
+            value = getattr(self, name)
+            cut = bounded(value, limit)
+            if cut is not value:
+                object.__setattr__(self, name, cut)
         if not isinstance(self.patient_iin, str) or not _IIN.fullmatch(self.patient_iin):
             raise ValueError("audit event patient_iin must be 12 digits")
         sections = tuple(dict.fromkeys(self.sections))  # once each, in the order given
@@ -116,8 +119,10 @@ class NewAuditEvent:
         object.__setattr__(self, "sections", sections)
         object.__setattr__(self, "break_glass", bool(self.break_glass))
         object.__setattr__(self, "restrictions_shown", bool(self.restrictions_shown))
-        object.__setattr__(self, "outcome", Outcome(self.outcome))
-        object.__setattr__(self, "basis", Basis(self.basis))
+        if not isinstance(self.outcome, Outcome):  # Enum() lookups cost more than the rest
+            object.__setattr__(self, "outcome", Outcome(self.outcome))
+        if not isinstance(self.basis, Basis):
+            object.__setattr__(self, "basis", Basis(self.basis))
         if self.at is not None:
             format_at(self.at)
 
