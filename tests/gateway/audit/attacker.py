@@ -17,28 +17,10 @@ from typing import Any
 
 import asyncpg
 
-COLUMNS = (
-    "seq",
-    "event_id",
-    "at",
-    "subject",
-    "role",
-    "practitioner_id",
-    "practitioner_name",
-    "org_bin",
-    "org_name",
-    "patient_key",
-    "sections",
-    "reason",
-    "break_glass",
-    "request_id",
-    "action",
-    "prev_hash",
-    "hash",
-    "outcome",
-    "basis",
-    "restrictions_shown",
-)
+from gateway.audit.chain import EVENT_COLUMNS
+
+# The table's columns, as the database shows them to anyone who can read it.
+COLUMNS = EVENT_COLUMNS
 
 
 @dataclass

@@ -147,3 +147,15 @@ async def test_a_deleted_seal_row_is_restored_from_the_file(backend, caplog):
     await store.close()
     assert "restored from the file" in caplog.text
     assert (await verify_database(backend.url, trail(backend.directory))).ok
+
+
+async def test_a_checkpoint_whose_hash_is_not_the_chains_is_a_rechained_history(backend):
+    store = await opened(backend)
+    for n in range(1, 4):
+        await store.append(disclosure(n))
+    await store.close()
+    # A signed statement that event 2 once had another hash: the history was rewritten since.
+    trail(backend.directory).log().append(Checkpoint(HEAD, 2, "d" * 64, AT))
+    result = await verify_database(backend.url, trail(backend.directory))
+    assert (result.ok, result.first_broken_seq, result.problem) == (False, 2, "re-chained")
+    assert "recorded another hash" in str(result.detail)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from gateway.audit import open_audit_store
 from gateway.audit.disclosure import Disclosure, Refusal, disclosure_events
 from gateway.audit.events import Outcome
 from gateway.auth.policy import Basis
 from gateway.auth.principal import Principal, Role
-from tests.gateway.audit import AIGUL, BEKZAT
+from tests.gateway.audit import AIGUL, BEKZAT, SECRET, disclosure, trail
 
 DOCTOR = Principal("doc-1", Role.DOCTOR, practitioner_id="P-1", org_bin="040340004567")
 
@@ -55,3 +58,19 @@ def test_the_most_telling_outcome_and_any_shown_restrictions_win():
         ],
     )
     assert (event.outcome, event.restrictions_shown) == (Outcome.DISCLOSED, True)
+
+
+async def test_the_store_keeps_every_basis_and_outcome_guardian_included(backend):
+    store = open_audit_store(backend.url, SECRET, trail(backend.directory))
+    await store.open()
+    try:
+        pairs = [(basis, outcome) for basis in Basis for outcome in Outcome]
+        for n, (basis, outcome) in enumerate(pairs):
+            await store.append(replace(disclosure(n), basis=basis, outcome=outcome))
+        stored = await store.events_for_patient(AIGUL, 100)
+        assert [(e.basis, e.outcome) for e in reversed(stored)] == [
+            (b.value, o.value) for b, o in pairs
+        ]
+        assert (await store.verify()).ok
+    finally:
+        await store.close()
