@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from gateway.audit.chain import Anchors, expected_hash
+from gateway.audit.chain import Anchors, expected_hash, verify_against
 from gateway.audit.checkpoints import HEAD, Checkpoint
 from gateway.audit.events import AuditEvent, AuditUnavailable, NewAuditEvent, VerifyResult
 from gateway.audit.seal import SealPlan, StoredSeal, plan_seal
@@ -168,8 +168,7 @@ class ChainedStore:
     async def verify(self) -> VerifyResult:
         """Walk the whole chain against the checkpoint file and report the first break."""
         self._require_open()
-        reading = await asyncio.to_thread(self._log.read_trusted)
-        return await self._verify(Anchors.of(reading))
+        return await verify_against(self._log, self._verify)
 
     async def close(self) -> None:
         """Stop the ticker, wait for pending appends, checkpoint the head, then disconnect."""

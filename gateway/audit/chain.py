@@ -9,15 +9,16 @@ checkpoint (checkpoints.py) fixes where they end.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from gateway.audit.checkpoints import Checkpoint, CheckpointReading
+from gateway.audit.checkpoints import SEAL, Checkpoint, CheckpointLog, CheckpointReading
 from gateway.audit.events import (
     MAX_EVENT_BYTES,
     AuditEvent,
@@ -390,3 +391,29 @@ class ChainWalker:
             detail=detail,
             parts=self.parts(),
         )
+
+
+async def verify_against(
+    log: CheckpointLog, walk: Callable[[Anchors], Awaitable[VerifyResult]]
+) -> VerifyResult:
+    """Read the checkpoint file, `walk` the database against it, and add what the file itself
+    shows: seals that disagree, lines not signed with this key."""
+    reading = await asyncio.to_thread(log.read_trusted)
+    seals = {(c.seq, c.hash) for c in reading.checkpoints if c.kind == SEAL}
+    if len(seals) > 1:
+        return VerifyResult(
+            ok=False,
+            checked=0,
+            problem=RECHAINED,
+            detail=f"the checkpoint file {log.path} holds {len(seals)} different seals",
+        )
+    result = await walk(Anchors.of(reading))
+    if result.ok and reading.forged_lines:
+        lines = ", ".join(str(n) for n in reading.forged_lines[:10])
+        return replace(
+            result,
+            ok=False,
+            problem="forged checkpoint",
+            detail=f"checkpoint file lines {lines} are not signed with this chain key",
+        )
+    return result

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from dataclasses import replace
 from typing import TextIO
 
-from gateway.audit.chain import RECHAINED, Anchors
-from gateway.audit.checkpoints import SEAL
+from gateway.audit.chain import Anchors, verify_against
 from gateway.audit.events import AuditUnavailable, VerifyResult
 from gateway.audit.keys import MissingSecret
 from gateway.audit.postgres_store import verify_postgres
@@ -30,32 +28,16 @@ async def verify_database(database_url: str, trail: Trail) -> VerifyResult:
     The checkpoint file is read first, so that every checkpoint read names an event the
     database snapshot taken after it must hold.
     """
-    log = trail.log()
-    reading = await asyncio.to_thread(log.read_trusted)
-    seals = {(c.seq, c.hash) for c in reading.checkpoints if c.kind == SEAL}
-    if len(seals) > 1:
-        return VerifyResult(
-            ok=False,
-            checked=0,
-            problem=RECHAINED,
-            detail=f"the checkpoint file {log.path} holds {len(seals)} different seals",
-        )
-    key, anchors = trail.keys.events, Anchors.of(reading)
-    if is_postgres_url(database_url):
-        result = await verify_postgres(database_url, key, anchors)
-    elif database_url.startswith("sqlite:"):
-        result = await verify_sqlite_file(sqlite_path_from_url(database_url), key, anchors)
-    else:
+    key = trail.keys.events
+
+    async def walk(anchors: Anchors) -> VerifyResult:
+        if is_postgres_url(database_url):
+            return await verify_postgres(database_url, key, anchors)
+        if database_url.startswith("sqlite:"):
+            return await verify_sqlite_file(sqlite_path_from_url(database_url), key, anchors)
         raise ValueError("audit.database_url must start with sqlite: or postgresql://")
-    if result.ok and reading.forged_lines:
-        lines = ", ".join(str(n) for n in reading.forged_lines[:10])
-        return replace(
-            result,
-            ok=False,
-            problem="forged checkpoint",
-            detail=f"checkpoint file lines {lines} are not signed with this chain key",
-        )
-    return result
+
+    return await verify_against(trail.log(), walk)
 
 
 def describe(result: VerifyResult) -> str:
