@@ -6,12 +6,10 @@ import asyncio
 import contextlib
 import gc
 import logging
-import os
-import secrets
+import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import orjson
@@ -25,9 +23,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import graphiql
 from gateway.audit import open_audit_store
+from gateway.audit.keys import patient_key_secret
+from gateway.audit.trail import Trail
 from gateway.auth.restrictions import open_restriction_store
 from gateway.auth.tokens import TokenVerifier
-from gateway.config import AuditSettings, Settings
+from gateway.config import Settings
 from gateway.metrics import BREAKER_STATE, BREAKER_STATE_VALUES, render_metrics
 from gateway.resolvers.context import Services
 from gateway.schema.schema import build_schema
@@ -113,7 +113,8 @@ async def open_gateway(settings: Settings) -> Gateway:
     sources = SourceSystems.open(settings)
     verifier = TokenVerifier(settings.auth, http_client_factory=lambda: httpx.AsyncClient())
     secret = patient_key_secret(settings.audit)
-    audit = open_audit_store(settings.audit.database_url, secret)
+    trail = Trail.from_settings(settings.audit)
+    audit = open_audit_store(settings.audit.database_url, secret, trail)
     restrictions = open_restriction_store(settings.audit.database_url, secret)
     await audit.open()
     await restrictions.open()
@@ -169,19 +170,17 @@ async def readiness(services: Services) -> Response:
     return JSONResponse(body, status_code=200 if audit_ok else 503)
 
 
-def patient_key_secret(audit: AuditSettings) -> bytes:
-    """The audit's patient-key secret: configured, or a key file beside the SQLite database."""
-    if audit.patient_key is not None:
-        return audit.patient_key.encode()
-    path = Path(audit.database_url.removeprefix("sqlite:///") + ".key")
-    if not audit.database_url.startswith("sqlite:///"):
-        raise ValueError("audit.patient_key is required for this database")
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+# A client's X-Request-Id is kept only when short and plain: it is stored in every audit event
+# and written to the logs, so it must neither grow them nor carry anything but an id.
+CLIENT_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+
+
+def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The client's X-Request-Id when it is at most 64 of [A-Za-z0-9._-], else a new one."""
+    for name, value in headers:
+        if name == b"x-request-id" and CLIENT_REQUEST_ID.fullmatch(value):
+            return value.decode("ascii")
+    return uuid.uuid4().hex
 
 
 class RequestLimits:
@@ -196,7 +195,7 @@ class RequestLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        scope.setdefault("state", {})["request_id"] = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id(scope.get("headers", ()))
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
                 await _too_large(send)

@@ -1,8 +1,11 @@
 """The GraphQL endpoint: authenticate, execute, audit, answer.
 
 Every request but the GraphiQL page needs a verified token (401 + UNAUTHENTICATED
-otherwise). After execution, one audit event per person whose record was disclosed is
-written before the response leaves; if that fails, no data is sent (fail closed).
+otherwise). After execution, one audit event per person and basis tried is written before
+the response leaves: every disclosure, and every attempt ACCESS.md audits though it showed
+nothing (a refusal, an unknown IIN asked with a reason, a break-glass or emergency call). If
+that fails, no data is sent (fail closed), and a refused or not-found attempt gets INTERNAL
+instead of its FORBIDDEN or NOT_FOUND: nobody learns anything about a person untraced.
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ class PassportView(GraphQL[RequestContext, None]):
             services=self.services,
             principal=principal,
             deadline=Deadline.after_ms(self.request_deadline_ms),
-            request_id=request.headers.get("x-request-id") or request.state.request_id,
+            request_id=request.state.request_id,  # the client's only when short and plain
         )
         return await self._run(request, UNSET)
 
@@ -129,7 +132,7 @@ class PassportView(GraphQL[RequestContext, None]):
 
 
 async def _write_audit(context: RequestContext) -> None:
-    """One event per person disclosed in this request, plus queued events (restrictions)."""
+    """One event per person and basis tried in this request, plus queued events (restrictions)."""
     disclosures = [d for read in context.reads if (d := read.disclosure()) is not None]
     events = disclosure_events(context.principal, context.request_id, disclosures)
     for event in [*context.events, *events]:
