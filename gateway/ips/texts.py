@@ -90,7 +90,7 @@ EN: dict[str, str] = {
     "device.in_use": "in use",
     "plan.overdue": "overdue",
     "plan.due": "due",
-    "dosage.times_per_day": "{times} times a day",
+    "dosage.times_per_day": "{times}× a day",
     # empty and missing sections
     "empty.allergies": "No allergies or intolerances are recorded in the patient's health records.",
     "empty.problems": "No current problems are recorded in the patient's health records.",
