@@ -79,6 +79,8 @@ class ServerSettings:
     max_depth: int = 12  # deepest selection nesting
     max_aliases: int = 30  # most aliases in one document
     max_tokens: int = 2000  # most lexical tokens in one document
+    max_fields: int = 500  # most fields of one operation once its fragments are expanded
+    max_repeated_fields: int = 50  # most fields repeating a response key at their level
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,24 @@ class PolicySettings:
     emergency_reason_min_chars: int = 3  # shortest `emergency` reason (after strip)
 
 
+class LimitsStorage(StrEnum):
+    """Where the rate and distinct-patient counters live."""
+
+    MEMORY = "memory"  # this process only
+    REDIS = "redis"  # the [cache] Redis, shared by replicas
+
+
+@dataclass(frozen=True)
+class LimitsSettings:
+    """`[limits]`: what one caller may ask of the gateway (ACCESS.md "Limits")."""
+
+    requests_per_minute: int = 120  # per principal (and per client address)
+    burst: int = 30  # requests allowed at once above the steady rate
+    distinct_patients_per_day: int = 30  # per nurse or doctor, outside a care relationship
+    max_query_cost: int = 10  # a query's reads weighted by their source systems (README)
+    storage: LimitsStorage = LimitsStorage.MEMORY  # "memory" or "redis" (needs cache.redis_url)
+
+
 @dataclass(frozen=True)
 class SourceSettings:
     """One `[[sources]]` entry: a national source system the gateway reads from."""
@@ -177,6 +197,7 @@ class Settings:
     audit: AuditSettings = field(default_factory=AuditSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
     resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
 
     def sources_of(self, kind: str) -> tuple[SourceSettings, ...]:
         """The configured sources of one kind, in file order."""
@@ -299,6 +320,7 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
             ("audit", AuditSettings),
             ("policy", PolicySettings),
             ("resilience", ResilienceSettings),
+            ("limits", LimitsSettings),
         )
     }
     sources = tuple(
@@ -314,6 +336,7 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
         audit=sections["audit"],
         policy=sections["policy"],
         resilience=sections["resilience"],
+        limits=sections["limits"],
         sources=sources,
     )
     _check_server(settings.server)
@@ -322,6 +345,7 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
     _check_audit(settings.audit)
     _check_policy(settings.policy)
     _check_resilience(settings.resilience)
+    _check_limits(settings.limits, settings.cache)
     _check_sources(settings.sources)
     return settings
 
@@ -476,7 +500,14 @@ def _check_server(server: ServerSettings) -> None:
     for i, origin in enumerate(server.cors_origins):
         if origin != "*":
             _check_http_url(origin, f"server.cors_origins[{i}]")
-    for name in ("max_body_bytes", "max_depth", "max_aliases", "max_tokens"):
+    for name in (
+        "max_body_bytes",
+        "max_depth",
+        "max_aliases",
+        "max_tokens",
+        "max_fields",
+        "max_repeated_fields",
+    ):
         _at_least(getattr(server, name), 1, f"server.{name}")
 
 
@@ -552,6 +583,15 @@ def _check_resilience(resilience: ResilienceSettings) -> None:
         _at_least(value, floor, f"resilience.{spec.name}")
     if resilience.breaker_failure_ratio > 1:
         raise ConfigError("resilience.breaker_failure_ratio: must be at most 1")
+
+
+def _check_limits(limits: LimitsSettings, cache: CacheSettings) -> None:
+    for spec in dataclasses.fields(limits):
+        value = getattr(limits, spec.name)
+        if isinstance(value, int):
+            _at_least(value, 1, f"limits.{spec.name}")
+    if limits.storage is LimitsStorage.REDIS and not cache.redis_url:
+        raise ConfigError("limits.storage: 'redis' uses the [cache] Redis; set cache.redis_url")
 
 
 def _check_policy(policy: PolicySettings) -> None:
