@@ -175,9 +175,7 @@ def immunization(item: t.Immunization, subject: Reference, entries: Entries) -> 
     }
     if item.dose_number:
         resource["protocolApplied"] = [{"doseNumberPositiveInt": item.dose_number}]
-    actors = entries.actors(item.provenance)
-    if actors:
-        resource["performer"] = [{"actor": actor} for actor in actors]
+    _performed_by(resource, item.provenance, entries)
     return resource
 
 
@@ -272,9 +270,7 @@ def procedure(item: t.Screening, subject: Reference, entries: Entries) -> Resour
     }
     if item.outcome:
         resource["outcome"] = {"text": item.outcome}
-    actors = entries.actors(item.provenance)
-    if actors:
-        resource["performer"] = [{"actor": actor} for actor in actors]
+    _performed_by(resource, item.provenance, entries)
     return resource
 
 
@@ -326,6 +322,13 @@ def care_plan(
             for item in planned
         ],
     }
+
+
+def _performed_by(resource: Resource, provenance: t.Provenance | None, entries: Entries) -> None:
+    """performer[].actor of an Immunization or Procedure: who recorded it, and where."""
+    actors = entries.actors(provenance)
+    if actors:
+        resource["performer"] = [{"actor": actor} for actor in actors]
 
 
 def _recorded(resource: Resource, provenance: t.Provenance | None, entries: Entries) -> None:
