@@ -15,7 +15,6 @@ from gateway import records as rec
 from gateway.contract import types as t
 from gateway.contract.enums import Criticality, LabFlag, ProblemStatus, Sex
 from gateway.ips.entries import Entries, Reference, Resource, absent, absent_name
-from gateway.resolvers.shaping import provenance as shaped_provenance
 
 IIN_SYSTEM = "urn:kz:iin"
 UCUM = "http://unitsofmeasure.org"
@@ -228,6 +227,7 @@ def diagnostic_report(item: t.DiagnosticStudy, subject: Reference, entries: Entr
 
 def observation(
     record: rec.Observation,
+    recorded_by: t.Provenance | None,
     category: str,
     subject: Reference,
     entries: Entries,
@@ -251,7 +251,7 @@ def observation(
             for c in record.components
             if c.code is not None
         ]
-    actors = entries.actors(shaped_provenance(record.provenance))
+    actors = entries.actors(recorded_by)
     if actors:
         resource["performer"] = actors
     return resource
