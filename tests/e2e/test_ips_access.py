@@ -18,7 +18,7 @@ import pytest
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from tests.e2e import ips_rules as ips
-from tests.e2e.conftest import Gateway, Stack, random_subject
+from tests.e2e.conftest import Gateway, Stack, described, random_subject
 from tests.e2e.test_access_matrix import RESTRICT, unknown_valid_iin
 from tests.e2e.test_audit_trail import ACCESS_LOG, _stranger, disclosures, sqlite_url
 
@@ -143,6 +143,21 @@ def test_a_nurse_gets_no_results_and_is_told_so(stack: Stack) -> None:
         NURSE_READS,
         False,
     )
+
+
+def test_no_source_is_asked_for_what_a_nurse_may_not_read(stack: Stack) -> None:
+    truth = stack.ground_truth
+    iin = rich_people(truth)[0]
+    region = truth["people"][iin]["ehrRegions"][0]
+    with stack.fresh_gateway() as gateway:  # a cold cache: every load is a request
+        stack.reset_requests()
+        token = _attached_staff(stack, iin, "nurse", random_subject())
+        assert get_summary(gateway.url, stack.client, iin, token).status_code == 200
+        asked = [described(r) for r in stack.emulator_requests(f"ehr-{region}")["recent"]]
+        assert stack.emulator_requests("lis")["count"] == 0
+    assert any(iin in call for call in asked)
+    # No diagnostic reports, and none of the risk behaviours' observation codes.
+    assert not [call for call in asked if "DiagnosticReport" in call or "72166-2" in call]
 
 
 def _attached_staff(stack: Stack, iin: str, role: str, subject: str) -> str:
