@@ -28,6 +28,7 @@ from gateway.audit.trail import Trail
 from gateway.auth.restrictions import open_restriction_store
 from gateway.auth.tokens import TokenVerifier
 from gateway.config import Settings
+from gateway.ips.endpoint import routes as summary_routes
 from gateway.metrics import BREAKER_STATE, BREAKER_STATE_VALUES, render_metrics
 from gateway.resolvers.context import Services
 from gateway.schema.schema import build_schema
@@ -94,6 +95,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        *summary_routes(lambda: state["gateway"]),
     ]
     if settings.server.graphiql:
         routes.append(graphiql.assets_route())

@@ -23,11 +23,10 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from gateway import graphiql, metrics
-from gateway.audit.disclosure import disclosure_events
 from gateway.auth.tokens import TokenVerifier
 from gateway.deadline import Deadline
 from gateway.errors import BAD_USER_INPUT, INTERNAL, UNAUTHENTICATED, GatewayError
-from gateway.resolvers.context import RequestContext, Services
+from gateway.resolvers.context import RequestContext, Services, write_audit
 from gateway.schema.errors import coded
 from gateway.schema.schema import PassportSchema
 
@@ -105,7 +104,7 @@ class PassportView(GraphQL[RequestContext, None]):
             return response
         outcome = "error" if errors else "ok"
         try:
-            await _write_audit(context)
+            await write_audit(context)
         except Exception:  # fail closed: the data must not leave without its audit event
             log.exception("audit write failed; response withheld (request %s)", context.request_id)
             outcome = "audit_failed"
@@ -129,14 +128,6 @@ class PassportView(GraphQL[RequestContext, None]):
         if not isinstance(decoded, dict | list):
             raise HTTPException(400, "A JSON object was expected (body or query parameter)")
         return decoded
-
-
-async def _write_audit(context: RequestContext) -> None:
-    """One event per person and basis tried in this request, plus queued events (restrictions)."""
-    disclosures = [d for read in context.reads if (d := read.disclosure()) is not None]
-    events = disclosure_events(context.principal, context.request_id, disclosures)
-    for event in [*context.events, *events]:
-        await context.services.audit.append(event)
 
 
 def _error_response(status: int, code: str, message: str) -> Response:
