@@ -23,6 +23,19 @@ ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-cli
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 DIAGNOSTIC_SERVICE = "http://terminology.hl7.org/CodeSystem/v2-0074"
+# Displays as the code systems publish them (terminology.hl7.org).
+DIAGNOSTIC_SERVICE_DISPLAY = {
+    "EC": "Electrocardiac (e.g., EKG, EEC, Holter)",
+    "CUS": "Cardiac Ultrasound",
+    "RAD": "Radiology",
+    "OTH": "Other",
+}
+OBSERVATION_CATEGORY_DISPLAY = {
+    "vital-signs": "Vital Signs",
+    "laboratory": "Laboratory",
+    "social-history": "Social History",
+    "exam": "Exam",
+}
 
 REGION_WEIGHTS = {"astana": 35, "almaty": 40, "shymkent": 25}
 REGION_ABBR = {"astana": "AST", "almaty": "ALA", "shymkent": "SHY"}
@@ -241,6 +254,49 @@ ORG_TEMPLATES: tuple[OrgTemplate, ...] = (
         ("Аптека Europharma №{n}", "Аптека Биосфера №{n}", "Аптека Садыхан №{n}"),
     ),
 )
+
+
+# ICD-10 titles of the Russian edition (МКБ-10) the national EHRs display: every ICD-10 coding
+# an EHR holds uses these, whatever the record's origin (clinic, hospital, ambulance transfer).
+ICD10_RU: dict[str, str] = {
+    "A09.9": "Гастроэнтерит и колит неуточненного происхождения",
+    "C50.9": "Злокачественное новообразование молочной железы неуточненной части",
+    "D25.9": "Лейомиома матки неуточненная",
+    "E03.9": "Гипотиреоз неуточненный",
+    "E10.9": "Инсулинзависимый сахарный диабет без осложнений",
+    "E11.9": "Инсулиннезависимый сахарный диабет без осложнений",
+    "E78.0": "Чистая гиперхолестеринемия",
+    "H66.9": "Средний отит неуточненный",
+    "I10": "Эссенциальная [первичная] гипертензия",
+    "I20.0": "Нестабильная стенокардия",
+    "I21.0": "Острый трансмуральный инфаркт передней стенки миокарда",
+    "I25.1": "Атеросклеротическая болезнь сердца",
+    "I35.0": "Аортальный (клапанный) стеноз",
+    "I44.2": "Предсердно-желудочковая блокада полная",
+    "I48.9": "Фибрилляция и трепетание предсердий неуточненные",
+    "I63.9": "Инфаркт мозга неуточненный",
+    "J03.9": "Острый тонзиллит неуточненный",
+    "J06.9": "Острая инфекция верхних дыхательных путей неуточненная",
+    "J18.9": "Пневмония неуточненная",
+    "J20.9": "Острый бронхит неуточненный",
+    "J44.9": "Хроническая обструктивная легочная болезнь неуточненная",
+    "J45.9": "Астма неуточненная",
+    "K29.5": "Хронический гастрит неуточненный",
+    "K35.8": "Острый аппендицит, другой и неуточненный",
+    "K80.2": "Камни желчного пузыря без холецистита",
+    "M54.5": "Боль внизу спины",
+    "N10": "Острый тубулоинтерстициальный нефрит",
+    "N18.3": "Хроническая болезнь почек, стадия 3",
+    "N30.0": "Острый цистит",
+    "S06.0": "Сотрясение головного мозга",
+    "S72.0": "Перелом шейки бедра",
+    "Z00.0": "Общий медицинский осмотр",
+    "Z00.1": "Рутинное обследование состояния здоровья ребенка",
+    "Z34.9": "Наблюдение за течением нормальной беременности неуточненной",
+    "Z90.1": "Приобретенное отсутствие молочной(ых) железы(желез)",
+    "Z90.7": "Приобретенное отсутствие половых органов",
+    "Z95.2": "Наличие протеза сердечного клапана",
+}
 
 
 class Condition(NamedTuple):
@@ -543,8 +599,8 @@ class Screening(NamedTuple):
 
 
 SCREENINGS: tuple[Screening, ...] = (
-    Screening("268556000", "Blood pressure screening", None, 40, 70),
-    Screening("268547008", "Screening for diabetes mellitus", None, 40, 70),
+    Screening("171222001", "Hypertension screening", None, 40, 70),
+    Screening("171183004", "Diabetes mellitus screening", None, 40, 70),
     Screening("171205003", "Glaucoma screening", None, 40, 70),
     Screening("71651007", "Mammography", "female", 40, 70),
     Screening("171149006", "Cervical smear test", "female", 30, 70),
@@ -557,15 +613,15 @@ STUDIES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "ecg": (
         "11524-6",
         "EKG study",
-        "CG",
+        "EC",
         (
             "Синусовый ритм, ЧСС 72 в мин. Нормальное положение ЭОС.",
             "Синусовый ритм. Признаки гипертрофии левого желудочка.",
             "Синусовая тахикардия. Неполная блокада правой ножки пучка Гиса.",
         ),
     ),
-    "ecg-af": ("11524-6", "EKG study", "CG", ("Фибрилляция предсердий, ЧЖС 88 в мин.",)),
-    "ecg-pacer": ("11524-6", "EKG study", "CG", ("Ритм электрокардиостимулятора, ЧСС 60 в мин.",)),
+    "ecg-af": ("11524-6", "EKG study", "EC", ("Фибрилляция предсердий, ЧЖС 88 в мин.",)),
+    "ecg-pacer": ("11524-6", "EKG study", "EC", ("Ритм электрокардиостимулятора, ЧСС 60 в мин.",)),
     "xray": (
         "36643-5",
         "XR Chest 2 Views",
@@ -581,13 +637,13 @@ STUDIES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "us-abdomen": (
         "24558-9",
         "US Abdomen",
-        "US",
+        "RAD",
         ("Без эхопатологии.", "Диффузные изменения печени.", "Конкременты желчного пузыря."),
     ),
     "us-heart": (
         "42148-7",
         "US Heart",
-        "US",
+        "CUS",
         (
             "Фракция выброса 58%. Гипертрофия миокарда ЛЖ.",
             "Протез аортального клапана функционирует.",
@@ -596,20 +652,20 @@ STUDIES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "us-pregnancy": (
         "11525-3",
         "US Pelvis Fetus for pregnancy",
-        "US",
+        "RAD",
         ("Беременность прогрессирующая, соответствует сроку.",),
     ),
 }
 
 # Laboratory tests: code -> (LOINC or None, Russian name, unit, reference range text).
 LAB_TESTS: dict[str, tuple[str | None, str, str | None, str]] = {
-    "GLU": ("2345-7", "Глюкоза", "mmol/L", "3.9-6.1"),
+    "GLU": ("14749-6", "Глюкоза", "mmol/L", "3.9-6.1"),
     "HBA1C": ("4548-4", "Гликированный гемоглобин (HbA1c)", "%", "4.0-6.0"),
     "HGB": ("718-7", "Гемоглобин", "g/L", "120-160"),
     "WBC": ("6690-2", "Лейкоциты", "10*9/L", "4.0-9.0"),
     "PLT": ("777-3", "Тромбоциты", "10*9/L", "150-400"),
-    "ESR": (None, "СОЭ", "mm/h", "2-15"),
-    "CHOL": ("2093-3", "Холестерин общий", "mmol/L", "3.0-5.2"),
+    "ESR": ("30341-2", "СОЭ", "mm/h", "2-15"),
+    "CHOL": ("14647-2", "Холестерин общий", "mmol/L", "3.0-5.2"),
     "CREA": ("14682-9", "Креатинин", "umol/L", "53-106"),
     "CRP": ("1988-5", "С-реактивный белок", "mg/L", "0-5"),
     "TSH": ("3016-3", "ТТГ", "mIU/L", "0.4-4.0"),

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 from emulators import population_data as D
 from emulators.population.base import PopulationBase
-from emulators.population.model import Json, Person, Staff, coding, concept, iso
+from emulators.population.model import Json, Person, Staff, coding, concept, icd10, iso
 
 PROBLEM_STATUS = {
     "active": "ACTIVE",
@@ -237,7 +237,7 @@ class Clinical(PopulationBase):
                 person,
                 onset_day,
                 onset,
-                coding(D.ICD10, code, condition.display),
+                icd10(code),
                 condition.name_ru,
                 status,
                 "problem-list-item",

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from emulators import population_data as D
+
 HISTORY_DAYS = 3 * 365
 OVERDUE_YEARS = 5  # a screening older than this is overdue under any national interval
 Json = dict[str, Any]
@@ -20,6 +22,11 @@ def iso(moment: datetime) -> str:
 def coding(system: str, code: str, display: str | None) -> Json:
     """A Coding as both FHIR and the ground truth write it."""
     return {"system": system, "code": code, "display": display}
+
+
+def icd10(code: str) -> Json:
+    """An ICD-10 Coding as the EHRs write it (the Russian edition's title as display)."""
+    return {"system": D.ICD10, "code": code, "display": D.ICD10_RU[code]}
 
 
 def concept(system: str, code: str, display: str, text: str | None = None) -> Json:

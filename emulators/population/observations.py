@@ -126,7 +126,9 @@ class Observations(PopulationBase):
     ) -> str:
         body: Json = {
             "status": "final",
-            "category": [concept(D.OBSERVATION_CATEGORY, category, category)],
+            "category": [
+                concept(D.OBSERVATION_CATEGORY, category, D.OBSERVATION_CATEGORY_DISPLAY[category])
+            ],
             "code": concept(D.LOINC, code, display),
             "effectiveDateTime": iso(moment),
             "performer": performer,
@@ -312,8 +314,8 @@ class Observations(PopulationBase):
                 person,
                 latest,
                 "social-history",
-                "68516-4",
-                "On those days that you engage in moderate to strenuous exercise",
+                "82290-8",
+                "Frequency of moderate to vigorous aerobic physical activity",
                 q(exercise, "min/wk"),
                 performer,
             )

@@ -137,7 +137,9 @@ class Prevention(PopulationBase):
         conclusion = rng.choice(conclusions)
         body = {
             "status": "final",
-            "category": [concept(D.DIAGNOSTIC_SERVICE, category, category)],
+            "category": [
+                concept(D.DIAGNOSTIC_SERVICE, category, D.DIAGNOSTIC_SERVICE_DISPLAY[category])
+            ],
             "code": concept(D.LOINC, loinc, display),
             "effectiveDateTime": iso(moment),
             "issued": iso(moment + timedelta(minutes=rng.randint(20, 180))),
