@@ -116,9 +116,7 @@ class Encounters(PopulationBase):
             staff = None  # participant not recorded
         start = self.at(day)
         end = start + timedelta(minutes=rng.randint(12, 40))
-        return Visit(
-            start, end, "AMB", org, staff, icd10(reason[0]), reason[2]
-        )
+        return Visit(start, end, "AMB", org, staff, icd10(reason[0]), reason[2])
 
     def _hospital_visit(self, person: Person, day: date, cls: str, acute: D.Acute) -> Visit:
         rng = self.rng
@@ -135,9 +133,7 @@ class Encounters(PopulationBase):
             end = start + timedelta(days=rng.randint(3, 12), hours=rng.randint(0, 6))
         if end is not None and end.date() >= self.today:
             end = None  # still in hospital
-        visit = Visit(
-            start, end, cls, org, staff, icd10(acute.code), acute.name_ru
-        )
+        visit = Visit(start, end, cls, org, staff, icd10(acute.code), acute.name_ru)
         return visit
 
     def _write_visits(self, person: Person, visits: list[Visit], in_lis: bool) -> None:
