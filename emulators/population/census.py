@@ -92,7 +92,7 @@ def _draw_person(
 ) -> Identity:
     rng = _stream(seed, index, 1)
     male, age = _sex_and_age(rng, forced, age_cum)
-    birth = years_before(today, age) - timedelta(days=rng.randint(0, 364))
+    birth = years_before(today, age) - timedelta(days=rng.randint(1, 365))  # born before today
     region = rng.choices(REGIONS, weights=[D.REGION_WEIGHTS[r] for r in REGIONS])[0]
     person = Identity(index, male, age_on(birth, today), birth, region, forced)
     if person.age >= 14 or rng.random() < 0.5:
@@ -131,6 +131,7 @@ def _families(rng: random.Random, people: list[Identity], today: date) -> None:
     minors = [p for p in children if p.age < ADULT and p.twin is None]
     legal = {p.index for p in _pick(rng, minors, LEGAL_GUARDIAN_RATE)}
     married: set[int] = set()
+    yesterday = today - timedelta(days=1)
     for child in children:
         twin = people[child.twin] if child.twin is not None else None
         if twin is not None and twin.index < child.index:
@@ -142,7 +143,7 @@ def _families(rng: random.Random, people: list[Identity], today: date) -> None:
         if child.index in legal:
             guardian = _find(rng, people, women, child, (35, 60), set())
             if guardian is not None:
-                start = min(child.birth + timedelta(days=rng.randint(30, 3000)), today)
+                start = min(child.birth + timedelta(days=rng.randint(30, 3000)), yesterday)
                 _add(people, child, Guardianship(guardian, "GUARD", True, start))
             continue
         mother = _find(rng, people, women, child, (18, 42), set())
@@ -161,7 +162,7 @@ def _families(rng: random.Random, people: list[Identity], today: date) -> None:
         if twin is not None:
             grandmother = _find(rng, people, women, child, (40, 65), {mother})
             if grandmother is not None:
-                start = min(child.birth + timedelta(days=rng.randint(30, 1500)), today)
+                start = min(child.birth + timedelta(days=rng.randint(30, 1500)), yesterday)
                 _add(people, child, Guardianship(grandmother, "GUARD", True, start))
     fathered = [c for c in children if any(g.code == "FTH" for g in c.guardians)]
     for child in _pick(rng, fathered, ENDED_RATE):
