@@ -710,6 +710,43 @@ SCREENINGS: tuple[Screening, ...] = (
     Screening("171149006", "Cervical smear test", "female", 30, 70),
     Screening("104435004", "Faecal occult blood test", None, 50, 70),
 )
+# Exclusions of the screening programme (gateway/data/screening_programme.json, KR DSM-174/2020
+# Appendix 1): the target groups are people "not under dynamic observation" for the diseases
+# named, so an active problem-list condition of these ICD-10 categories excludes the person;
+# the removal of the screened organ (SNOMED CT procedure) excludes for good.
+# screening code -> (ICD-10 category prefixes, procedure codes)
+CARDIO_METABOLIC = (
+    "I10", "I11", "I12", "I13", "I15",  # arterial hypertension
+    "I20", "I21", "I22", "I23", "I24", "I25",  # coronary heart disease
+    "E10", "E11", "E12", "E13", "E14",  # diabetes mellitus
+    "H40", "H42",  # glaucoma
+)  # fmt: skip
+SCREENING_EXCLUSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "171222001": (CARDIO_METABOLIC, ()),
+    "171183004": (CARDIO_METABOLIC, ()),
+    "171205003": (CARDIO_METABOLIC, ()),
+    "71651007": (("C50",), ("172043006",)),
+    "171149006": (("C53",), ("116140006",)),
+    "104435004": (("C18", "C19", "C20"), ()),
+}
+
+
+class OrganRemoval(NamedTuple):
+    """A past operation removing a screened organ, its reason and what remains on the list."""
+
+    snomed: str
+    display: str
+    reason: str  # ICD-10 of the disease operated on (problem list, no longer active)
+    reason_status: str
+    absence: str  # ICD-10 Z90.x, acquired absence of the organ (problem list, active)
+    min_age: int
+    chance: float
+
+
+ORGAN_REMOVALS: tuple[OrganRemoval, ...] = (
+    OrganRemoval("116140006", "Total hysterectomy", "D25.9", "resolved", "Z90.7", 40, 0.04),
+    OrganRemoval("172043006", "Simple mastectomy", "C50.9", "remission", "Z90.1", 40, 0.02),
+)
 SCREENING_OUTCOMES = ("Без патологии", "Норма", "Выявлены отклонения, направлен к специалисту")
 
 # Diagnostic studies: key -> (LOINC, display, v2-0074 category, Russian conclusions).

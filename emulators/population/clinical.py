@@ -6,7 +6,16 @@ from datetime import date, datetime, timedelta
 
 from emulators import population_data as D
 from emulators.population.base import PopulationBase
-from emulators.population.model import Json, Person, Staff, coding, concept, icd10, iso
+from emulators.population.model import (
+    Json,
+    Person,
+    Staff,
+    coding,
+    concept,
+    icd10,
+    iso,
+    years_before,
+)
 
 PROBLEM_STATUS = {
     "active": "ACTIVE",
@@ -16,6 +25,7 @@ PROBLEM_STATUS = {
     "remission": "INACTIVE",
     "resolved": "RESOLVED",
 }
+ACTIVE_STATUSES = frozenset({"active", "recurrence", "relapse"})
 CRITICALITY = {"low": "LOW", "high": "HIGH", "unable-to-assess": "UNKNOWN"}
 IMPLANTS = {
     "pacemaker": ("14106009", "Cardiac pacemaker", "Электрокардиостимулятор"),
@@ -70,6 +80,7 @@ class Clinical(PopulationBase):
         visits = self._plan_visits(person, calls)
         self._write_visits(person, visits, in_lis)
         self._chronic_records(person, implant)
+        self._organ_removals(person)
         checkups = sorted(v.start for v in visits if v.cls == "AMB")
         self._observations(person, checkups)
         self._immunizations(person)
@@ -233,6 +244,8 @@ class Clinical(PopulationBase):
             elif code == "K29.5":
                 status = rng.choices(("active", "remission", "recurrence"), (50, 35, 15))[0]
             onset = self.at(onset_day)
+            if status in ACTIVE_STATUSES:
+                self._exclude_screenings(person, code, onset_day)
             self._condition(
                 person,
                 onset_day,
@@ -264,3 +277,56 @@ class Clinical(PopulationBase):
             tokens = [("type", D.SNOMED, snomed), ("status", "", "active")]
             self.emit(person, day, "Device", body, tokens, None, "patient")
             person.truth["implants"].append(coding(D.SNOMED, snomed, display))
+
+    def _exclude_screenings(self, person: Person, icd: str, since: date) -> None:
+        """Record the screenings an active condition excludes from its onset on."""
+        for screening, (categories, _) in D.SCREENING_EXCLUSIONS.items():
+            if icd.startswith(categories):
+                reason = f"under dynamic observation for {icd} since {since.isoformat()}"
+                self._exclude(person, screening, since, reason)
+
+    @staticmethod
+    def _exclude(person: Person, screening: str, since: date, reason: str) -> None:
+        known = person.excluded_screenings.get(screening)
+        if known is None or since < known[0]:
+            person.excluded_screenings[screening] = (since, reason)
+
+    def _organ_removals(self, person: Person) -> None:
+        """Past hysterectomies and mastectomies: the procedure and the problem list they leave."""
+        rng = self.rng
+        if person.male:
+            return
+        for removal in D.ORGAN_REMOVALS:
+            if person.age < removal.min_age or rng.random() >= removal.chance:
+                continue
+            earliest = max(years_before(person.birth, -35), self.today - timedelta(days=365 * 20))
+            day = self.day_between(earliest, self.today - timedelta(days=60))
+            moment = self.at(day)
+            surgeon = person.gp_at(day)
+            self._condition(
+                person, day, moment, icd10(removal.reason), "", removal.reason_status,
+                "problem-list-item", surgeon,
+            )  # fmt: skip
+            after = moment + timedelta(days=3)
+            self._condition(
+                person, after.date(), after, icd10(removal.absence), "", "active",
+                "problem-list-item", surgeon,
+            )  # fmt: skip
+            body = {
+                "status": "completed",
+                "category": {"text": "surgical"},
+                "code": concept(D.SNOMED, removal.snomed, removal.display),
+                "performedDateTime": iso(moment + timedelta(hours=2)),
+                "performer": [{"actor": self.staff_ref(surgeon)}],
+                "outcome": {"text": "Без осложнений"},
+            }
+            tokens = [
+                ("category", "", "surgical"),
+                ("code", D.SNOMED, removal.snomed),
+                ("status", "", "completed"),
+            ]
+            self.emit(person, day, "Procedure", body, tokens, iso(moment + timedelta(hours=2)))
+            for screening, (_, procedures) in D.SCREENING_EXCLUSIONS.items():
+                if removal.snomed in procedures:
+                    reason = f"{removal.display.lower()} on {day.isoformat()}"
+                    self._exclude(person, screening, day, reason)

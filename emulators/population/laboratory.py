@@ -28,7 +28,7 @@ class Laboratory(PopulationBase):
                 tests.append("CREA")
             if rng.random() < 0.3:
                 tests.append("CRP")
-            if person.age >= 18 and rng.random() < 0.1:
+            if person.age >= 18 and rng.random() < 0.2:
                 tests.append("HBSAG")
             self._lab_order(person, self.at(self.day_between(start, self.yesterday), 8, 12), tests)
         if chronic & {"E11.9", "E10.9"}:

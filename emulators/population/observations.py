@@ -142,7 +142,7 @@ class Observations(PopulationBase):
         return self.emit(person, moment.date(), "Observation", body, tokens, iso(moment))[1]
 
     def _weight_unrecorded(self, person: Person) -> bool:
-        """A child on a weight-based course whose weight never reached the EHR (1 in 3).
+        """A child on a weight-based course whose weight never reached the EHR (1 in 2).
 
         It happens (a dose worked out at a home visit, a measurement written on paper), and it
         is the case a dose check must answer NO_WEIGHT for. Chosen from the IIN, not the
@@ -154,7 +154,7 @@ class Observations(PopulationBase):
         truth = person.truth
         active = {m["code"]["code"] for m in truth["ehrMedications"] if m["status"] == "active"}
         active |= {rx["atc"] for rx in truth["prescriptions"] if rx["status"] == "active"}
-        return bool(active & courses) and zlib.crc32(person.iin.encode()) % 3 == 0
+        return bool(active & courses) and zlib.crc32(person.iin.encode()) % 2 == 0
 
     def _observations(self, person: Person, checkups: list[datetime]) -> None:
         rng = self.rng

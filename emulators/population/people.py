@@ -249,6 +249,7 @@ class People(PopulationBase):
                 "riskBehaviours": None,
                 "immunizations": [],
                 "screenings": [],
+                "screeningExclusions": [],
                 "problems": [],
                 "ehrMedications": [],
                 "prescriptions": [],

@@ -133,3 +133,83 @@ def test_a_medicine_known_only_from_the_pharmacy_takes_the_named_prescription(po
             assert entry["dose"] == {"value": rx["dose_value"], "unit": rx["dose_unit"]}
             assert entry["timesPerDay"] == rx["times_per_day"]
             assert entry["route"] == rx["route"]
+
+
+# ---- screening exclusions ------------------------------------------------------------------
+
+SNOMED = "http://snomed.info/sct"
+# The programme's exclusions as its source states them (KR DSM-174/2020 Appendix 1, quoted in
+# gateway/data/screening_programme.json): not under dynamic observation for arterial
+# hypertension, coronary heart disease, diabetes or glaucoma (blood pressure, diabetes and
+# glaucoma screenings), for breast / cervical / colorectal cancer; and no screening of an
+# organ that was removed (mastectomy, total hysterectomy).
+CARDIO_METABOLIC = ("I10", "I11", "I12", "I13", "I15", "I20", "I21", "I22", "I23", "I24", "I25")
+CARDIO_METABOLIC += ("E10", "E11", "E12", "E13", "E14", "H40", "H42")
+EXCLUDED_BY = {
+    "171222001": (CARDIO_METABOLIC, ()),
+    "171183004": (CARDIO_METABOLIC, ()),
+    "171205003": (CARDIO_METABOLIC, ()),
+    "71651007": (("C50",), ("172043006",)),
+    "171149006": (("C53",), ("116140006",)),
+    "104435004": (("C18", "C19", "C20"), ()),
+}
+FEMALE_ONLY = {"71651007", "171149006"}
+ACTIVE = {"active", "recurrence", "relapse"}
+
+
+def exclusion_starts(population: Path) -> dict[str, dict[str, str]]:
+    """From the EHRs: per IIN, the first day each screening became excluded."""
+    starts: dict[str, dict[str, str]] = {}
+
+    def exclude(iin: str, screening: str, day: str) -> None:
+        known = starts.setdefault(iin, {})
+        known[screening] = min(known.get(screening, day), day)
+
+    for iin, conditions in ehr_resources(population, "Condition").items():
+        for condition in conditions:
+            category = condition["category"][0]["coding"][0]["code"]
+            status = condition["clinicalStatus"]["coding"][0]["code"]
+            if category != "problem-list-item" or status not in ACTIVE:
+                continue
+            code = condition["code"]["coding"][0]["code"]
+            for screening, (categories, _) in EXCLUDED_BY.items():
+                if code.startswith(categories):
+                    exclude(iin, screening, condition["onsetDateTime"][:10])
+    for iin, procedures in ehr_resources(population, "Procedure").items():
+        for procedure in procedures:
+            code = procedure["code"]["coding"][0]["code"]
+            for screening, (_, removals) in EXCLUDED_BY.items():
+                if code in removals:
+                    exclude(iin, screening, procedure["performedDateTime"][:10])
+    return starts
+
+
+def test_screening_exclusions_are_what_the_records_imply(population, truth):
+    """Per person, the excluded screenings are those the EHR's problems and operations imply."""
+    starts = exclusion_starts(population)
+    for iin, person in truth["people"].items():
+        female = person["identity"]["sex"] == "FEMALE"
+        expected = {s for s in starts.get(iin, {}) if female or s not in FEMALE_ONLY}
+        found = {e["code"]["code"] for e in person["screeningExclusions"]}
+        assert found == expected, iin
+        assert all(
+            e["code"]["system"] == SNOMED and e["reason"] for e in person["screeningExclusions"]
+        )
+    kinds = {e["code"]["code"] for p in truth["people"].values() for e in p["screeningExclusions"]}
+    assert kinds >= {"171222001", "171183004", "71651007", "171149006"}
+
+
+def test_no_screening_is_done_once_excluded(population, truth):
+    """No screening Procedure on or after the day its exclusion began (diagnosis, operation)."""
+    starts = exclusion_starts(population)
+    checked = 0
+    for iin, procedures in ehr_resources(population, "Procedure").items():
+        for procedure in procedures:
+            if procedure.get("category", {}).get("text") != "screening":
+                continue
+            code = procedure["code"]["coding"][0]["code"]
+            since = starts.get(iin, {}).get(code)
+            if since is not None:
+                checked += 1
+                assert procedure["performedDateTime"][:10] < since, (iin, code)
+    assert checked, "some people were screened before their exclusion began"
