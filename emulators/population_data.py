@@ -510,6 +510,17 @@ DRUGS: dict[str, Drug] = {
         Drug(
             "R03BB04", "tiotropium bromide", "Spiriva", "capsule", 18, "ug", "inhalation", 512.0, 1
         ),
+        Drug(
+            "R03BA02",
+            "budesonide",
+            "Pulmicort",
+            "suspension",
+            250,
+            "ug",
+            "inhalation",
+            95.0,
+            2,
+        ),
         Drug("C03CA01", "furosemide", "Furosemide", "tablet", 40, "mg", "oral", 6.5, 1),
         Drug(
             "H03AA01",
@@ -585,6 +596,47 @@ CHRONIC_REGIMENS: dict[str, tuple[tuple[Regimen, ...], ...]] = {
     "I35.0": ((Regimen("B01AA03", 5, 1),),),
     "E03.9": ((Regimen("H03AA01", 50, 1), Regimen("H03AA01", 75, 1), Regimen("H03AA01", 100, 1)),),
     "K29.5": ((Regimen("A02BC01", 20, 1), Regimen("A02BC01", 20, 2)),),
+}
+
+# A child's alternative when the group's drug is not licensed at the child's age.
+PAEDIATRIC_ALTERNATIVES: dict[str, Regimen] = {"R03AK07": Regimen("R03BA02", 250, 2)}
+
+# The youngest age (in months) each medicine is licensed for, with the product information it
+# comes from (EMC = electronic Medicines Compendium, medicines.org.uk SmPC; EMA EPAR product
+# information). 0 = from birth or no lower limit in the licence (dosed by weight).
+MIN_AGE_MONTHS: dict[str, tuple[int, str]] = {
+    "A10BA02": (120, "Glucophage SmPC (EMC): children from 10 years"),
+    "A10BB09": (216, "Diamicron MR SmPC (EMC): not for children"),
+    "A10AE04": (24, "Lantus EPAR product information (EMA): children from 2 years"),
+    "A10AB05": (12, "NovoRapid EPAR product information (EMA): children from 1 year"),
+    "C08CA01": (72, "Istin (amlodipine) SmPC (EMC): hypertension in children from 6 years"),
+    "C09AA02": (72, "Innovace (enalapril) SmPC (EMC): hypertension in children 6-16 years"),
+    "C09AA03": (72, "Zestril (lisinopril) SmPC (EMC): hypertension in children 6-16 years"),
+    "C09CA01": (72, "Cozaar (losartan) SmPC (EMC): hypertension in children from 6 years"),
+    "C03BA11": (216, "Natrilix SR (indapamide) SmPC (EMC): not for children"),
+    "C07AB07": (216, "Cardicor (bisoprolol) SmPC (EMC): no paediatric use"),
+    "C10AA05": (120, "Lipitor (atorvastatin) SmPC (EMC): children from 10 years"),
+    "C10AA07": (72, "Crestor (rosuvastatin) SmPC (EMC): children from 6 years"),
+    "B01AC06": (192, "Aspirin 75 mg SmPC (EMC): not under 16 (Reye's syndrome)"),
+    "B01AC04": (216, "Plavix EPAR product information (EMA): not for children"),
+    "B01AF02": (216, "Eliquis 5 mg EPAR product information (EMA): adults"),
+    "B01AA03": (216, "Warfarin SmPC (EMC): children only under specialist care"),
+    "R03AC02": (0, "Ventolin Evohaler SmPC (EMC): children, with a spacer when young"),
+    "R03AK07": (144, "Symbicort Turbohaler 200/6 (160/4.5) SmPC (EMC): from 12 years"),
+    "R03BA02": (6, "Pulmicort Respules SmPC (EMC): children from 6 months"),
+    "R03BB04": (216, "Spiriva HandiHaler SmPC (EMC): adults (COPD)"),
+    "C03CA01": (0, "Furosemide tablets SmPC (EMC): children, dose by weight"),
+    "H03AA01": (0, "Levothyroxine SmPC (EMC): neonates and children"),
+    "A02BC01": (12, "Losec (omeprazole) SmPC (EMC): children from 1 year"),
+    "N02BE01": (2, "Calpol Infant suspension SmPC (EMC): from 2 months"),
+    "M01AE01": (3, "Nurofen for Children suspension SmPC (EMC): from 3 months"),
+    "J01CA04": (0, "Amoxil suspension SmPC (EMC): children, dose by weight"),
+    "J01CR02": (2, "Augmentin 400/57 suspension SmPC (EMC): from 2 months"),
+    "J01FA10": (6, "Zithromax suspension SmPC (EMC): children from 6 months"),
+    "J01DC02": (3, "Zinnat suspension SmPC (EMC): children from 3 months"),
+    "B01AB05": (216, "Clexane SmPC (EMC): not for children"),
+    "H02AB06": (0, "Prednisolone SmPC (EMC): children, dose by weight"),
+    "J01GB03": (0, "Gentamicin injection SmPC (EMC): neonates and children"),
 }
 
 # Weight-based children's courses: (ATC, mg/kg per intake, intakes/day, course days, indication).
@@ -787,8 +839,14 @@ STUDIES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
         "CUS",
         (
             "Фракция выброса 58%. Гипертрофия миокарда ЛЖ.",
-            "Протез аортального клапана функционирует.",
+            "Фракция выброса 61%. Стеноз аортального клапана умеренный.",
         ),
+    ),
+    "us-heart-valve": (
+        "42148-7",
+        "US Heart",
+        "CUS",
+        ("Протез аортального клапана функционирует.",),
     ),
     "us-pregnancy": (
         "11525-3",
@@ -811,6 +869,7 @@ LAB_TESTS: dict[str, tuple[str | None, str, str | None, str]] = {
     "CRP": ("1988-5", "С-реактивный белок", "mg/L", "0-5"),
     "TSH": ("3016-3", "ТТГ", "mIU/L", "0.4-4.0"),
     "HBSAG": ("5196-1", "HBsAg", None, "negative"),
+    "INR": ("6301-6", "МНО", None, "0.8-1.2"),
 }
 
 # Ambulance reasons: (complaint, ICD-10, Russian diagnosis, minimum age, chronic code or None).

@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 
 from emulators import population_data as D
 from emulators.population.base import PopulationBase
+from emulators.population.medications import licensed
 from emulators.population.model import (
     Json,
     Person,
@@ -27,6 +28,7 @@ PROBLEM_STATUS = {
 }
 ACTIVE_STATUSES = frozenset({"active", "recurrence", "relapse"})
 CRITICALITY = {"low": "LOW", "high": "HIGH", "unable-to-assess": "UNKNOWN"}
+IMPLANT_FOR = {"pacemaker": "I44.2", "valve": "I35.0", "pump": "E10.9"}
 IMPLANTS = {
     "pacemaker": ("14106009", "Cardiac pacemaker", "Электрокардиостимулятор"),
     "valve": ("25510005", "Heart valve prosthesis", "Протез аортального клапана"),
@@ -79,6 +81,7 @@ class Clinical(PopulationBase):
         calls = self._ambulance_calls(person, forced == "ambulance")
         visits = self._plan_visits(person, calls)
         self._write_visits(person, visits, in_lis)
+        person.implant = implant
         self._chronic_records(person, implant)
         self._organ_removals(person)
         checkups = sorted(v.start for v in visits if v.cls == "AMB")
@@ -239,7 +242,9 @@ class Clinical(PopulationBase):
                 )
                 onset_day = self.day_between(earliest, self.today - timedelta(days=90))
             status = "active"
-            if code == "J45.9":
+            if code == "I35.0" and implant == "valve":
+                status = "resolved"  # the stenosed valve was replaced by the prosthesis
+            elif code == "J45.9":
                 status = rng.choices(("active", "remission", "relapse"), (70, 20, 10))[0]
             elif code == "K29.5":
                 status = rng.choices(("active", "remission", "recurrence"), (50, 35, 15))[0]
@@ -261,22 +266,47 @@ class Clinical(PopulationBase):
                 if group_index > 0 and rng.random() >= (0.7 if code == "I25.1" else 0.5):
                     continue
                 options = [
-                    r for r in group if r.atc not in person.excluded and r.atc not in seen_atc
+                    r
+                    for r in group
+                    if r.atc not in person.excluded
+                    and r.atc not in seen_atc
+                    and licensed(r.atc, person.birth, since_day)
                 ]
+                if not options:
+                    # A child too young for the group's drugs gets the paediatric alternative.
+                    options = [
+                        D.PAEDIATRIC_ALTERNATIVES[r.atc]
+                        for r in group
+                        if r.atc in D.PAEDIATRIC_ALTERNATIVES
+                        and licensed(D.PAEDIATRIC_ALTERNATIVES[r.atc].atc, person.birth, since_day)
+                    ]
                 if not options:
                     continue
                 regimen = rng.choice(options)
                 seen_atc.add(regimen.atc)
                 self._maintenance(person, since_day, regimen)
+            person.onsets[code] = onset_day
         if implant is not None:
-            snomed, display, text = IMPLANTS[implant]
-            day = self.day_between(
-                self.today - timedelta(days=365 * 8), self.today - timedelta(days=30)
-            )
-            body = {"status": "active", "type": concept(D.SNOMED, snomed, display, text)}
-            tokens = [("type", D.SNOMED, snomed), ("status", "", "active")]
-            self.emit(person, day, "Device", body, tokens, None, "patient")
-            person.truth["implants"].append(coding(D.SNOMED, snomed, display))
+            self._implant(person, implant)
+
+    def _implant(self, person: Person, implant: str) -> None:
+        """The device, implanted after the disease it treats; a valve leaves Z95.2 on the list."""
+        snomed, display, text = IMPLANTS[implant]
+        treated = person.onsets.get(IMPLANT_FOR[implant])
+        earliest = self.today - timedelta(days=365 * 8)
+        if treated is not None:
+            earliest = max(earliest, treated + timedelta(days=30))
+        day = self.day_between(earliest, self.today - timedelta(days=30))
+        body = {"status": "active", "type": concept(D.SNOMED, snomed, display, text)}
+        tokens = [("type", D.SNOMED, snomed), ("status", "", "active")]
+        self.emit(person, day, "Device", body, tokens, None, "patient")
+        person.truth["implants"].append(coding(D.SNOMED, snomed, display))
+        if implant == "valve":
+            moment = self.at(day)
+            self._condition(
+                person, day, moment, icd10("Z95.2"), "Протез аортального клапана", "active",
+                "problem-list-item", person.gp_at(day),
+            )  # fmt: skip
 
     def _exclude_screenings(self, person: Person, icd: str, since: date) -> None:
         """Record the screenings an active condition excludes from its onset on."""

@@ -14,6 +14,7 @@ TIMES_TEXT = {1: "once daily", 2: "twice daily", 3: "three times daily", 4: "fou
 UCUM_CODE = {"IU": "[IU]"}
 # Strength units by form: per ml for liquids and pens, per metered dose for inhalers.
 STRENGTH_UNIT = {"suspension": "{unit}/ml", "pen": "{unit}/ml", "inhaler": "{unit}/dose"}
+WARFARIN = "B01AA03"
 SUPPLY_MARGIN = 2  # days: no supply ends this close to today, so rounding cannot flip a verdict
 
 
@@ -67,6 +68,8 @@ class Medications(PopulationBase):
             )
         atc, dose, times, days = regimen
         start = visit.start + timedelta(minutes=30)
+        if not licensed(atc, person.birth, start.date()):
+            return  # too young for it: treated without a medicine of the generator's list
         end = start + timedelta(days=days)
         active = ongoing and end.date() >= self.today
         self._medication_statement(
@@ -85,6 +88,8 @@ class Medications(PopulationBase):
     def _maintenance(self, person: Person, since_day: date, regimen: D.Regimen) -> None:
         """A long-term medicine: in the EHR, in DPS prescriptions, or in both."""
         rng = self.rng
+        if regimen.atc == WARFARIN:
+            person.warfarin_since = since_day
         mode = rng.choices(("both", "ehr", "dps"), (60, 25, 15))[0]
         program = "GOBMP" if rng.random() < 0.7 else "OSMS"
         if mode in ("both", "ehr"):
@@ -300,6 +305,12 @@ class Medications(PopulationBase):
         )
         if (self.today - day).days < _supply(drug, strength_unit, dose, times, days):
             person.supplied.append((atc, day, rx_id))
+
+
+def licensed(atc: str, birth: date, day: date) -> bool:
+    """Whether a medicine is licensed at the person's age on that day (MIN_AGE_MONTHS)."""
+    months = (day.year - birth.year) * 12 + day.month - birth.month - (day.day < birth.day)
+    return months >= D.MIN_AGE_MONTHS[atc][0]
 
 
 def _quantity(drug: D.Drug, dose: float, times: int, days: int) -> int:

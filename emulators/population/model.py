@@ -110,6 +110,9 @@ class Person:
     local_ids: dict[str, str] = field(default_factory=dict)
     chronic: list[str] = field(default_factory=list)
     excluded: set[str] = field(default_factory=set)
+    onsets: dict[str, date] = field(default_factory=dict)  # chronic code -> onset day
+    implant: str | None = None
+    warfarin_since: date | None = None
     # Since when a screening is excluded (code -> (day, reason)): active disease, removed organ.
     excluded_screenings: dict[str, tuple[date, str]] = field(default_factory=dict)
     # (ATC, dispensed day, prescription id) of dispensations whose supply covers today.

@@ -198,7 +198,7 @@ class Prevention(PopulationBase):
         if person.age >= 18 and rng.random() < (0.5 if "K29.5" in chronic else 0.08):
             planned("us-abdomen")
         if chronic & {"I25.1", "I35.0"} and rng.random() < 0.6:
-            planned("us-heart")
+            planned("us-heart-valve" if person.implant == "valve" else "us-heart")
         if person.edd is not None:
             day = max(person.edd - timedelta(days=266 - 70), self.today - timedelta(days=60))
             day = min(day, self.yesterday)
