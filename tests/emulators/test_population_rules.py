@@ -7,6 +7,7 @@ generator's code, and compares with the ground truth.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from datetime import date
@@ -213,3 +214,107 @@ def test_no_screening_is_done_once_excluded(population, truth):
                 checked += 1
                 assert procedure["performedDateTime"][:10] < since, (iin, code)
     assert checked, "some people were screened before their exclusion began"
+
+
+# ---- realism -------------------------------------------------------------------------------
+
+WARFARIN = "B01AA03"
+INR = "6301-6"
+
+
+def test_warfarin_patients_have_inr_every_few_weeks(truth):
+    """INR (LOINC 6301-6) at most ~5 weeks apart (a cancelled order aside) and recently."""
+    checked = 0
+    for iin, person in truth["people"].items():
+        on_warfarin = [m for m in person["currentMedications"] if m["code"]["code"] == WARFARIN]
+        if not on_warfarin or not person["inLis"]:
+            continue
+        since = min(
+            [m["since"] for m in person["ehrMedications"] if m["code"]["code"] == WARFARIN]
+            + [rx["issuedAt"][:10] for rx in person["prescriptions"] if rx["atc"] == WARFARIN]
+        )
+        if (TODAY - date.fromisoformat(since)).days < 60:
+            continue
+        days = sorted(
+            date.fromisoformat(r["orderedAt"][:10])
+            for r in person["labResults"]
+            if r["test"]["loinc"] == INR
+        )
+        assert days, iin
+        assert (TODAY - days[-1]).days <= 40, iin
+        assert all((b - a).days <= 40 for a, b in itertools.pairwise(days)), iin
+        checked += 1
+    assert checked >= 2
+
+
+def test_a_valve_prosthesis_resolves_the_stenosis(truth):
+    """With a valve (SNOMED 25510005) I35.0 is no longer active, and Z95.2 is."""
+    valves = [
+        p for p in truth["people"].values() if any(i["code"] == "25510005" for i in p["implants"])
+    ]
+    assert valves
+    for person in valves:
+        problems = {p["code"]["code"]: p["clinicalStatus"] for p in person["problems"]}
+        assert problems.get("I35.0") in ("resolved", "remission", "inactive", None)
+        assert problems["Z95.2"] == "active"
+
+
+# Licensed minimum ages in months (product information: EMC SmPCs, EMA EPARs).
+MIN_AGE_MONTHS = {"R03AK07": 144, "A10BB09": 216, "C07AB07": 216, "B01AB05": 216, "M01AE01": 3}
+MIN_AGE_MONTHS |= {"N02BE01": 2, "J01FA10": 6, "J01DC02": 3, "A10BA02": 120, "B01AC06": 192}
+
+
+def months_between(birth: date, day: date) -> int:
+    """Completed months of age."""
+    return (day.year - birth.year) * 12 + day.month - birth.month - (day.day < birth.day)
+
+
+def test_no_one_gets_a_medicine_before_its_licensed_age(truth):
+    """Every statement and prescription respects the licence's minimum age on its start day."""
+    seen = set()
+    for person in truth["people"].values():
+        birth = date.fromisoformat(person["identity"]["birthDate"])
+        given = [(m["code"]["code"], m["since"]) for m in person["ehrMedications"]]
+        given += [(rx["atc"], rx["issuedAt"][:10]) for rx in person["prescriptions"]]
+        for atc, since in given:
+            if atc in MIN_AGE_MONTHS:
+                seen.add(atc)
+                assert months_between(birth, date.fromisoformat(since)) >= MIN_AGE_MONTHS[atc]
+    assert {"R03AK07", "M01AE01", "N02BE01"} <= seen
+
+
+def test_young_asthmatics_get_a_paediatric_inhaled_steroid(truth):
+    """Asthmatic children under 12 get budesonide (R03BA02), never budesonide/formoterol."""
+    children = [
+        p
+        for p in truth["people"].values()
+        if p["identity"]["age"] < 12 and any(c["code"]["code"] == "J45.9" for c in p["problems"])
+    ]
+    codes = {
+        m["code"]["code"] for p in children for m in p["ehrMedications"] + p["currentMedications"]
+    }
+    assert "R03AK07" not in codes
+
+
+def test_each_icd10_code_has_one_russian_display_in_the_ehrs(population):
+    """Every ICD-10 coding in every EHR resource: one display per code, in Cyrillic."""
+    displays: dict[str, set[str]] = {}
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if node.get("system") == "http://hl7.org/fhir/sid/icd-10":
+                displays.setdefault(node["code"], set()).add(node.get("display"))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for region in REGIONS:
+        for (text,) in db(population, f"ehr-{region}").execute("SELECT json FROM resource"):
+            walk(json.loads(text))
+    assert "K35.8" in displays or "J06.9" in displays
+    for code, names in displays.items():
+        assert len(names) == 1, (code, names)
+        (name,) = names
+        assert name and any("а" <= ch <= "я" for ch in name.lower()), (code, name)
