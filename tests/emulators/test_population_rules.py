@@ -318,3 +318,191 @@ def test_each_icd10_code_has_one_russian_display_in_the_ehrs(population):
         assert len(names) == 1, (code, names)
         (name,) = names
         assert name and any("а" <= ch <= "я" for ch in name.lower()), (code, name)
+
+
+# Kazakhstan by age, per cent (Bureau of National Statistics, 20-million mark, November 2023).
+KAZAKHSTAN_AGES = {(0, 17): 33.7, (18, 44): 36.1, (45, 59): 16.0, (60, 74): 10.5, (75, 200): 3.8}
+
+
+@pytest.fixture(scope="module")
+def large_truth(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A larger population, for shares of the whole."""
+    data_dir = tmp_path_factory.mktemp("population-large")
+    generate(data_dir, size=4000, seed=SEED, today=TODAY)
+    return json.loads((data_dir / "ground_truth.json").read_text(encoding="utf-8"))
+
+
+def test_the_age_pyramid_is_kazakhstans(large_truth):
+    """Each broad age group within 2 points of the national share; 90+ about 0.3 %."""
+    ages = [p["identity"]["age"] for p in large_truth["people"].values()]
+    for (low, high), share in KAZAKHSTAN_AGES.items():
+        found = 100 * sum(low <= a <= high for a in ages) / len(ages)
+        assert abs(found - share) <= 2.0, ((low, high), found, share)
+    very_old = 100 * sum(a >= 90 for a in ages) / len(ages)
+    assert very_old <= 0.6
+
+
+def test_children_are_attached_to_paediatricians(truth):
+    """The GP of everyone under 18 is a paediatrician; of every adult, a general practitioner."""
+    qualification = {p["id"]: p["qualification"] for p in truth["practitioners"]}
+    assert "Врач-педиатр участковый" in qualification.values()
+    for person in truth["people"].values():
+        gp = qualification[person["careTeam"]["generalPractitioner"]["id"]]
+        if person["identity"]["age"] < 18:
+            assert gp == "Врач-педиатр участковый"
+        else:
+            assert gp == "Врач общей практики"
+
+
+def test_first_names_follow_the_birth_cohort(large_truth):
+    """Names of one era never appear in another: no Алихан born before 2005, no Валентина after."""
+    from emulators import population_data as D
+
+    pools = (
+        D.KAZAKH_MALE_BY_COHORT,
+        D.KAZAKH_FEMALE_BY_COHORT,
+        D.RUSSIAN_MALE_BY_COHORT,
+        D.RUSSIAN_FEMALE_BY_COHORT,
+    )
+    for person in large_truth["people"].values():
+        year = int(person["identity"]["birthDate"][:4])
+        given = person["identity"]["givenName"]
+        allowed = {name.translate(D.RUSSIFY) for p in pools for name in D.cohort_pool(p, year)} | {
+            name for p in pools for name in D.cohort_pool(p, year)
+        }
+        assert given in allowed, (given, year)
+    born = {
+        p["identity"]["givenName"]: int(p["identity"]["birthDate"][:4])
+        for p in large_truth["people"].values()
+    }
+    assert born.get("Алихан", 2100) >= 2005 and born.get("Валентина", 0) < 1960
+
+
+# ---- families, guardians, contacts ---------------------------------------------------------
+
+GRANTING = {"MTH", "FTH", "PRN", "GUARD"}
+
+
+def related_persons(population: Path) -> dict[str, list[dict]]:
+    """RelatedPerson resources of the register by the child's IIN."""
+    connection = db(population, "register")
+    iins = dict(
+        connection.execute(
+            "SELECT id, code FROM token WHERE type = 'Patient' AND param = 'identifier'"
+        )
+    )
+    out: dict[str, list[dict]] = {}
+    for patient_id, text in connection.execute(
+        "SELECT patient_id, json FROM resource WHERE type = 'RelatedPerson'"
+    ):
+        out.setdefault(iins[patient_id], []).append(json.loads(text))
+    return out
+
+
+def grants(resource: dict, child_age: int) -> bool:
+    """ACCESS.md, Guardians: active, a parental or guardian code, period covering today, minor."""
+    period = resource["period"]
+    covers = period["start"] <= TODAY.isoformat() and (
+        "end" not in period or TODAY.isoformat() <= period["end"]
+    )
+    code = resource["relationship"][0]["coding"][0]["code"]
+    return resource["active"] and code in GRANTING and covers and child_age < 18
+
+
+def test_guardians_and_dependants_follow_the_access_rule(population, truth):
+    """grantsAccess and dependants derived from the register's RelatedPersons, independently."""
+    people = truth["people"]
+    records = related_persons(population)
+    dependants: dict[str, set[str]] = {}
+    for iin, person in people.items():
+        age = person["identity"]["age"]
+        expected = sorted(
+            (r["identifier"][0]["value"], r["relationship"][0]["coding"][0]["code"], grants(r, age))
+            for r in records.get(iin, [])
+        )
+        found = sorted(
+            (g["iin"], g["relationship"], g["grantsAccess"]) for g in person["guardians"]
+        )
+        assert found == expected, iin
+        for adult, _, granted in expected:
+            assert adult in people  # every guardian is a person of the population
+            if granted:
+                dependants.setdefault(adult, set()).add(iin)
+    for iin, person in people.items():
+        assert set(person["dependants"]) == dependants.get(iin, set()), iin
+    minors = [p for p in people.values() if p["identity"]["age"] < 18]
+    with_guardian = sum(1 for p in minors if any(g["grantsAccess"] for g in p["guardians"]))
+    assert with_guardian >= 0.9 * len(minors)
+
+
+def test_parents_are_plausible(truth):
+    """A mother is a woman 18-42 years older; a father a man; both in the child's region."""
+    people = truth["people"]
+    for person in people.values():
+        birth = date.fromisoformat(person["identity"]["birthDate"])
+        for guardian in person["guardians"]:
+            adult = people[guardian["iin"]]["identity"]
+            gap = (birth - date.fromisoformat(adult["birthDate"])).days / 365.25
+            if guardian["relationship"] == "MTH":
+                assert adult["sex"] == "FEMALE" and 17 <= gap <= 43
+            if guardian["relationship"] == "FTH":
+                assert adult["sex"] == "MALE" and gap >= 14
+            assert adult["region"] == person["identity"]["region"]
+
+
+def test_family_edge_cases(truth):
+    """Ended guardianship, a child turned 18, twins with a guardian of one only, legal guardian."""
+    people = truth["people"]
+    cases = truth["edgeCases"]
+    for iin in cases["guardianEnded"]:
+        ended = [g for g in people[iin]["guardians"] if g["periodEnd"]]
+        assert ended and all(g["periodEnd"] < TODAY.isoformat() for g in ended)
+        assert not any(g["grantsAccess"] for g in ended)
+    for iin in cases["childTurned18"]:
+        person = people[iin]
+        assert person["identity"]["age"] >= 18
+        assert any(g["active"] and not g["periodEnd"] for g in person["guardians"])
+        assert not any(g["grantsAccess"] for g in person["guardians"])
+    for iin in cases["twins"]:
+        person = people[iin]
+        twin = people[person["twin"]]
+        assert twin["twin"] == iin
+        assert person["identity"]["birthDate"] == twin["identity"]["birthDate"]
+        mothers = {g["iin"] for g in person["guardians"] if g["relationship"] == "MTH"}
+        assert mothers and mothers == {
+            g["iin"] for g in twin["guardians"] if g["relationship"] == "MTH"
+        }
+        only_mine = {g["iin"] for g in person["guardians"] if g["grantsAccess"]} - {
+            g["iin"] for g in twin["guardians"]
+        }
+        assert only_mine
+        for guardian in only_mine:
+            assert iin in people[guardian]["dependants"]
+            assert person["twin"] not in people[guardian]["dependants"]
+    for iin in cases["legalGuardian"]:
+        codes = {g["relationship"] for g in people[iin]["guardians"]}
+        assert "GUARD" in codes and not codes & {"MTH", "FTH", "PRN"}
+    for name in ("guardianEnded", "childTurned18", "twins", "legalGuardian"):
+        assert len(cases[name]) >= 3, name
+
+
+def test_children_call_their_parents_and_most_adults_have_contacts(truth):
+    """A minor's contacts are the guardians who may act for them; adults have 0-2 contacts."""
+    people = truth["people"]
+    counts = {0: 0, 1: 0, 2: 0}
+    for person in people.values():
+        if person["identity"]["age"] < 18:
+            names = sorted(c["name"] for c in person["contacts"])
+            guardians = sorted(
+                people[g["iin"]]["identity"]["fullName"]
+                for g in person["guardians"]
+                if g["grantsAccess"]
+            )
+            assert names == guardians
+        else:
+            counts[len(person["contacts"])] += 1
+        for contact in person["contacts"]:
+            assert contact["relationship"] and contact["name"]
+            assert all(p.startswith("+7") and len(p) == 12 for p in contact["phones"])
+    adults = sum(counts.values())
+    assert counts[0] > 0 and counts[1] + counts[2] >= 0.7 * adults
