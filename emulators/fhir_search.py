@@ -41,8 +41,10 @@ CLINICAL_TYPES: tuple[str, ...] = (
     "Encounter",
     "Device",
 )
+# Types a Patient search may reverse-include through their ``patient`` reference.
+PATIENT_LINKED_TYPES: tuple[str, ...] = (*CLINICAL_TYPES, "RelatedPerson")
 SERVED_TYPES: dict[str, frozenset[str]] = {
-    "fhir-register": frozenset({"Patient", "Organization", "Practitioner"}),
+    "fhir-register": frozenset({"Patient", "Organization", "Practitioner", "RelatedPerson"}),
     "fhir-ehr": frozenset({"Patient", *CLINICAL_TYPES}),
 }
 
@@ -105,6 +107,15 @@ PARAMS: dict[str, dict[str, Param]] = {
     },
     "Organization": {"_id": _ID, "identifier": _token("identifier"), "type": _token("type")},
     "Practitioner": {"_id": _ID, "identifier": _token("identifier")},
+    # The adult's IIN is the identifier; patient is the child (SOURCES.md, added 2026-12-03).
+    "RelatedPerson": {
+        "_id": _ID,
+        "identifier": _token("identifier"),
+        "patient": _PATIENT,
+        "patient.identifier": _CHAIN,
+        "active": _token("active"),
+        "relationship": _token("relationship"),
+    },
     # Beyond the contract's list (a server may support more): the tokens the generator
     # stores anyway, e.g. Procedure code, Immunization vaccine-code, Encounter reason-code.
     "Condition": {
@@ -158,10 +169,11 @@ PARAMS: dict[str, dict[str, Param]] = {
     "Device": {**_CLINICAL_COMMON, "type": _token("type"), "status": _token("status")},
 }
 
+_UNDATED = frozenset({"Organization", "Practitioner", "RelatedPerson"})
 # Sort keys per type: the stored date column serves ``date`` (``birthdate`` on Patient).
 _SORTS: dict[str, dict[str, str]] = {
     resource_type: {"_id": "id"}
-    | ({} if resource_type in ("Organization", "Practitioner") else {"date": "date"})
+    | ({} if resource_type in _UNDATED else {"date": "date"})
     | ({"birthdate": "date"} if resource_type == "Patient" else {})
     for resource_type in PARAMS
 }
@@ -236,8 +248,8 @@ def _apply_result_param(search: Search, name: str, value: str, served: frozenset
         search.order_by = _order_by(search.resource_type, value)
     else:
         included, _, via = value.partition(":")
-        if included not in CLINICAL_TYPES or via != "patient":
-            raise invalid(f"_revinclude={value!r} is not supported (use {{clinical type}}:patient)")
+        if included not in PATIENT_LINKED_TYPES or via != "patient":
+            raise invalid(f"_revinclude={value!r} is not supported (use {{type}}:patient)")
         if included not in served:
             raise invalid(f"_revinclude={value!r}: this server holds no {included}")
         if included not in search.revincludes:

@@ -378,18 +378,6 @@ def test_no_one_gets_a_drug_they_are_allergic_to(truth):
             assert not given & penicillins
 
 
-def test_current_medications_follow_the_documented_rule(truth):
-    for person in truth["people"].values():
-        expected: dict[str, str] = {}
-        for med in person["ehrMedications"]:
-            if med["status"] == "active":
-                expected.setdefault(med["code"]["code"], "ehr")
-        for rx in person["prescriptions"]:
-            if rx["status"] == "active":
-                expected.setdefault(rx["atc"], "dps")
-        assert sorted(m["code"]["code"] for m in person["currentMedications"]) == sorted(expected)
-
-
 def test_some_medicines_are_only_in_dps_some_only_in_the_ehr_some_in_both(truth):
     kinds = Counter()
     for person in truth["people"].values():
