@@ -355,7 +355,7 @@ def assert_asked_only_for(observed: Observed, allowed: set[str]) -> None:
 # reading of the contract and the passport's fields).
 OBSERVATION_CODES: dict[str, frozenset[str]] = {
     "EMERGENCY": frozenset({"883-9", "10331-7", "82810-3", "11778-8", "29463-7"}),
-    "LIFESTYLE": frozenset({"68516-4", "93832-4"}),
+    "LIFESTYLE": frozenset({"82290-8", "93832-4"}),
     "PHYSIOLOGICAL_STATE": frozenset({"82810-3", "11778-8", "85354-9", "8867-4"}),
     "RISK_BEHAVIOURS": frozenset({"72166-2", "75626-2", "11343-1"}),
     "ANTHROPOMETRICS": frozenset({"29463-7", "8302-2", "39156-5", "8280-0"}),

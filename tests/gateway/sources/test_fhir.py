@@ -156,7 +156,7 @@ PROCEDURE = {
     "resourceType": "Procedure",
     "subject": PATIENT_REF,
     "status": "completed",
-    "code": cc(SNOMED, "268547008", "Diabetes screening"),
+    "code": cc(SNOMED, "171183004", "Diabetes mellitus screening"),
     "category": {"text": "screening"},
     "performedDateTime": "2025-06-01T11:00:00+05:00",
     "outcome": {"text": "normal"},
@@ -406,7 +406,7 @@ async def test_every_type_is_mapped_with_provenance():
 
     (procedure,) = record.procedures
     assert (procedure.category, procedure.outcome) == ("screening", "normal")
-    assert procedure.code.code == "268547008"
+    assert procedure.code.code == "171183004"
     assert procedure.provenance.practitioner.id == "PR-77"
     assert procedure.provenance.organization.bin == "040340001234"
 
