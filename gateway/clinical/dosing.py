@@ -95,6 +95,8 @@ class MedicationDose:
     dose_value: float | None
     dose_unit: str | None
     times_per_day: int | None
+    strength_value: float | None = None  # of the product, e.g. 24 for 24 mg/ml
+    strength_unit: str | None = None  # e.g. "mg/ml"
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ def screening_plan(read: PatientRead, months: int) -> list[t.PlannedScreening] |
         raise BadUserInput(f"months must be between 0 and {MAX_MONTHS}")
     patient, ehr = read.patient(), read.ehr()
     done = screening.last_done(
-        (item.code.code, item.date) for item in shaping.screenings(ehr.items("procedures"))
+        (item.code.code, item.date) for item in shaping.screenings(ehr.items("procedures"), read.names)
     )
     programme = screening.load_screening_programme()
     planned = screening.plan(
