@@ -36,7 +36,7 @@ _PROBLEM_STATUS = {
     "remission": ProblemStatus.INACTIVE,
     "resolved": ProblemStatus.RESOLVED,
 }
-_NOT_DONE = frozenset({"not-done", "entered-in-error"})
+NOT_DONE = frozenset({"not-done", "entered-in-error"})
 
 
 def coding(code: rec.Coding | None) -> t.Coding | None:
@@ -179,7 +179,7 @@ def immunizations(items: Iterable[rec.Immunization], names: Names) -> list[t.Imm
     """Vaccinations given, oldest first."""
     seen: dict[tuple[str, date, int | None], t.Immunization] = {}
     for item in items:
-        if item.vaccine is None or item.occurred is None or item.status in _NOT_DONE:
+        if item.vaccine is None or item.occurred is None or item.status in NOT_DONE:
             continue
         day = item.occurred.date()
         seen.setdefault(
@@ -198,7 +198,7 @@ def screenings(items: Iterable[rec.Procedure], names: Names) -> list[t.Screening
     """Screening procedures done, newest first."""
     seen: dict[tuple[str, date], t.Screening] = {}
     for item in items:
-        if item.code is None or item.performed is None or item.status in _NOT_DONE:
+        if item.code is None or item.performed is None or item.status in NOT_DONE:
             continue
         if (item.category or "").lower() != SCREENING:
             continue
