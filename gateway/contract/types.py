@@ -323,6 +323,13 @@ class DoseCheck:
     reference_max_mg_per_kg_per_day: float | None
     verdict: DoseVerdict
     note: str | None
+    reference_max_daily_mg: float | None = strawberry.field(
+        default=None,
+        description=(
+            "The absolute daily maximum of the reference band applied (mg), whatever the "
+            "weight; null when the band has none."
+        ),
+    )
 
 
 @strawberry.type

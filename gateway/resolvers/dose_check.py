@@ -66,6 +66,7 @@ def _shape(assessment: dosing.DoseAssessment, medication: CurrentMedicine) -> t.
         mg_per_kg_per_day=assessment.mg_per_kg_per_day,
         reference_min_mg_per_kg_per_day=assessment.reference_min_mg_per_kg_per_day,
         reference_max_mg_per_kg_per_day=assessment.reference_max_mg_per_kg_per_day,
+        reference_max_daily_mg=assessment.reference_max_daily_mg,
         verdict=DoseVerdict(assessment.verdict.value),
         note=assessment.note,
     )

@@ -32,9 +32,7 @@ def _landed_additions() -> list:
 
 def test_served_schema_has_no_breaking_change_against_the_contract() -> None:
     base = parse((CONTRACTS / "passport.graphql").read_text(encoding="utf-8"))
-    contract = build_ast_schema(
-        DocumentNode(definitions=(*base.definitions, *_landed_additions()))
-    )
+    contract = build_ast_schema(DocumentNode(definitions=(*base.definitions, *_landed_additions())))
     served = build_schema()._schema
     changes = find_breaking_changes(contract, served)
     assert changes == [], "\n".join(f"{c.type.name}: {c.description}" for c in changes)
