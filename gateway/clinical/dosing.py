@@ -385,7 +385,7 @@ def _uncovered_age(drug: DrugReference, age_months: int) -> str:
         )
     if age_months >= oldest:
         return f"no dose reference from {describe_age(oldest)} (patient {describe_age(age_months)})"
-    return f"no dose reference at {describe_age(age_months)}"
+    return f"no dose reference at this age (patient {describe_age(age_months)})"
 
 
 def _unknown_daily(medication: MedicationDose) -> str:
