@@ -25,7 +25,9 @@ TWIN_RATE = 0.015
 LEGAL_GUARDIAN_RATE = 0.02
 ENDED_RATE = 0.04
 MAX_CHILDREN = 5
+RANDOM_TRIES = 8
 FORCED_FAMILIES = 4  # at least this many twins, legal guardians and ended guardianships
+REGION_WEIGHTS = [D.REGION_WEIGHTS[r] for r in REGIONS]
 GRANTING = frozenset({"MTH", "FTH", "PRN", "GUARD"})
 
 
@@ -61,6 +63,7 @@ class Identity:
     patronymic: str | None = None
     iin: str = ""
     second_pass: bool = False
+    serial: int = 0  # where the search for a free IIN serial starts
     spouse: int | None = None
     twin: int | None = None
     guardians: list[Guardianship] = field(default_factory=list)
@@ -79,24 +82,24 @@ def build_census(
     age_cum = _accumulate([w for _, _, w in D.AGE_BANDS])
     people = [_draw_person(seed, index, today, forced.get(index), age_cum) for index in range(size)]
     _families(random.Random(seed * 31 + 5), people, today)
-    _names_and_iins(seed, people, shards)
+    _names_and_iins(people, shards)
     return people
-
-
-def _stream(seed: int, index: int, salt: int) -> random.Random:
-    return random.Random((seed << 40) + (salt << 34) + index)
 
 
 def _draw_person(
     seed: int, index: int, today: date, forced: str | None, age_cum: list[float]
 ) -> Identity:
-    rng = _stream(seed, index, 1)
+    rng = random.Random((seed << 40) + index)
     male, age = _sex_and_age(rng, forced, age_cum)
     birth = years_before(today, age) - timedelta(days=rng.randint(1, 365))  # born before today
-    region = rng.choices(REGIONS, weights=[D.REGION_WEIGHTS[r] for r in REGIONS])[0]
+    region = rng.choices(REGIONS, weights=REGION_WEIGHTS)[0]
     person = Identity(index, male, age_on(birth, today), birth, region, forced)
     if person.age >= 14 or rng.random() < 0.5:
         person.phone = f"+7{rng.choice(D.MOBILE_PREFIXES)}{rng.randint(0, 9999999):07d}"
+    person.family, person.given, person.patronymic = make_name(
+        rng, male, forced == "kazakhLetters", birth.year
+    )
+    person.serial = rng.randint(0, 9998)
     return person
 
 
@@ -176,13 +179,13 @@ def _families(rng: random.Random, people: list[Identity], today: date) -> None:
 
 def _pair_twins(rng: random.Random, people: list[Identity], children: list[Identity]) -> None:
     """Pairs of minors of one region and age become twins: the second takes the first's birth."""
-    waiting: dict[tuple[str, int], Identity] = {}
+    waiting: dict[tuple[str, int, int], Identity] = {}
     pairs: list[tuple[Identity, Identity]] = []
     candidates: list[tuple[Identity, Identity]] = []
     for child in children:
         if child.age >= ADULT - 1:  # both twins stay minors until the end of this year
             continue
-        key = (child.region, child.age)
+        key = (child.region, child.age, child.birth.year)  # one cohort, so one name pool
         first = waiting.pop(key, None)
         if first is None:
             waiting[key] = child
@@ -215,15 +218,22 @@ def _find(
     """
     low, high = gap
     wanted = rng.randint(low, high) if offset else round(min(high, max(low, rng.gauss(27, 5))))
+
+    def fits(i: int) -> bool:
+        return i not in excluded and i != child.index and _may_take(people[i], child, people)
+
     for step in range(high - low + 1):
         for gap_years in (wanted - step, wanted + step):
             if not low <= gap_years <= high:
                 continue
-            found = [
-                i
-                for i in pool.get((child.region, child.age + gap_years), ())
-                if i not in excluded and i != child.index and _may_take(people[i], child, people)
-            ]
+            bucket = pool.get((child.region, child.age + gap_years))
+            if not bucket:
+                continue
+            for _ in range(RANDOM_TRIES):  # a few random picks first: buckets are large
+                candidate = bucket[rng.randrange(len(bucket))]
+                if fits(candidate):
+                    return candidate
+            found = [i for i in bucket if fits(i)]
             if found:
                 return rng.choice(found)
     return None
@@ -239,13 +249,8 @@ def _add(people: list[Identity], child: Identity, record: Guardianship) -> None:
     people[record.adult].wards.append(child.index)
 
 
-def _names_and_iins(seed: int, people: list[Identity], shards: int) -> None:
-    """Names (a wife and children take the family's name), then a unique IIN each."""
-    for person in people:
-        rng = _stream(seed, person.index, 2)
-        person.family, person.given, person.patronymic = make_name(
-            rng, person.male, person.forced == "kazakhLetters", person.birth.year
-        )
+def _names_and_iins(people: list[Identity], shards: int) -> None:
+    """A wife and the children take the family's name; then a unique IIN each."""
     # Oldest first, so a parent's family name is final before the children take it.
     for person in sorted(people, key=lambda p: (-p.age, p.index)):
         parents = {g.code: people[g.adult] for g in person.guardians if g.code in ("FTH", "MTH")}
@@ -260,20 +265,18 @@ def _names_and_iins(seed: int, people: list[Identity], shards: int) -> None:
             person.family = family_for(people[person.spouse].family, False)
     used: list[set[str]] = [set() for _ in range(shards)]
     for person in people:
-        rng = _stream(seed, person.index, 3)
-        person.iin, person.second_pass = _new_iin(
-            rng, person, used[person.index % shards], shards, person.forced == "secondPassIin"
-        )
+        person.iin, person.second_pass = _new_iin(person, used[person.index % shards], shards)
 
 
-def _new_iin(
-    rng: random.Random, person: Identity, used: set[str], shards: int, want_second_pass: bool
-) -> tuple[str, bool]:
+def _new_iin(person: Identity, used: set[str], shards: int) -> tuple[str, bool]:
+    """The first free valid serial from the drawn start (twins' births are final by now)."""
     prefix = ids.iin_prefix(person.birth, person.male)
     shard = person.index % shards
-    while True:
+    slots = (9998 - shard) // shards + 1
+    want_second_pass = person.forced == "secondPassIin"
+    for step in range(slots):
         # Serials of different shards differ in residue, so shards never issue the same IIN.
-        serial = rng.randint(0, (9998 - shard) // shards) * shards + shard + 1
+        serial = ((person.serial + step) % slots) * shards + shard + 1
         number, second_pass = ids.make_number(f"{prefix}{serial:04d}")
         if number is None or number in used:
             continue  # a serial with no valid check digit is never issued
@@ -281,6 +284,7 @@ def _new_iin(
             continue
         used.add(number)
         return number, second_pass
+    raise ValueError(f"no free IIN serial for {prefix}")  # 5,000 a day and sex per shard
 
 
 def _accumulate(weights: list[float]) -> list[float]:

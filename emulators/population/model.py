@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from emulators import population_data as D
+from emulators.clock import local_iso
 
 HISTORY_DAYS = 3 * 365
 OVERDUE_YEARS = 5  # a screening older than this is overdue under any national interval
@@ -15,8 +16,8 @@ Token = tuple[str, str, str]
 
 
 def iso(moment: datetime) -> str:
-    """An ISO 8601 Almaty date-time (moments are naive local times in whole minutes)."""
-    return moment.isoformat() + "+05:00"
+    """An ISO 8601 date-time with its Asia/Almaty offset (moments are naive local times)."""
+    return local_iso(moment)
 
 
 def coding(system: str, code: str, display: str | None) -> Json:

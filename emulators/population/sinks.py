@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from emulators.clock import search_date
 from emulators.population.model import Json, Token
 from emulators.storage import DATABASES, create_database
 
@@ -48,8 +49,9 @@ class FhirSink:
         resource: Json,
         tokens: list[Token],
     ) -> None:
-        """Queue one resource with its search tokens."""
-        self.resources.append((rtype, rid, patient_id, day, orjson.dumps(resource).decode()))
+        """Queue one resource with its search tokens (``day``: its FHIR date or dateTime)."""
+        when = search_date(day) if day is not None else None
+        self.resources.append((rtype, rid, patient_id, when, orjson.dumps(resource).decode()))
         for param, system, code in tokens:
             self.tokens.append((rtype, rid, param, system, code))
 

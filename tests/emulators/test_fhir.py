@@ -18,6 +18,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from emulators.clock import search_date
 from emulators.fhir import create_fhir_app
 from emulators.storage import create_database, database_path
 from tests.servers import serve_app
@@ -66,6 +67,10 @@ ENCOUNTERS = [
     ("e1", "p1", "AMB", "2025-12-31T23:30:00+05:00"),
     ("e2", "p1", "IMP", "2026-01-01T00:30:00+05:00"),
     ("e3", "p2", "EMER", "2026-02-10T12:00:00+05:00"),
+    # Almaty was UTC+06:00 until 2024-03-01 (tzdata Asia/Almaty): local days decide.
+    ("e4", "p3", "AMB", "2023-05-01T00:30:00+06:00"),
+    ("e5", "p3", "AMB", "2023-04-30T23:30:00+06:00"),
+    ("e6", "p3", "AMB", "2024-03-01T00:30:00+05:00"),
 ]
 
 
@@ -137,7 +142,7 @@ def _build_ehr(data_dir: Path) -> Path:
             "subject": {"reference": f"Patient/{pid}"},
             "period": {"start": start},
         }
-        _insert(db, encounter, pid, start, [("class", ACT_CODE, klass)])
+        _insert(db, encounter, pid, search_date(start), [("class", ACT_CODE, klass)])
     db.commit()
     db.close()
     return database_path(data_dir, "ehr-astana")
@@ -459,6 +464,21 @@ def test_encounter_class(ehr: httpx.Client) -> None:
     """Encounter class token."""
     bundle = fhir_json(ehr.get("/Encounter", params={"class": "IMP,EMER"}))
     assert sorted(ids(bundle)) == ["e2", "e3"]
+
+
+def test_dates_before_2024_are_days_of_the_old_almaty_offset(ehr: httpx.Client) -> None:
+    """A day is an Almaty calendar day, at +06:00 before 2024-03-01; instants compare in time."""
+
+    def found(**params: str) -> list[str]:
+        return ids(fhir_json(ehr.get("/Encounter", params={"patient": "p3", **params})))
+
+    assert found(date="2023-05-01") == ["e4"]
+    assert found(date="2023-04-30") == ["e5"]
+    assert found(date="2023-05") == ["e4"]
+    assert found(date="2024-03-01") == ["e6"]
+    assert found(date="ge2023-04-30T18:00:00Z") == ["e4", "e6"]  # e5 is 17:30 UTC
+    assert found(date="lt2023-05-01T00:00:00") == ["e5"]  # local time without an offset
+    assert found(_sort="-date") == ["e6", "e4", "e5"]
 
 
 def test_patient_search_by_identifier_gender_and_birthdate(ehr: httpx.Client) -> None:

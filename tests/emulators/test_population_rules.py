@@ -506,3 +506,28 @@ def test_children_call_their_parents_and_most_adults_have_contacts(truth):
             assert all(p.startswith("+7") and len(p) == 12 for p in contact["phones"])
     adults = sum(counts.values())
     assert counts[0] > 0 and counts[1] + counts[2] >= 0.7 * adults
+
+
+# ---- one clock -----------------------------------------------------------------------------
+
+
+def test_truth_instants_carry_the_real_almaty_offset(truth):
+    """+06:00 before 2024-03-01 (local), +05:00 since: Kazakhstan's single zone (tzdata)."""
+    offsets = set()
+    for person in truth["people"].values():
+        instants = [e["start"] for e in person["encounters"]]
+        instants += [r["orderedAt"] for r in person["labResults"]]
+        instants += [d["dispensedAt"] for d in person["dispensations"]]
+        for instant in instants:
+            local, offset = instant[:19], instant[19:]
+            assert offset == ("+06:00" if local < "2024-03-01T00:00:00" else "+05:00"), instant
+            offsets.add(offset)
+    assert offsets == {"+05:00", "+06:00"}
+
+
+def test_lis_wall_clock_times_are_the_truths_local_times(population, truth):
+    """The LIS keeps local times without an offset: the truth's instants at their Almaty offset."""
+    rows = dict(db(population, "lis").execute("SELECT order_no, ordered_at FROM lab_order"))
+    for person in truth["people"].values():
+        for order in person["labOrders"]:
+            assert rows[order["orderNumber"]] == order["orderedAt"][:16]
