@@ -257,6 +257,18 @@ class PatientRead:
                     return _unavailable(fetched)
         return None
 
+    def fresh(self, *names: str) -> bool:
+        """Whether every one of the named loads that was started answered fresh (no error, no
+        stale copy)."""
+        for name in names:
+            if name not in self._loads:
+                continue
+            results = self._loaded(name)
+            for fetched in results if isinstance(results, list) else [results]:
+                if fetched is not None and (fetched.error is not None or fetched.stale):
+                    return False
+        return True
+
     def _loaded(self, name: str) -> Any:
         """The result of a started load; a load not started or not settled is our bug."""
         load = self._loads.get(name)
