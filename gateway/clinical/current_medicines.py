@@ -130,8 +130,8 @@ def current_medicines(
         supply = supply_days(item, rx)
         day = local_date(item.dispensed_at)  # type: ignore[arg-type]
         until = last_covered_day(day, supply) if supply is not None else None
-        if until is None or until < today:
-            continue
+        if until is None or not day <= today <= until:
+            continue  # ran out, or dated after today (a recording error, not a supply)
         strength = item.strength or rx.strength
         entry = _from_prescription(rx, item.drug, strength, day)  # type: ignore[arg-type]
         add(entry, Evidence(DISPENSATION, item.provenance, until))

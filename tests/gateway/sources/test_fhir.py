@@ -650,6 +650,65 @@ async def test_practitioners_by_identifier():
     )
 
 
+async def test_directory_names_known_keys_at_once_and_asks_once_per_kind_for_the_others():
+    upstream = Upstream((200, searchset(ORGANIZATION)), (200, searchset(PRACTITIONER)))
+    adapter = register(upstream)
+    directory, searches = adapter.known_directory(
+        ["040340001234", "999999999999"], [], ["PR-77"], []
+    )
+    assert directory.organizations == {} and len(searches) == 2  # nothing cached yet
+    await adapter.complete_directory(searches)
+    assert len(upstream.requests) == 2  # one Organization search, one Practitioner search
+    assert directory.organizations["040340001234"].name == "City polyclinic 4"
+    assert directory.organizations["040340001234"].region == "astana"
+    assert directory.practitioners["PR-77"].name == "Abenova Aigul Bolatovna"
+    # Asked again: the known ones come from the caches, the unknown BIN is remembered as such.
+    again, searches = adapter.known_directory(
+        ["040340001234", "999999999999"], ["o1"], ["PR-77"], ["d1"]
+    )
+    assert searches == [] and len(upstream.requests) == 2
+    assert set(again.organizations) == {"040340001234"}
+    assert again.organization(OrgRef(None, fhir_id="o1")).bin == "040340001234"
+    assert again.practitioner(PractitionerRef(None, fhir_id="d1")).id == "PR-77"
+
+
+async def test_register_contacts_are_read_from_patient_contact():
+    contact = [
+        {
+            "relationship": [
+                {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/v2-0131", "code": "N"}
+                    ],
+                    "text": "мать",
+                }
+            ],
+            "name": {"text": "Abenova Gulnara"},
+            "telecom": [
+                {"system": "phone", "value": "+77011234567"},
+                {"system": "email", "value": "g@example.kz"},
+            ],
+        },
+        {
+            "relationship": [
+                {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/v2-0131", "code": "C"}
+                    ]
+                }
+            ],
+            "name": {"family": "Serikov", "given": ["Dauren"]},
+        },
+        {"relationship": [{"text": "сосед"}]},  # no name: nobody to call
+    ]
+    upstream = Upstream((200, searchset({**PATIENT, "contact": contact})))
+    patient = await register(upstream).patient_by_iin(IIN, care_team=False)
+    assert [(c.name, c.relationship, c.relationship_code, c.phones) for c in patient.contacts] == [
+        ("Abenova Gulnara", "мать", "N", ("+77011234567",)),
+        ("Serikov Dauren", "Emergency Contact", "C", ()),
+    ]
+
+
 # --- against the FHIR emulators over real HTTP (expected values from the ground truth) -------
 
 
