@@ -9,6 +9,7 @@ so the same organisation carries the same name wherever it appears in an answer.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -80,6 +81,29 @@ def references(values: Iterable[Any]) -> tuple[set[rec.OrgRef], set[rec.Practiti
     """Every distinct organisation and practitioner reference of these loaded records."""
     organizations: set[rec.OrgRef] = set()
     practitioners: set[rec.PractitionerRef] = set()
+    for value in values:
+        found = _REFERENCES.get(id(value))
+        if found is None or found[0] is not value:
+            found = (value, *_references_of(value))
+            _REFERENCES[id(value)] = found
+            while len(_REFERENCES) > _REFERENCES_KEPT:
+                _REFERENCES.popitem(last=False)
+        organizations |= found[1]
+        practitioners |= found[2]
+    return organizations, practitioners
+
+
+# Warm reads hand out the very record objects the cache decoded before: their references are
+# collected once (keyed by identity; the entry keeps its record alive, so no id is reused).
+_REFERENCES: OrderedDict[int, tuple[Any, frozenset[rec.OrgRef], frozenset[rec.PractitionerRef]]]
+_REFERENCES = OrderedDict()
+_REFERENCES_KEPT = 4096
+
+
+def _references_of(value: Any) -> tuple[frozenset[rec.OrgRef], frozenset[rec.PractitionerRef]]:
+    """The references of one loaded value (a record, or a tuple of records)."""
+    organizations: set[rec.OrgRef] = set()
+    practitioners: set[rec.PractitionerRef] = set()
 
     def take(org: rec.OrgRef | None, practitioner: rec.PractitionerRef | None) -> None:
         if org is not None:
@@ -110,8 +134,8 @@ def references(values: Iterable[Any]) -> tuple[set[rec.OrgRef], set[rec.Practiti
             if isinstance(value, rec.Encounter):
                 take(value.organization, value.practitioner)
 
-    visit(list(values))
-    return organizations, practitioners
+    visit(value)
+    return frozenset(organizations), frozenset(practitioners)
 
 
 # The item tuples of an EHR record; each item's provenance holds its references (an

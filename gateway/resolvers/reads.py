@@ -102,7 +102,8 @@ class PatientRead:
     # The register's names of every reference in the loaded records (set once settled).
     names: Names = field(default_factory=Names)
     _loads: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
-    _views: dict[bool, EhrView] = field(default_factory=dict)
+    _view: EhrView | None = None
+    _medicines: list[CurrentMedicine] | None = None
 
     @cached_property
     def ehr_types(self) -> frozenset[str]:
@@ -201,20 +202,17 @@ class PatientRead:
             raise NotFound("no such person in the register")
         return patient
 
-    def ehr(self, partial: bool = False) -> EhrView:
+    def ehr(self) -> EhrView:
         """The merged EHR records for the allowed sections.
 
-        A section must not look complete when a region is missing, so by default one failed
-        EHR is SOURCE_UNAVAILABLE; ``partial`` keeps the regions that answered instead.
+        A section must not look complete when a region is missing, so one failed EHR is
+        SOURCE_UNAVAILABLE (a stale copy of it is served).
         """
-        view = self._views.get(partial)
-        if view is None:
+        if self._view is None:
             results = self._loaded("ehr") if self.ehr_types else []
-            if partial:
-                results = [fetched for fetched in results if fetched.ok]
             records = [record for record in map(_value, results) if record is not None]
-            view = self._views.setdefault(partial, EhrView(records))
-        return view
+            self._view = EhrView(records)
+        return self._view
 
     def lab_history(self) -> rec.LabHistory | None:
         """The laboratory history, or None when no laboratory system is configured."""
@@ -239,10 +237,12 @@ class PatientRead:
 
     def current_medicines(self) -> list[CurrentMedicine]:
         """Active EHR statements, active prescriptions and dispensations covering today, by ATC;
-        SOURCE_UNAVAILABLE when any of those sources failed."""
-        return current_medicines(
-            self.ehr().items("medications"), self.prescriptions(), self.dispensations(), today()
-        )
+        SOURCE_UNAVAILABLE when any of those sources failed (worked out once per read)."""
+        if self._medicines is None:
+            self._medicines = current_medicines(
+                self.ehr().items("medications"), self.prescriptions(), self.dispensations(), today()
+            )
+        return self._medicines
 
     def failure(self, *names: str) -> SourceUnavailable | None:
         """The error of the first of the named loads (``ehr`` covers every region) that gave
