@@ -184,20 +184,8 @@ class SourceSystems:
         """The register's names of these references: the cached ones at once (the directory is
         kept warm), the others asked in one round trip within ``deadline`` unless ``ask`` is
         false (the register is known to be down). Best effort: names are never worth an error."""
-        bins: set[str] = set()
-        org_ids: set[str] = set()
-        for org in organizations:
-            if org.bin:
-                bins.add(org.bin)
-            elif org.fhir_id:
-                org_ids.add(org.fhir_id)
-        ids: set[str] = set()
-        fhir_ids: set[str] = set()
-        for practitioner in practitioners:
-            if practitioner.id:
-                ids.add(practitioner.id)
-            elif practitioner.fhir_id:
-                fhir_ids.add(practitioner.fhir_id)
+        bins, org_ids = _keys(organizations, "bin")
+        ids, fhir_ids = _keys(practitioners, "id")
         register = self.register
         directory, searches = register.known_directory(bins, org_ids, ids, fhir_ids)
         if searches and ask:
@@ -250,3 +238,16 @@ class SourceSystems:
             codec=RECORD_CODEC,
             timeout_s=self.timeout_s(source),
         )
+
+
+def _keys(refs: Iterable[OrgRef | PractitionerRef], attribute: str) -> tuple[set[str], set[str]]:
+    """The identifiers (BIN or register id) of references, and the FHIR ids of those without."""
+    identifiers: set[str] = set()
+    fhir_ids: set[str] = set()
+    for ref in refs:
+        key = getattr(ref, attribute)
+        if key:
+            identifiers.add(key)
+        elif ref.fhir_id:
+            fhir_ids.add(ref.fhir_id)
+    return identifiers, fhir_ids

@@ -19,6 +19,7 @@ import pytest
 
 from tests.e2e.conftest import Stack
 from tests.e2e.test_resilience import (
+    EHR_FIELDS,
     SOURCE_OF,
     errors_by_path,
     gateway_settings,
@@ -72,22 +73,9 @@ query($iin: IIN!, $reason: String!) { emergency(iin: $iin, reason: $reason) {"""
     + "} }"
 )
 
-EHR_PASSPORT = frozenset(
-    {
-        "allergies",
-        "lifestyle",
-        "diagnosticStudies",
-        "physiologicalState",
-        "riskBehaviours",
-        "immunizations",
-        "screenings",
-        "screeningPlan",
-        "problems",
-        "currentMedications",
-        "anthropometrics",
-        "encounters",
-    }
-)
+# The passport fields the EHRs feed (test_resilience's list) and the screening plan: its
+# exclusions read the problem list.
+EHR_PASSPORT = EHR_FIELDS | {"screeningPlan"}
 EHR_EMERGENCY = frozenset(
     {
         "bloodGroup",

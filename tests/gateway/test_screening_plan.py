@@ -54,6 +54,8 @@ def test_programme_has_the_issue_figures_and_its_legal_source() -> None:
         (lambda r: r.update(minAge=80), "ages"),
         (lambda r: r.update(intervalYears=0), "interval"),
         (lambda r: r.update(source=""), "source"),
+        (lambda r: r["exclusions"].append({"why": "x", "source": "y"}), "no problem"),
+        (lambda r: r["exclusions"][0].update(source=" "), "exclusion needs its source"),
     ],
 )
 def test_inconsistent_programme_is_refused(change, message, tmp_path: Path) -> None:
@@ -302,19 +304,3 @@ def test_breast_cancer_in_remission_after_a_mastectomy_leaves_mammography_out() 
     )
     assert set(excluded) == {MAMMOGRAPHY}
     assert "breast cancer (C50.9)" in excluded[MAMMOGRAPHY]
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (lambda r: r["exclusions"].append({"why": "x", "source": "y"}), "no problem"),
-        (lambda r: r["exclusions"][0].update(source=" "), "source"),
-    ],
-)
-def test_inconsistent_exclusions_are_refused(change, message, tmp_path: Path) -> None:
-    raw = json.loads(DATA.read_text(encoding="utf-8"))
-    change(raw["rules"][0])
-    path = tmp_path / "bad.json"
-    path.write_text(json.dumps(raw), encoding="utf-8")
-    with pytest.raises(ValueError, match=message):
-        screening.load_screening_programme(path)
