@@ -17,8 +17,8 @@ import pytest
 
 from emulators.population import generate, main
 from emulators.storage import DATABASES, REGIONS
+from tests.emulators.generated import TODAY, db, generated, read_truth
 
-TODAY = date(2026, 11, 25)
 SIZE = 300
 SEED = 7
 KAZAKH_LETTERS = set("ӘәҒғҚқҢңӨөҰұҮүҺһІі")
@@ -51,20 +51,13 @@ def age_on(birth: date, day: date) -> int:
 @pytest.fixture(scope="module")
 def population(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A population generated for a fixed day, so ages and due dates are known."""
-    data_dir = tmp_path_factory.mktemp("population-fixed-day")
-    generate(data_dir, size=SIZE, seed=SEED, today=TODAY)
-    return data_dir
+    return generated(tmp_path_factory, "population-fixed-day", SIZE, SEED)
 
 
 @pytest.fixture(scope="module")
 def truth(population: Path) -> dict:
     """The parsed ground truth."""
-    return json.loads((population / "ground_truth.json").read_text(encoding="utf-8"))
-
-
-def db(population: Path, system: str) -> sqlite3.Connection:
-    """Open one system's database."""
-    return sqlite3.connect(population / f"{system}.sqlite")
+    return read_truth(population)
 
 
 def resources(population: Path, system: str, rtype: str) -> list[dict]:

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from emulators.population import generate
 from emulators.storage import REGIONS
+from tests.emulators.generated import TODAY, db, generated, read_truth
 
-TODAY = date(2026, 11, 25)
 SIZE = 600
 SEED = 11
 
@@ -26,20 +25,13 @@ SEED = 11
 @pytest.fixture(scope="module")
 def population(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A population generated for a fixed day."""
-    data_dir = tmp_path_factory.mktemp("population-rules")
-    generate(data_dir, size=SIZE, seed=SEED, today=TODAY)
-    return data_dir
+    return generated(tmp_path_factory, "population-rules", SIZE, SEED)
 
 
 @pytest.fixture(scope="module")
 def truth(population: Path) -> dict:
     """The parsed ground truth."""
-    return json.loads((population / "ground_truth.json").read_text(encoding="utf-8"))
-
-
-def db(population: Path, system: str) -> sqlite3.Connection:
-    """Open one system's database."""
-    return sqlite3.connect(population / f"{system}.sqlite")
+    return read_truth(population)
 
 
 def ehr_resources(population: Path, rtype: str) -> dict[str, list[dict]]:
@@ -327,9 +319,7 @@ KAZAKHSTAN_AGES = {(0, 17): 33.7, (18, 44): 36.1, (45, 59): 16.0, (60, 74): 10.5
 @pytest.fixture(scope="module")
 def large_truth(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A larger population, for shares of the whole."""
-    data_dir = tmp_path_factory.mktemp("population-large")
-    generate(data_dir, size=4000, seed=SEED, today=TODAY)
-    return json.loads((data_dir / "ground_truth.json").read_text(encoding="utf-8"))
+    return read_truth(generated(tmp_path_factory, "population-large", 4000, SEED))
 
 
 def test_the_age_pyramid_is_kazakhstans(large_truth):
