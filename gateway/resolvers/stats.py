@@ -5,18 +5,22 @@ each regional EHR's ``_summary=count``); the gateway never pulls a person's reco
 them. Each call goes through the fetcher (cached for the source's ``ttl_s``, keyed by a hash
 of the query parameters, stale-if-error, deadline, retries, breaker).
 
-To suppress consistently (``suppression.py``), a dispensation or call aggregate is always
-computed on its whole table: the national view and every configured region's view of the same
-period and grouping, asked in parallel; the caller then sees the national row or one region's
-row of it. So a region's row looks the same to its regional manager and to a national manager
-filtering by that region, and the national row cannot be played against the regions.
+Dispensations and calls are published month by month (``periods.py``, ``docs/suppression.md``):
+a manager's period is whole calendar months; for each month the gateway asks the month's totals
+(the MONTH grouping of every view, for the whole period at once), the national view of every
+grouping (to tell a dark month, the same whatever grouping is asked), and every view of the
+grouping asked (the month's table, suppressed as a whole, ``suppression.py``). The period's own
+view gives the rows and their patients; a row is shown only when each of its months shows it,
+and its count and amount must equal the sum of those months. So a region's row looks the same
+to its regional manager and to a national manager filtering by that region, and no period or
+grouping can be played against another.
 
-Failures: DPS and the ambulance dispatch are one system each; if a view of the table cannot be
-had (no stale copy either), the field is SOURCE_UNAVAILABLE. Prevalence asks one EHR per
-region: a region that fails yields its row with null figures and a SOURCE_UNAVAILABLE error at
-that row's ``count`` and ``patients``; the other regions still come, suppressed as if the
-failed region's figure were public (it will be, once the region answers). Only when no region
-asked for could answer is the whole field SOURCE_UNAVAILABLE.
+Failures: DPS and the ambulance dispatch are one system each; if a view cannot be had (no
+stale copy either), the field is SOURCE_UNAVAILABLE. Prevalence asks one EHR per region: a
+region that fails yields its row with null figures and a SOURCE_UNAVAILABLE error at that row's
+``count`` and ``patients``; the other regions still come, suppressed as if the failed region's
+figure were public (it will be, once the region answers). Only when no region asked for could
+answer is the whole field SOURCE_UNAVAILABLE.
 
 ``prevalence`` counts Conditions (the contract's ``_summary=count``): clinical status active,
 recurrence or relapse (the passport's ACTIVE), any category. That equals the number of
@@ -29,11 +33,11 @@ both ``count`` and ``patients``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from gateway.auth.policy import stats_region
@@ -42,27 +46,29 @@ from gateway.contract.types import StatRow
 from gateway.errors import BadUserInput, SourceUnavailable
 from gateway.records import StatRow as SourceRow
 from gateway.resolvers.context import RequestContext
-from gateway.resolvers.suppression import Cell, Coord, suppress_partition, suppress_table
+from gateway.resolvers.periods import (
+    MonthCell,
+    last_day,
+    managers_months,
+    month_key,
+    period_shown,
+    period_sum,
+    short_of_slack,
+    thin_totals,
+)
+from gateway.resolvers.suppression import Cell, suppress_partition, suppress_table
+from gateway.resolvers.tables import NATIONAL, Table, cell_of, month_table
 from gateway.sources import Fetched
 
-MAX_SPAN_DAYS = 1096  # three years, one of them leap: from and to both counted
-NATIONAL = "*national"  # row of the unfiltered view (not a region name: those are lowercase words)
-OTHER = "*other"  # latent row: national minus the configured regions, never published
 ACTIVE_STATUSES = ("active", "recurrence", "relapse")  # FHIR's "active" and its two children
+VIEWS_IN_FLIGHT = 4  # views of one request asked at once: a source answers them one by one
 _ICD10_CATEGORY = re.compile(r"[A-Z][0-9]{2}")
+_log = logging.getLogger(__name__)
 
-ViewLoader = Callable[[str | None], Awaitable[Fetched[list[SourceRow]] | None]]
+ViewCall = Callable[[date, date, str | None, str], Awaitable[Fetched[list[SourceRow]] | None]]
 
 
 # --- input ------------------------------------------------------------------------------------
-
-
-def check_period(from_date: date, to_date: date) -> None:
-    """BAD_USER_INPUT unless ``from <= to`` and the period spans at most ``MAX_SPAN_DAYS``."""
-    if from_date > to_date:
-        raise BadUserInput("from must not be after to")
-    if (to_date - from_date).days + 1 > MAX_SPAN_DAYS:
-        raise BadUserInput(f"the period may span at most {MAX_SPAN_DAYS} days")
 
 
 def check_icd10_category(value: str) -> str:
@@ -102,16 +108,8 @@ async def dispensation_stats(
 ) -> list[StatRow]:
     """Dispensations by ``group_by`` (atc, region, month, program, pharmacy), suppressed."""
     effective = scope(context, region)
-    check_period(from_date, to_date)
-    sources = context.services.sources
-    group = group_by.lower()
-
-    def load(view_region: str | None) -> Awaitable[Fetched[list[SourceRow]] | None]:
-        return sources.dispensation_view(from_date, to_date, view_region, group, context.deadline)
-
-    # Grouped by region, each region's view is its own row of the national view.
-    derive = _region_rows_of_national if group == "region" else None
-    return await _table_stats(context, SourceKind.DPS, load, effective, derive)
+    months = managers_months(from_date, to_date)
+    return await _Period(context, DISPENSATIONS, months).rows(effective, group_by.lower())
 
 
 async def call_stats(
@@ -119,14 +117,8 @@ async def call_stats(
 ) -> list[StatRow]:
     """Ambulance calls by ``group_by`` (diagnosis, outcome, station, month), suppressed."""
     effective = scope(context, region)
-    check_period(from_date, to_date)
-    sources = context.services.sources
-    group = group_by.lower()
-
-    def load(view_region: str | None) -> Awaitable[Fetched[list[SourceRow]] | None]:
-        return sources.call_view(from_date, to_date, view_region, group, context.deadline)
-
-    return await _table_stats(context, SourceKind.AMBULANCE, load, effective, None)
+    months = managers_months(from_date, to_date)
+    return await _Period(context, CALLS, months).rows(effective, group_by.lower())
 
 
 async def prevalence(context: RequestContext, icd10: str, region: str | None) -> list[StatRow]:
@@ -165,82 +157,227 @@ def region_label(region: str) -> str:
     return region.replace("-", " ").replace("_", " ").title()
 
 
-# --- tables -----------------------------------------------------------------------------------
+# --- periods of months ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class _View:
-    """One source answer: the rows of the national view or of one region's view."""
+class Measure:
+    """What is counted by month: its source, its table groupings, whether every record is in
+    every grouping, and the sources' call for one view."""
 
-    row: str
-    rows: tuple[SourceRow, ...]
+    kind: SourceKind
+    groupings: tuple[str, ...]  # groupings with a table of keys (not MONTH or REGION)
+    complete: bool
+    call: Callable[[Any], ViewCall]
 
 
-async def _table_stats(
-    context: RequestContext,
-    kind: SourceKind,
-    load: ViewLoader,
-    effective: str | None,
-    derive: Callable[[Sequence[SourceRow], str], list[SourceRow]] | None,
-) -> list[StatRow]:
-    """Fetch the national and regional views, suppress on the whole table, return one row."""
-    regions = known_regions(context)
-    asked: list[str | None] = [None] if derive is not None else [None, *regions]
-    fetched = await asyncio.gather(*(load(view) for view in asked))
-    source = context.services.sources.source_of(kind) or kind.value
-    for result in fetched:
+DISPENSATIONS = Measure(
+    SourceKind.DPS, ("atc", "program", "pharmacy"), True, lambda s: s.dispensation_view
+)
+CALLS = Measure(
+    SourceKind.AMBULANCE, ("diagnosis", "outcome", "station"), False, lambda s: s.call_view
+)
+
+
+class _Period:
+    """One request's months of one measure: their views, dark months and suppression."""
+
+    def __init__(self, context: RequestContext, measure: Measure, months: tuple[date, ...]):
+        self.context = context
+        self.measure = measure
+        self.months = months
+        self.regions = known_regions(context)
+        self.k = context.services.policy.suppression_k
+        sources = context.services.sources
+        self.source = sources.source_of(measure.kind) or measure.kind.value
+        self.call = measure.call(sources)
+        self.in_flight = asyncio.Semaphore(VIEWS_IN_FLIGHT)
+
+    async def rows(self, effective: str | None, group: str) -> list[StatRow]:
+        """The rows of one view (``effective``: a region, or None for national) by ``group``."""
+        shown = NATIONAL if effective is None else effective
+        names = (NATIONAL, *self.regions)
+        first, last = self.months[0], last_day(self.months[-1])
+        asked = group in self.measure.groupings
+        totals_views, national, regional = await asyncio.gather(
+            asyncio.gather(*(self._view(first, last, name, "month") for name in names)),
+            self._by_month(self.measure.groupings, (NATIONAL,)),
+            self._by_month((group,) if asked else (), self.regions),
+        )
+        totals = self._totals(dict(zip(names, totals_views, strict=True)))
+        dark = {month: await self._dark(month, totals[month], national) for month in self.months}
+        if group == "month":
+            return self._month_rows(totals_views[names.index(shown)], dark)
+        if group == "region":
+            return await self._region_rows(shown, totals, dark)
+        hidden = {
+            month: self._suppressed(month, group, totals[month], national, regional, dark)
+            for month in self.months
+        }
+        return await self._table_rows(shown, group, national, regional, hidden)
+
+    # --- loading --------------------------------------------------------------------------
+
+    async def _view(self, start: date, end: date, name: str, group: str) -> list[SourceRow]:
+        """One view's rows; SOURCE_UNAVAILABLE if it cannot be had."""
+        region = None if name == NATIONAL else name
+        async with self.in_flight:
+            result = await self.call(start, end, region, group, self.context.deadline)
         if result is None:
-            raise SourceUnavailable(source, "not configured")
+            raise SourceUnavailable(self.source, "not configured")
         if not result.ok:
-            raise _unavailable(source, result)
-    answers = dict(zip(asked, (tuple(result.value or ()) for result in fetched), strict=True))
-    views = [_View(NATIONAL, answers[None])]
-    for region in regions:
-        rows = derive(answers[None], region) if derive is not None else answers[region]
-        views.append(_View(region, tuple(rows)))
-    cells, latent, labels = _table(views)
-    suppressed = suppress_table(cells, context.services.policy.suppression_k, latent)
-    shown = NATIONAL if effective is None else effective
-    view = next(v for v in views if v.row == shown)
-    out = []
-    for source_row in view.rows:
-        coord = (shown, source_row.key)
-        cell = cells.get(coord) or _cell(source_row)
-        label = source_row.label or labels.get(source_row.key)
-        out.append(_row(source_row.key, label, cell, coord in suppressed or cell.count <= 0))
-    return out
+            raise _unavailable(self.source, result)
+        return list(result.value or ())
+
+    async def _by_month(
+        self, groups: tuple[str, ...], names: tuple[str, ...]
+    ) -> dict[tuple[date, str, str], list[SourceRow]]:
+        """Each month's view of each group and name, by (month, group, name)."""
+        wanted = [(m, g, n) for m in self.months for g in groups for n in names]
+        views = await asyncio.gather(*(self._view(m, last_day(m), n, g) for m, g, n in wanted))
+        return dict(zip(wanted, views, strict=True))
+
+    def _totals(self, views: dict[str, list[SourceRow]]) -> dict[date, dict[str, Cell]]:
+        """Each month's total by row, from the MONTH grouping of every view."""
+        keys = {month_key(month): month for month in self.months}
+        totals: dict[date, dict[str, Cell]] = {month: {} for month in self.months}
+        for name, rows in views.items():
+            for row in rows:
+                if row.key in keys:
+                    totals[keys[row.key]][name] = cell_of(row)
+        return totals
+
+    # --- months -----------------------------------------------------------------------------
+
+    async def _dark(
+        self,
+        month: date,
+        totals: dict[str, Cell],
+        national: dict[tuple[date, str, str], list[SourceRow]],
+    ) -> bool:
+        """Whether nothing of ``month`` may be published (``periods.py``), for every grouping
+        alike: decided on the totals and the national views (each region lists at most the
+        national number of keys), asking the regional views only when that bound is too weak."""
+        if thin_totals(totals, NATIONAL, self.k):
+            return True
+        regional = {name: cell for name, cell in totals.items() if name != NATIONAL}
+        for group in self.measure.groupings:
+            at_most = len(national[(month, group, NATIONAL)])
+            if not short_of_slack(regional, dict.fromkeys(self.regions, at_most), self.k):
+                continue
+            views = await asyncio.gather(
+                *(self._view(month, last_day(month), name, group) for name in self.regions)
+            )
+            listed = {name: len(rows) for name, rows in zip(self.regions, views, strict=True)}
+            if short_of_slack(regional, listed, self.k):
+                return True
+        return False
+
+    def _suppressed(
+        self,
+        month: date,
+        group: str,
+        totals: dict[str, Cell],
+        national: dict[tuple[date, str, str], list[SourceRow]],
+        regional: dict[tuple[date, str, str], list[SourceRow]],
+        dark: dict[date, bool],
+    ) -> tuple[Table, frozenset[tuple[str, str]]]:
+        """One month's table of ``group`` and its suppressed cells (all of a dark month)."""
+        views = {NATIONAL: national[(month, group, NATIONAL)]}
+        views.update({name: regional[(month, group, name)] for name in self.regions})
+        table = month_table(views, totals, self.measure.complete)
+        everything = frozenset(table.cells.keys() - table.latent)
+        if dark[month] or not table.consistent:
+            return table, everything
+        hidden = suppress_table(table.cells, self.k, NATIONAL, table.latent)
+        if hidden is None:  # docs/suppression.md: cannot happen in a month that is not dark
+            _log.warning("stats: no suppression pattern protects %s %s", group, month_key(month))
+            return table, everything
+        return table, hidden
+
+    # --- the answer -------------------------------------------------------------------------
+
+    def _month_rows(self, rows: list[SourceRow], dark: dict[date, bool]) -> list[StatRow]:
+        """MONTH rows are the months' totals: shown unless the month is dark."""
+        months = {month_key(month): month for month in self.months}
+        out = []
+        for row in rows:
+            month = months.get(row.key)
+            suppressed = month is None or dark[month]
+            out.append(_row(row.key, row.label, cell_of(row), suppressed))
+        return out
+
+    async def _region_rows(
+        self, shown: str, totals: dict[date, dict[str, Cell]], dark: dict[date, bool]
+    ) -> list[StatRow]:
+        """REGION rows: a region's total over the period, shown when each of its months is;
+        regions without an EHR are always suppressed (only their sum is protected)."""
+        national = await self._view(self.months[0], last_day(self.months[-1]), NATIONAL, "region")
+        out = []
+        for row in national:
+            if shown != NATIONAL and row.key != shown:
+                continue  # grouped by region, a region's view is its own row
+            parts = [
+                _month_cell(totals[m].get(row.key), dark[m]) if row.key in self.regions else None
+                for m in self.months
+            ]
+            suppressed = row.key not in self.regions or not _sums_to(row, parts)
+            out.append(_row(row.key, row.label, cell_of(row), suppressed))
+        return out
+
+    async def _table_rows(
+        self,
+        shown: str,
+        group: str,
+        national: dict[tuple[date, str, str], list[SourceRow]],
+        regional: dict[tuple[date, str, str], list[SourceRow]],
+        hidden: dict[date, tuple[Table, frozenset[tuple[str, str]]]],
+    ) -> list[StatRow]:
+        """ATC, PROGRAM, PHARMACY, DIAGNOSIS, OUTCOME or STATION rows of one view: the
+        period's view, each row shown when each of its months shows it."""
+        if len(self.months) == 1:
+            month = self.months[0]
+            source = national if shown == NATIONAL else regional
+            rows = source[(month, group, shown)]
+        else:
+            rows = await self._view(self.months[0], last_day(self.months[-1]), shown, group)
+        out = []
+        for row in rows:
+            parts = []
+            for month in self.months:
+                table, suppressed = hidden[month]
+                cell = table.cells.get((shown, row.key))
+                parts.append(
+                    None if cell is None else _month_cell(cell, (shown, row.key) in suppressed)
+                )
+            label = row.label or next(
+                (
+                    hidden[m][0].labels[row.key]
+                    for m in self.months
+                    if row.key in hidden[m][0].labels
+                ),
+                None,
+            )
+            out.append(_row(row.key, label, cell_of(row), not _sums_to(row, parts)))
+        return out
 
 
-def _table(views: Sequence[_View]) -> tuple[dict[Coord, Cell], set[Coord], dict[str, str]]:
-    """Cells by (row, key), the latent OTHER cells, and a label per key."""
-    cells: dict[Coord, Cell] = {}
-    labels: dict[str, str] = {}
-    for view in views:
-        for source_row in view.rows:
-            cells[(view.row, source_row.key)] = _cell(source_row)
-            if source_row.label:
-                labels.setdefault(source_row.key, source_row.label)
-    latent: set[Coord] = set()
-    for (row, key), national in list(cells.items()):
-        if row != NATIONAL:
-            continue
-        parts = [cells[(v.row, key)] for v in views[1:] if (v.row, key) in cells]
-        count = national.count - sum(part.count for part in parts)
-        if count > 0:  # dispensations or calls in regions no EHR is configured for
-            amount = None
-            if national.amount is not None:
-                amount = national.amount - sum(part.amount or Decimal(0) for part in parts)
-            cells[(OTHER, key)] = Cell(count, None, amount)
-            latent.add((OTHER, key))
-    return cells, latent, labels
+def _month_cell(cell: Cell | None, suppressed: bool) -> MonthCell | None:
+    if cell is None or cell.count <= 0:
+        return None
+    tiyn = None if cell.amount is None else int(cell.amount * 100)
+    return MonthCell(cell.count, tiyn, suppressed)
 
 
-def _cell(row: SourceRow) -> Cell:
-    return Cell(row.count or 0, row.patients, row.amount)
-
-
-def _region_rows_of_national(national: Sequence[SourceRow], region: str) -> list[SourceRow]:
-    return [row for row in national if row.key == region]
+def _sums_to(row: SourceRow, parts: list[MonthCell | None]) -> bool:
+    """True when the period's row may be shown: every month shows it, and it equals their sum
+    (otherwise the data changed between the views, and the row would tell that change)."""
+    if not period_shown(parts):
+        return False
+    count, tiyn = period_sum(parts)
+    if (row.count or 0) != count or count <= 0:
+        return False
+    return row.amount is None or tiyn is None or int(row.amount * 100) == tiyn
 
 
 def _row(key: str, label: str | None, cell: Cell, suppressed: bool) -> StatRow:
