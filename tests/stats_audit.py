@@ -20,8 +20,8 @@ and the amount of month x region x key, and each month x region total. What the 
   (or the nation's) patients in a month are at least those of any group in it, and for
   dispensations at most their sum over the groups.
 
-For each suppressed figure the attacker minimises and maximises it (``scipy.optimize.linprog``,
-HiGHS). ``findings`` lists every figure pinned to a narrower interval than wanted:
+For each suppressed figure the attacker minimises and maximises it (HiGHS, through
+``highspy``). ``findings`` lists every figure pinned to a narrower interval than wanted:
 count: max - min >= k; patients: max - min >= k - 1 (a suppressed group is at most as large as
 a published one holding it, which may have exactly k patients: [1, k] still holds k values);
 amount: max - min >= the true amount of the figure's suppressed parts (its single-month region
@@ -35,9 +35,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import highspy
 import numpy as np
-from scipy.optimize import linprog
-from scipy.sparse import csr_matrix
 
 NATIONAL = None  # the national view
 OTHER = "*other"  # the unpublished row of regions without an EHR
@@ -71,11 +70,19 @@ class Finding:
 
 @dataclass
 class _Model:
-    """Variables and constraints of one linear program (rows kept sparse)."""
+    """Variables (all at least zero) and constraints of one linear program, kept sparse.
+
+    Before the first solve, what the published figures fix outright is substituted: a sum of
+    zero makes each of its variables zero, a one-variable equation fixes that variable. The
+    solver then holds only what is really unknown (a few hundred variables, not thousands).
+    """
 
     names: dict[tuple, int] = field(default_factory=dict)
     eq: list[tuple[dict[int, float], float]] = field(default_factory=list)
     ub: list[tuple[dict[int, float], float]] = field(default_factory=list)
+    fixed: dict[int, float] = field(default_factory=dict)
+    _columns: dict[int, int] | None = None  # variable -> solver column, once reduced
+    _highs: highspy.Highs | None = None
 
     def var(self, name: tuple) -> int:
         return self.names.setdefault(name, len(self.names))
@@ -91,43 +98,109 @@ class _Model:
 
     def bounds(self, objective: dict[int, float]) -> tuple[float, float]:
         """Min and max of ``objective`` (inf when unbounded)."""
-        n = len(self.names)
-        a_eq, b_eq = _matrix(self.eq, n)
-        a_ub, b_ub = _matrix(self.ub, n)
-        cost = np.zeros(n)
-        for i, c in objective.items():
-            cost[i] = c
-        out = []
-        for sign in (1, -1):
-            result = linprog(
-                sign * cost,
-                A_ub=a_ub,
-                b_ub=b_ub,
-                A_eq=a_eq,
-                b_eq=b_eq,
-                bounds=(0, None),
-                method="highs",
-            )
-            if result.status == 3:  # unbounded
-                out.append(-sign * np.inf)
-            elif result.status != 0:
-                raise AssertionError(f"the published figures are inconsistent: {result.message}")
+        solver, columns = self._solver()
+        if any(i >= len(self.names) for i in objective):
+            raise ValueError("the objective names a figure the model does not hold")
+        constant = sum(c * self.fixed[i] for i, c in objective.items() if i in self.fixed)
+        free = {columns[i]: c for i, c in objective.items() if i not in self.fixed}
+        if not free:
+            return constant, constant
+        n = len(columns)
+        solver.changeColsCost(n, np.arange(n, dtype=np.int32), np.zeros(n))
+        solver.changeColsCost(
+            len(free), np.array(list(free), dtype=np.int32), np.array(list(free.values()))
+        )
+        found = []
+        for sense in (highspy.ObjSense.kMaximize, highspy.ObjSense.kMinimize):
+            solver.changeObjectiveSense(sense)
+            solver.run()
+            status = solver.getModelStatus()
+            if status in (
+                highspy.HighsModelStatus.kUnbounded,
+                highspy.HighsModelStatus.kUnboundedOrInfeasible,
+            ):
+                return -np.inf, np.inf
+            if status != highspy.HighsModelStatus.kOptimal:
+                raise AssertionError(f"the published figures are inconsistent: {status}")
+            found.append(constant + solver.getInfo().objective_function_value)
+        high, low = found
+        return low, high
+
+    def _reduce(self) -> None:
+        """Substitute every variable the equations fix; check nothing contradicts."""
+        changed = True
+        while changed:
+            changed = False
+            for terms, value in self.eq:
+                rest = {i: c for i, c in terms.items() if i not in self.fixed}
+                left = value - sum(c * self.fixed[i] for i, c in terms.items() if i in self.fixed)
+                if not rest:
+                    if abs(left) > 1e-6:
+                        raise AssertionError("the published figures are inconsistent")
+                elif len(rest) == 1:
+                    ((i, c),) = rest.items()
+                    self.fixed[i] = left / c
+                    changed = True
+                elif abs(left) < 1e-9 and all(c > 0 for c in rest.values()):
+                    self.fixed.update(dict.fromkeys(rest, 0.0))
+                    changed = True
+
+    def _solver(self) -> tuple[highspy.Highs, dict[int, int]]:
+        if self._highs is not None and self._columns is not None:
+            return self._highs, self._columns
+        self._reduce()
+        columns: dict[int, int] = {}
+        for i in range(len(self.names)):
+            if i not in self.fixed:
+                columns[i] = len(columns)
+        n = len(columns)
+        floor, ceiling = np.zeros(n), np.full(n, highspy.kHighsInf)
+        kept_ub = []
+        for terms, value in self.ub:  # a bound on one variable is a column bound, not a row
+            rest = {columns[i]: c for i, c in terms.items() if i not in self.fixed}
+            left = value - sum(c * self.fixed[i] for i, c in terms.items() if i in self.fixed)
+            if len(rest) != 1:
+                kept_ub.append((terms, value))
+                continue
+            ((column, c),) = rest.items()
+            if c > 0:
+                ceiling[column] = min(ceiling[column], left / c)
             else:
-                out.append(sign * result.fun)
-        return out[0], out[1]
-
-
-def _matrix(rows: list[tuple[dict[int, float], float]], n: int):
-    if not rows:
-        return None, None
-    data, cols, ptr, rhs = [], [], [0], []
-    for terms, value in rows:
-        for i, c in terms.items():
-            cols.append(i)
-            data.append(c)
-        ptr.append(len(cols))
-        rhs.append(value)
-    return csr_matrix((data, cols, ptr), shape=(len(rows), n)), np.array(rhs)
+                floor[column] = max(floor[column], left / c)
+        solver = highspy.Highs()
+        solver.setOptionValue("output_flag", False)
+        solver.addCols(n, np.zeros(n), floor, ceiling, 0, [], [], [])
+        for rows, is_equal in ((self.eq, True), (kept_ub, False)):
+            starts: list[int] = []
+            indices: list[int] = []
+            values: list[float] = []
+            rhs: list[float] = []
+            for terms, value in rows:
+                rest = {columns[i]: c for i, c in terms.items() if i not in self.fixed}
+                left = value - sum(c * self.fixed[i] for i, c in terms.items() if i in self.fixed)
+                if not rest:
+                    if left < -1e-6 or (is_equal and left > 1e-6):
+                        raise AssertionError("the published figures are inconsistent")
+                    continue
+                starts.append(len(indices))
+                indices.extend(rest)
+                values.extend(rest.values())
+                rhs.append(left)
+            if not rhs:
+                continue
+            upper = np.array(rhs, dtype=float)
+            lower = upper if is_equal else np.full(len(rhs), -highspy.kHighsInf)
+            solver.addRows(
+                len(rhs),
+                lower,
+                upper,
+                len(indices),
+                np.array(starts, dtype=np.int32),
+                np.array(indices, dtype=np.int32),
+                np.array(values, dtype=float),
+            )
+        self._highs, self._columns = solver, columns
+        return solver, columns
 
 
 class Audit:
@@ -188,10 +261,11 @@ class Audit:
         model = _Model()
         universe = self._universe()
         months = self._months()
+        asked = [g for g in self.groupings if any(t.grouping == g for t in self.tables)]
         for m in months:
             for r in self.rows:
                 total = model.var((measure, "t", m, r))
-                for grouping in self.groupings:
+                for grouping in asked:  # a grouping never asked tells nothing
                     terms = {
                         model.var((measure, "x", m, r, grouping, key)): 1.0
                         for key in universe[grouping]
