@@ -2,9 +2,11 @@
 
 Pure functions, no I/O (the rule in full: ``docs/suppression.md``).
 
-**Whole months.** A manager's period runs from the first day of a month to the last day of a
-month, at most ``MAX_MONTHS`` months; anything else is BAD_USER_INPUT. Two periods then differ
-by whole months, never by a day, and every period is a run of months.
+**Whole months, over.** A manager's period runs from the first day of a month to the last day
+of a month, at most ``MAX_MONTHS`` months, and ends before the current month; anything else is
+BAD_USER_INPUT. Two periods then differ by whole months, never by a day, every period is a run
+of months, and a month's figures are asked only once it is over (asked on two days, the
+current month would tell the day in between).
 
 **Dark months.** A month is dark when its totals cannot be published safely, for every grouping
 alike: a region's (or the nation's) total covers fewer than ``k`` patients, the regions without
@@ -31,15 +33,21 @@ from gateway.resolvers.suppression import Cell, is_small
 MAX_MONTHS = 36  # three years
 
 
-def managers_months(from_date: date, to_date: date) -> tuple[date, ...]:
+def managers_months(from_date: date, to_date: date, today: date) -> tuple[date, ...]:
     """The months (their first days) of a manager's period; BAD_USER_INPUT unless the period is
-    whole calendar months, ``from`` not after ``to``, at most ``MAX_MONTHS`` of them."""
+    whole calendar months, ``from`` not after ``to``, at most ``MAX_MONTHS`` of them, and over
+    by ``today`` (the current month's figures still change by the day)."""
     if from_date > to_date:
         raise BadUserInput("from must not be after to")
     if from_date.day != 1 or (to_date + timedelta(days=1)).day != 1:
         raise BadUserInput(
             "a manager's period is whole calendar months: from must be the first day of a month "
             "and to the last day of a month (e.g. from 2026-06-01 to 2026-08-31)"
+        )
+    if to_date >= date(today.year, today.month, 1):
+        raise BadUserInput(
+            "a manager's period must end by the last day of the previous month: the current "
+            "month's figures still change by the day"
         )
     months = []
     month = from_date

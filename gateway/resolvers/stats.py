@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from gateway import clock
 from gateway.auth.policy import stats_region
 from gateway.config import SourceKind
 from gateway.contract.types import StatRow
@@ -108,7 +109,7 @@ async def dispensation_stats(
 ) -> list[StatRow]:
     """Dispensations by ``group_by`` (atc, region, month, program, pharmacy), suppressed."""
     effective = scope(context, region)
-    months = managers_months(from_date, to_date)
+    months = managers_months(from_date, to_date, clock.today())
     return await _Period(context, DISPENSATIONS, months).rows(effective, group_by.lower())
 
 
@@ -117,7 +118,7 @@ async def call_stats(
 ) -> list[StatRow]:
     """Ambulance calls by ``group_by`` (diagnosis, outcome, station, month), suppressed."""
     effective = scope(context, region)
-    months = managers_months(from_date, to_date)
+    months = managers_months(from_date, to_date, clock.today())
     return await _Period(context, CALLS, months).rows(effective, group_by.lower())
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 
@@ -40,7 +41,7 @@ query($icd10: String!, $region: String) {
 PERIODS = (
     (date(2025, 1, 1), date(2025, 12, 31)),
     (date(2026, 1, 1), date(2026, 11, 30)),
-    (date(2024, 1, 1), date(2026, 12, 31)),  # the longest period allowed
+    (date(2023, 12, 1), date(2026, 11, 30)),  # the longest period allowed (ends last month)
     (date(2026, 3, 1), date(2026, 3, 31)),  # a month: mostly small groups
 )
 
@@ -284,6 +285,11 @@ def test_regional_manager_asking_another_region_is_forbidden(stack: Stack) -> No
         (DISPENSATIONS, {"from": "2025-01-01", "to": "2025-02-01", "groupBy": "BRAND"}),
         (DISPENSATIONS, {"from": "2025-13-01", "to": "2025-02-01", "groupBy": "ATC"}),
         (CALLS, {"from": "2026-02-01", "to": "2026-01-01", "groupBy": "OUTCOME"}),
+        # Managers' periods are whole calendar months, at most 36 (docs/suppression.md).
+        (DISPENSATIONS, {"from": "2026-06-01", "to": "2026-11-19", "groupBy": "REGION"}),
+        (DISPENSATIONS, {"from": "2026-06-02", "to": "2026-11-30", "groupBy": "ATC"}),
+        (DISPENSATIONS, {"from": "2024-01-01", "to": "2027-01-31", "groupBy": "ATC"}),
+        (CALLS, {"from": "2026-06-01", "to": "2026-06-15", "groupBy": "DIAGNOSIS"}),
         (PREVALENCE, {"icd10": "E11.9"}),
         (PREVALENCE, {"icd10": "E11' OR 1=1"}),
         (PREVALENCE, {"icd10": "E11", "region": "nowhere"}),
@@ -321,6 +327,30 @@ def _requests(stack: Stack, name: str) -> list[dict[str, Any]]:
     return stack.emulator_requests(name)["recent"]
 
 
+def _view(query: str) -> tuple[str, str, str | None, str]:
+    """A stats request's period, region and grouping."""
+    params = dict(parse_qsl(query))
+    return params["from"], params["to"], params.get("region"), params["groupBy"]
+
+
+def _expected_dps_views(regional: tuple[str, ...]) -> set[tuple[str, str, str | None, str]]:
+    """What a year of dispensations by ATC then PHARMACY asks (stats.py): the month totals of
+    every view and the national view of each grouping asked, over the year; for each month the
+    national view of every grouping (the dark-month test) and each region's view of the
+    groupings in ``regional`` (those asked, and any the dark-month test needs)."""
+    views: set[tuple[str, str, str | None, str]] = set()
+    for region in (None, *REGIONS):
+        views.add(("2025-01-01", "2025-12-31", region, "month"))
+    views |= {("2025-01-01", "2025-12-31", None, group) for group in ("atc", "pharmacy")}
+    for month in range(1, 13):
+        first = date(2025, month, 1)
+        last = date(2025 + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+        span = (first.isoformat(), last.isoformat())
+        views |= {(*span, None, group) for group in ("atc", "program", "pharmacy")}
+        views |= {(*span, region, group) for region in REGIONS for group in regional}
+    return views
+
+
 def test_only_aggregates_are_asked_of_the_sources(stack: Stack, manager: str) -> None:
     with stack.fresh_gateway() as gateway:  # a cold cache: every figure is fetched
         stack.reset_requests()
@@ -332,7 +362,10 @@ def test_only_aggregates_are_asked_of_the_sources(stack: Stack, manager: str) ->
         assert not gateway.graphql(PREVALENCE, {"icd10": "E11"}, manager).json().get("errors")
         dps = [r for r in _requests(stack, "dps") if r["path"] != "/oauth/token"]
         assert dps and {r["path"] for r in dps} == {"/v1/stats/dispensations"}
-        assert len(dps) == 2 * (1 + len(REGIONS))  # national + each region, per grouping
+        asked = [_view(r["query"]) for r in dps]
+        assert len(asked) == len(set(asked))  # every view once: the second grouping reuses
+        assert _expected_dps_views(("atc", "pharmacy")) <= set(asked)
+        assert set(asked) <= _expected_dps_views(("atc", "pharmacy", "program"))
         calls = _requests(stack, "ambulance")
         assert calls and {r["path"] for r in calls} == {"/api/stats/calls"}
         for region in REGIONS:

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from gateway import clock
 from gateway.auth.principal import Principal, Role
 from gateway.deadline import Deadline
 from gateway.errors import BadUserInput
@@ -26,6 +27,7 @@ from gateway.sources import Fetched
 from tests.stats_audit import Audit, Table
 
 REGIONS = ("astana", "almaty", "shymkent")
+TODAY = date(2026, 12, 3)  # every period below is over by then
 TABLES = ("ATC", "PROGRAM", "PHARMACY")
 GROUPS = ("ATC", "REGION", "MONTH", "PROGRAM", "PHARMACY")
 
@@ -79,6 +81,12 @@ class SyntheticDps:
             for key in sorted(count)
         ]
         return Fetched(rows, True, False, None, None)
+
+
+@pytest.fixture(autouse=True)
+def today(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The synthetic records are of 2026; the period rule reads today's date from the clock."""
+    monkeypatch.setattr(clock, "today", lambda: TODAY)
 
 
 def context(sources: SyntheticDps, k: int = 5) -> SimpleNamespace:
