@@ -24,8 +24,9 @@ For each suppressed figure the attacker minimises and maximises it (HiGHS, throu
 ``highspy``). ``findings`` lists every figure pinned to a narrower interval than wanted:
 count: max - min >= k; patients: max - min >= k - 1 (a suppressed group is at most as large as
 a published one holding it, which may have exactly k patients: [1, k] still holds k values);
-amount: max - min >= the true amount of the figure's suppressed parts (its single-month region
-rows that are suppressed where they are published alone), so no price is pinned.
+amount: max - min >= what no published figure accounts for, given by the caller from the
+truth (a suppressed single-month regional row: its amount; a national one: the amount of its
+suppressed regional rows; a period: the sum over its months), so no price is pinned.
 """
 
 from __future__ import annotations
