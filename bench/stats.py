@@ -32,7 +32,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.stack import BENCH_DIR, cpu_seconds, free_port, write_config
+from bench.stack import BENCH_DIR, cpu_seconds, free_port, wait_ready, write_config
 from emulators.population import today_in_almaty
 from emulators.serve import ensure_population, start_emulators
 from gateway.auth.issuer import DemoIssuer
@@ -84,16 +84,7 @@ def gateway_process(config: Path, source: Path | None) -> Iterator[tuple[str, in
     process = subprocess.Popen(command, env=env, cwd=source or None)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError("gateway exited at start")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("gateway did not start")
+        wait_ready(url, process)
         yield url, process.pid
     finally:
         process.terminate()

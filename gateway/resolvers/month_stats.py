@@ -14,6 +14,7 @@ or grouping can be played against another.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -179,7 +180,7 @@ class MonthlyStats:
         everything = frozenset(table.cells.keys() - table.latent)
         if dark[month] or not table.consistent:
             return table, everything
-        hidden = suppress_table(table.cells, self.k, NATIONAL, table.latent)
+        hidden = _pattern(tuple(sorted(table.cells.items())), self.k, table.latent)
         if hidden is None:  # docs/suppression.md: cannot happen in a month that is not dark
             _log.warning("stats: no suppression pattern protects %s %s", group, month_key(month))
             return table, everything
@@ -250,6 +251,15 @@ class MonthlyStats:
             )
             out.append(stat_row(row.key, label, cell_of(row), not _sums_to(row, parts)))
         return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _pattern(
+    cells: tuple[tuple[tuple[str, str], Cell], ...], k: int, latent: frozenset[tuple[str, str]]
+) -> frozenset[tuple[str, str]] | None:
+    """``suppress_table``, remembered: a month's table is asked again by every period holding
+    it, and its pattern depends on nothing but its figures."""
+    return suppress_table(dict(cells), k, NATIONAL, latent)
 
 
 def _month_cell(cell: Cell | None, suppressed: bool) -> MonthCell | None:

@@ -162,16 +162,26 @@ def this_month(stack: Stack) -> date:
 FAMILIES = {"dense": (-5, -4), "edge": (-1, -1), "sparse": (-11, -9)}
 
 
+def asked_around(
+    stack: Stack, gateway: Gateway, token: str, where: str, calls: bool
+) -> tuple[Audit, Manager]:
+    """Everything a national manager can ask around one family's period, in an audit."""
+    tables = CALL_TABLES if calls else DISPENSATION_TABLES
+    k = gateway.settings.policy.suppression_k
+    audit = Audit(REGIONS, tables, complete=not calls, k=k)
+    manager = Manager(gateway, token, audit, CALLS if calls else DISPENSATIONS)
+    now = this_month(stack)
+    first, last = (shift(now, by) for by in FAMILIES[where])
+    extra = ("MONTH",) if calls else ("REGION", "MONTH")
+    manager.everything(first, last, now, (*tables, *extra))
+    return audit, manager
+
+
 @pytest.mark.parametrize("where", list(FAMILIES))
 def test_no_dispensation_figure_is_pinned(
     stack: Stack, gateway: Gateway, manager_token: str, where: str
 ) -> None:
-    k = gateway.settings.policy.suppression_k
-    audit = Audit(REGIONS, DISPENSATION_TABLES, complete=True, k=k)
-    manager = Manager(gateway, manager_token, audit, DISPENSATIONS)
-    now = this_month(stack)
-    first, last = (shift(now, by) for by in FAMILIES[where])
-    manager.everything(first, last, now, ("ATC", "REGION", "MONTH", "PROGRAM", "PHARMACY"))
+    audit, manager = asked_around(stack, gateway, manager_token, where, calls=False)
     truth = dispensation_amounts(stack.ground_truth)
     assert audit.findings(unpublished_amount(manager, truth)) == []
 
@@ -180,12 +190,7 @@ def test_no_dispensation_figure_is_pinned(
 def test_no_ambulance_figure_is_pinned(
     stack: Stack, gateway: Gateway, manager_token: str, where: str
 ) -> None:
-    k = gateway.settings.policy.suppression_k
-    audit = Audit(REGIONS, CALL_TABLES, complete=False, k=k)
-    manager = Manager(gateway, manager_token, audit, CALLS)
-    now = this_month(stack)
-    first, last = (shift(now, by) for by in FAMILIES[where])
-    manager.everything(first, last, now, ("DIAGNOSIS", "OUTCOME", "STATION", "MONTH"))
+    audit, _ = asked_around(stack, gateway, manager_token, where, calls=True)
     assert audit.findings() == []
 
 
