@@ -116,13 +116,18 @@ class _Model:
             solver.changeObjectiveSense(sense)
             solver.run()
             status = solver.getModelStatus()
+            if status == highspy.HighsModelStatus.kUnknown:  # the warm start lost its way
+                solver.clearSolver()
+                solver.run()
+                status = solver.getModelStatus()
             if status in (
                 highspy.HighsModelStatus.kUnbounded,
                 highspy.HighsModelStatus.kUnboundedOrInfeasible,
             ):
                 return -np.inf, np.inf
             if status != highspy.HighsModelStatus.kOptimal:
-                raise AssertionError(f"the published figures are inconsistent: {status}")
+                reason = solver.modelStatusToString(status)
+                raise AssertionError(f"the published figures are inconsistent: {reason}")
             found.append(constant + solver.getInfo().objective_function_value)
         high, low = found
         return low, high
