@@ -206,8 +206,8 @@ are not pinned. Every emulator delays every answer by 50 ms (`__faults` `latency
 - **S4** `emergency` (role EMERGENCY) of a new person each time, concurrency 1, with
   `ehr-astana` hung (`POST /__faults {"hang": true}`); split into the requests before the
   breaker opened (5 consecutive timeouts, `BreakerSettings`) and after.
-- **S5** each `stats` query of `bench/stats.py` over 100,000 people, 30-day periods, cold (a
-  new period each time) and then the same query warm.
+- **S5** each `stats` query of `bench/stats.py` over 100,000 people, one whole month each, cold
+  (a month not asked before in that grouping) and then the same query warm.
 """
 
 

@@ -143,7 +143,7 @@ def bench_stack(
         process = subprocess.Popen(command, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait_ready(url, process)
+            wait_ready(url, process)
             yield BenchStack(url, emulators.urls, issuer, truth, process.pid, emulators.pids)
         finally:
             process.terminate()
@@ -151,7 +151,8 @@ def bench_stack(
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _wait_ready(url: str, process: subprocess.Popen) -> None:
+def wait_ready(url: str, process: subprocess.Popen) -> None:
+    """Return once the gateway answers ``/healthz``; RuntimeError if it exits or takes 30 s."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:

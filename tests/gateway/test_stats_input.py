@@ -9,13 +9,8 @@ import pytest
 
 from gateway.auth.principal import Principal, Role
 from gateway.errors import BadUserInput, Forbidden
-from gateway.resolvers.stats import (
-    MAX_SPAN_DAYS,
-    check_icd10_category,
-    check_period,
-    region_label,
-    scope,
-)
+from gateway.resolvers.periods import MAX_MONTHS, managers_months
+from gateway.resolvers.stats import check_icd10_category, region_label, scope
 from gateway.schema.stats import Stats, open_stats
 
 REGIONS = ("astana", "almaty", "shymkent")
@@ -29,23 +24,47 @@ def context(role: Role, region: str | None = None) -> SimpleNamespace:
     )
 
 
-def test_period_bounds() -> None:
-    check_period(date(2026, 1, 1), date(2026, 1, 1))  # one day
-    check_period(date(2024, 1, 1), date(2026, 12, 31))  # exactly three years (2024 is leap)
-    assert MAX_SPAN_DAYS == 1096
+TODAY = date(2026, 12, 3)
+
+
+def test_periods_are_whole_months() -> None:
+    assert managers_months(date(2026, 1, 1), date(2026, 1, 31), TODAY) == (date(2026, 1, 1),)
+    assert managers_months(date(2025, 11, 1), date(2026, 2, 28), TODAY) == (
+        date(2025, 11, 1),
+        date(2025, 12, 1),
+        date(2026, 1, 1),
+        date(2026, 2, 1),
+    )
+    assert managers_months(date(2024, 2, 1), date(2024, 2, 29), TODAY) == (
+        date(2024, 2, 1),
+    )  # leap
+    longest = managers_months(date(2023, 12, 1), date(2026, 11, 30), TODAY)
+    assert len(longest) == MAX_MONTHS == 36
 
 
 @pytest.mark.parametrize(
     ("start", "end"),
     [
         (date(2026, 2, 1), date(2026, 1, 31)),  # from after to
-        (date(2024, 1, 1), date(2027, 1, 1)),  # one day over three years
-        (date(1990, 1, 1), date(2026, 1, 1)),
+        (date(2024, 1, 1), date(2027, 1, 31)),  # 37 months
+        (date(1990, 1, 1), date(2026, 1, 31)),
+        (date(2026, 6, 1), date(2026, 11, 19)),  # the differencing hole: a day short
+        (date(2026, 6, 1), date(2026, 11, 20)),
+        (date(2026, 6, 2), date(2026, 6, 30)),  # not from the first day
+        (date(2026, 1, 1), date(2026, 1, 1)),  # one day
+        (date(2026, 12, 1), date(2026, 12, 31)),  # the current month is not over
+        (date(2026, 11, 1), date(2027, 1, 31)),  # nor is the future
     ],
 )
-def test_bad_periods_are_bad_user_input(start: date, end: date) -> None:
+def test_other_periods_are_bad_user_input(start: date, end: date) -> None:
     with pytest.raises(BadUserInput):
-        check_period(start, end)
+        managers_months(start, end, TODAY)
+
+
+def test_the_refusal_says_what_a_period_must_be() -> None:
+    with pytest.raises(BadUserInput, match="whole calendar months"):
+        managers_months(date(2026, 6, 1), date(2026, 11, 19), TODAY)
+    assert managers_months(date(2025, 2, 1), date(2025, 2, 28), TODAY) == (date(2025, 2, 1),)
 
 
 @pytest.mark.parametrize(("given", "category"), [("E11", "E11"), (" i10 ", "I10"), ("Z34", "Z34")])
