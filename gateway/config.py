@@ -130,6 +130,29 @@ class PolicySettings:
     emergency_reason_min_chars: int = 3  # shortest `emergency` reason (after strip)
 
 
+class LogFormat(StrEnum):
+    """How log lines are written (`[telemetry] log_format`)."""
+
+    JSON = "json"  # one JSON object per line
+    TEXT = "text"  # for a person reading a terminal
+
+
+@dataclass(frozen=True)
+class TelemetrySettings:
+    """`[telemetry]`: traces to an OpenTelemetry collector, and the form of log lines."""
+
+    otlp_endpoint: str = ""  # OTLP/HTTP base URL, e.g. http://otel-collector:4318; "" = off
+    log_format: LogFormat = LogFormat.JSON  # "json" or "text"
+
+
+@dataclass(frozen=True)
+class DocumentsSettings:
+    """`[documents]`: trusted documents, the frontends' operations by SHA-256."""
+
+    path: str = ""  # the JSON manifest (`python -m gateway documents build`); "" = none
+    require: bool = False  # true: any other document gets PERSISTED_QUERY_NOT_FOUND
+
+
 @dataclass(frozen=True)
 class SourceSettings:
     """One `[[sources]]` entry: a national source system the gateway reads from."""
@@ -177,6 +200,8 @@ class Settings:
     audit: AuditSettings = field(default_factory=AuditSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
     resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    documents: DocumentsSettings = field(default_factory=DocumentsSettings)
 
     def sources_of(self, kind: str) -> tuple[SourceSettings, ...]:
         """The configured sources of one kind, in file order."""
@@ -299,6 +324,8 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
             ("audit", AuditSettings),
             ("policy", PolicySettings),
             ("resilience", ResilienceSettings),
+            ("telemetry", TelemetrySettings),
+            ("documents", DocumentsSettings),
         )
     }
     sources = tuple(
@@ -314,6 +341,8 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
         audit=sections["audit"],
         policy=sections["policy"],
         resilience=sections["resilience"],
+        telemetry=sections["telemetry"],
+        documents=sections["documents"],
         sources=sources,
     )
     _check_server(settings.server)
@@ -322,6 +351,8 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
     _check_audit(settings.audit)
     _check_policy(settings.policy)
     _check_resilience(settings.resilience)
+    _check_telemetry(settings.telemetry)
+    _check_documents(settings.documents)
     _check_sources(settings.sources)
     return settings
 
@@ -552,6 +583,16 @@ def _check_resilience(resilience: ResilienceSettings) -> None:
         _at_least(value, floor, f"resilience.{spec.name}")
     if resilience.breaker_failure_ratio > 1:
         raise ConfigError("resilience.breaker_failure_ratio: must be at most 1")
+
+
+def _check_telemetry(telemetry: TelemetrySettings) -> None:
+    if telemetry.otlp_endpoint:
+        _check_http_url(telemetry.otlp_endpoint, "telemetry.otlp_endpoint")
+
+
+def _check_documents(documents: DocumentsSettings) -> None:
+    if documents.require and not documents.path:
+        raise ConfigError("documents.require: needs documents.path (the trusted documents)")
 
 
 def _check_policy(policy: PolicySettings) -> None:
