@@ -28,7 +28,8 @@ def _serve(argv: Sequence[str]) -> int:
     parser.add_argument("--config")
     args = parser.parse_args(argv)
     settings = load_settings(_config_path(args.config))
-    configure_logging(os.environ.get("EHP_LOG_LEVEL", "INFO"))
+    level = os.environ.get("EHP_LOG_LEVEL", "INFO")
+    configure_logging(level, log_format=settings.telemetry.log_format.value)
     uvicorn.run(
         create_app(settings),
         host=settings.server.host,

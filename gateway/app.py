@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import os
+import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -28,20 +29,26 @@ from gateway.audit import open_audit_store
 from gateway.auth.restrictions import open_restriction_store
 from gateway.auth.tokens import TokenVerifier
 from gateway.config import AuditSettings, Settings
+from gateway.logs import REQUEST_ID, carries_identifier
 from gateway.metrics import BREAKER_STATE, BREAKER_STATE_VALUES, render_metrics
 from gateway.resolvers.context import Services
 from gateway.schema.schema import build_schema
 from gateway.sources import SourceSystems
+from gateway.telemetry import TracedRequests, Tracing
 from gateway.view import PassportView
 
 log = logging.getLogger("gateway.app")
 # An audit store slower than this to read one row is not ready (deploy/k8s probes allow 3 s).
 READINESS_AUDIT_TIMEOUT_S = 2.5
+# A caller's X-Request-Id is kept when it looks like one; anything else gets one of ours.
+_CALLER_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
 
 
 def create_app(settings: Settings) -> Starlette:
     """The gateway as an ASGI app; clients, cache and stores live as long as it runs."""
     state: dict[str, Gateway] = {}
+    endpoint = settings.telemetry.otlp_endpoint
+    tracing = Tracing(endpoint) if endpoint else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -62,6 +69,8 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             directory.cancel()
             await close_gateway(gateway)
+            if tracing is not None:
+                await asyncio.to_thread(tracing.shutdown)  # sends the spans still queued
 
     async def graphql(request: Request) -> Response:
         return await request.app.state.view.handle(request)
@@ -80,6 +89,8 @@ def create_app(settings: Settings) -> Starlette:
         return Response(body, media_type=content_type)
 
     middleware = [Middleware(RequestLimits, max_body_bytes=settings.server.max_body_bytes)]
+    if tracing is not None:
+        middleware.append(Middleware(TracedRequests, tracing=tracing))
     if settings.server.cors_origins:
         middleware.append(
             Middleware(
@@ -185,7 +196,9 @@ def patient_key_secret(audit: AuditSettings) -> bytes:
 
 
 class RequestLimits:
-    """Pure ASGI middleware: a request id on every request, and a cap on the body size."""
+    """Pure ASGI middleware: a request id on every request (the caller's X-Request-Id when it
+    is a plain token without an IIN-like number, else a new one; in the log context too), and
+    a cap on the body size."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
@@ -196,11 +209,15 @@ class RequestLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        scope.setdefault("state", {})["request_id"] = uuid.uuid4().hex
+        request_id = None
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
                 await _too_large(send)
                 return
+            if name == b"x-request-id":
+                request_id = _caller_request_id(value)
+        request_id = request_id or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
         received = 0
         limit = self.max_body_bytes
 
@@ -213,10 +230,22 @@ class RequestLimits:
                     raise BodyTooLarge
             return message
 
+        # Log lines of this request (and of the tasks it starts) carry its id.
+        token = REQUEST_ID.set(request_id)
         try:
             await self.app(scope, limited_receive, send)
         except BodyTooLarge:
             await _too_large(send)
+        finally:
+            REQUEST_ID.reset(token)
+
+
+def _caller_request_id(value: bytes) -> str | None:
+    """A caller's request id when it is a short plain token carrying no 12-digit number."""
+    text = value.decode("latin-1")
+    if _CALLER_REQUEST_ID.fullmatch(text) and not carries_identifier(text):
+        return text
+    return None
 
 
 class BodyTooLarge(Exception):

@@ -19,7 +19,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
-from gateway import graphiql, metrics
+from gateway import graphiql, metrics, telemetry
 from gateway.audit.disclosure import disclosure_events
 from gateway.auth.tokens import TokenVerifier
 from gateway.deadline import Deadline
@@ -78,8 +78,9 @@ class PassportView(GraphQL[RequestContext, None]):
             services=self.services,
             principal=principal,
             deadline=Deadline.after_ms(self.request_deadline_ms),
-            request_id=request.headers.get("x-request-id") or request.state.request_id,
+            request_id=request.state.request_id,
         )
+        telemetry.annotate({"ehp.role": principal.role.value})
         return await self._run(request, UNSET)
 
     async def _run(self, request: Request, context: Any) -> Response:
@@ -111,6 +112,7 @@ class PassportView(GraphQL[RequestContext, None]):
                 "errors": [{"message": "internal error", "extensions": {"code": INTERNAL}}],
             }
         metrics.REQUESTS.labels(role=context.principal.role.value, outcome=outcome).inc()
+        telemetry.annotate({"ehp.outcome": outcome})
         return response
 
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]
@@ -133,10 +135,17 @@ async def _write_audit(context: RequestContext) -> None:
     disclosures = [d for read in context.reads if (d := read.disclosure()) is not None]
     events = disclosure_events(context.principal, context.request_id, disclosures)
     for event in [*context.events, *events]:
-        await context.services.audit.append(event)
+        attributes = {
+            "ehp.audit.action": event.action,
+            "ehp.audit.break_glass": event.break_glass,
+            "ehp.audit.sections": len(event.sections),
+        }
+        with telemetry.span("audit append", attributes):
+            await context.services.audit.append(event)
 
 
 def _error_response(status: int, code: str, message: str) -> Response:
     body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    telemetry.annotate({"ehp.outcome": code.lower()})
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
