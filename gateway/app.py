@@ -28,11 +28,13 @@ from gateway import graphiql
 from gateway.audit import open_audit_store
 from gateway.auth.restrictions import open_restriction_store
 from gateway.auth.tokens import TokenVerifier
-from gateway.config import AuditSettings, Settings
+from gateway.config import AuditSettings, DocumentsSettings, Settings
 from gateway.logs import REQUEST_ID, carries_identifier
 from gateway.metrics import BREAKER_STATE, BREAKER_STATE_VALUES, render_metrics
 from gateway.resolvers.context import Services
+from gateway.schema.manifest import load_manifest
 from gateway.schema.schema import build_schema
+from gateway.schema.trusted import TrustedDocuments
 from gateway.sources import SourceSystems
 from gateway.telemetry import TracedRequests, Tracing
 from gateway.view import PassportView
@@ -45,8 +47,12 @@ _CALLER_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
 
 
 def create_app(settings: Settings) -> Starlette:
-    """The gateway as an ASGI app; clients, cache and stores live as long as it runs."""
+    """The gateway as an ASGI app; clients, cache and stores live as long as it runs.
+
+    A bad trusted-documents manifest stops it here (ConfigError naming the entry).
+    """
     state: dict[str, Gateway] = {}
+    documents = trusted_documents(settings.documents)
     endpoint = settings.telemetry.otlp_endpoint
     tracing = Tracing(endpoint) if endpoint else None
 
@@ -60,6 +66,7 @@ def create_app(settings: Settings) -> Starlette:
             gateway.verifier,
             request_deadline_ms=settings.policy.request_deadline_ms,
             graphiql=bool(settings.server.graphiql),
+            documents=documents,
         )
         app.state.view = view
         tune_garbage_collector()
@@ -109,6 +116,13 @@ def create_app(settings: Settings) -> Starlette:
     if settings.server.graphiql:
         routes.append(graphiql.assets_route())
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+
+def trusted_documents(settings: DocumentsSettings) -> TrustedDocuments | None:
+    """The manifest of `[documents] path` with its `require` rule; None when no path is set."""
+    if not settings.path:
+        return None
+    return TrustedDocuments(load_manifest(Path(settings.path)), settings.require)
 
 
 @dataclass

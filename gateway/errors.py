@@ -11,6 +11,7 @@ BAD_USER_INPUT = "BAD_USER_INPUT"
 NOT_FOUND = "NOT_FOUND"
 SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 INTERNAL = "INTERNAL"
 
 ERROR_CODES = frozenset(
@@ -22,6 +23,7 @@ ERROR_CODES = frozenset(
         NOT_FOUND,
         SOURCE_UNAVAILABLE,
         QUERY_TOO_COMPLEX,
+        PERSISTED_QUERY_NOT_FOUND,
         INTERNAL,
     }
 )
@@ -98,6 +100,14 @@ class QueryTooComplex(GatewayError):
 
     code = QUERY_TOO_COMPLEX
     default_message = "query too complex"
+
+
+class PersistedQueryNotFound(GatewayError):
+    """Trusted documents are required and the request names none the gateway knows."""
+
+    code = PERSISTED_QUERY_NOT_FOUND
+    # Apollo's message: its clients recognise it (and would retry with the full text).
+    default_message = "PersistedQueryNotFound"
 
 
 class Internal(GatewayError):

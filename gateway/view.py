@@ -1,7 +1,9 @@
 """The GraphQL endpoint: authenticate, execute, audit, answer.
 
 Every request but the GraphiQL page needs a verified token (401 + UNAUTHENTICATED
-otherwise). After execution, one audit event per person whose record was disclosed is
+otherwise). Then the trusted documents decide which text runs, before it is parsed
+(``gateway.schema.trusted``; PERSISTED_QUERY_NOT_FOUND answers HTTP 200, as Apollo's). After
+execution, one audit event per person whose record was disclosed is
 written before the response leaves; if that fails, no data is sent (fail closed).
 """
 
@@ -15,7 +17,7 @@ from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
@@ -23,13 +25,23 @@ from gateway import graphiql, metrics, telemetry
 from gateway.audit.disclosure import disclosure_events
 from gateway.auth.tokens import TokenVerifier
 from gateway.deadline import Deadline
-from gateway.errors import BAD_USER_INPUT, INTERNAL, UNAUTHENTICATED, GatewayError
+from gateway.errors import (
+    BAD_USER_INPUT,
+    INTERNAL,
+    PERSISTED_QUERY_NOT_FOUND,
+    UNAUTHENTICATED,
+    GatewayError,
+)
 from gateway.resolvers.context import RequestContext, Services
 from gateway.schema.errors import coded
 from gateway.schema.schema import PassportSchema
+from gateway.schema.trusted import TrustedDocuments
 
 log = logging.getLogger("gateway.view")
 PRIVATE_HEADERS = {"Cache-Control": "no-store", "Vary": "Authorization"}
+DOCUMENT_ID = "documentId"  # GraphQL over HTTP's persisted documents parameter
+# Apollo answers an unknown persisted query with HTTP 200, so its clients read the error.
+ERROR_STATUS = {PERSISTED_QUERY_NOT_FOUND: 200, UNAUTHENTICATED: 401}
 
 
 class PassportView(GraphQL[RequestContext, None]):
@@ -43,11 +55,13 @@ class PassportView(GraphQL[RequestContext, None]):
         *,
         request_deadline_ms: int,
         graphiql: bool,
+        documents: TrustedDocuments | None = None,
     ) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
         self.services = services
         self.verifier = verifier
         self.request_deadline_ms = request_deadline_ms
+        self.documents = documents
 
     async def get_context(self, request: Request, response: Any) -> RequestContext:  # type: ignore[override]
         """The context made by ``handle``; strawberry asks for it after authentication."""
@@ -84,11 +98,42 @@ class PassportView(GraphQL[RequestContext, None]):
         return await self._run(request, UNSET)
 
     async def _run(self, request: Request, context: Any) -> Response:
-        """strawberry's run, with its HTTP errors (no query, bad JSON) as coded JSON errors."""
+        """strawberry's run, with its HTTP errors (no query, bad JSON) and refused documents
+        as coded JSON errors."""
         try:
             return await self.run(request, context=context)
         except HTTPException as error:
             return _error_response(error.status_code, BAD_USER_INPUT, error.reason)
+        except GatewayError as error:
+            return _error_response(ERROR_STATUS.get(error.code, 400), error.code, error.message)
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """GraphiQL's page only for a GET naming no document (``documentId`` or Apollo's
+        extension in ``extensions``)."""
+        params = request.query_params
+        named = DOCUMENT_ID in params or "extensions" in params
+        return not named and super().should_render_graphql_ide(request)
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """strawberry's parse of the request, then the trusted documents' choice of text."""
+        data = await super().parse_http_body(request)
+        if self.documents is None or not isinstance(data, GraphQLRequestData):
+            return data  # no manifest configured (batches are off: strawberry refuses them)
+        named_id = await self._named_id(request)
+        text = self.documents.text(data.query, named_id, data.extensions)
+        if text is not data.query:
+            data.query = text
+        return data
+
+    async def _named_id(self, request: Any) -> object:
+        """The request's ``documentId`` parameter, if any (strawberry does not read it)."""
+        if request.method == "GET":
+            return request.query_params.get(DOCUMENT_ID)
+        body = await request.get_body()  # read once already: Starlette keeps it
+        if DOCUMENT_ID.encode() not in body:
+            return None
+        decoded = self.decode_json(body)
+        return decoded.get(DOCUMENT_ID) if isinstance(decoded, dict) else None
 
     async def process_result(
         self, request: Request, result: ExecutionResult
