@@ -108,6 +108,15 @@ def test_image_is_built_from_the_wheel_and_runs_the_gateway_as_a_non_root_user()
     assert '"python"' in healthcheck and "/healthz" in healthcheck and "curl" not in healthcheck
 
 
+def test_image_carries_the_trusted_documents_of_its_build() -> None:
+    build, final = dockerfile_stages()
+    assert ("COPY", "docs/queries ./docs/queries") in build
+    (step,) = [a for i, a in build if i == "RUN" and "gateway documents build" in a]
+    written = step.split("--out ")[1].split()[0]
+    (copied,) = [a for i, a in final if i == "COPY" and a.startswith(f"--from=build {written} ")]
+    assert copied.split()[-1] == "/usr/share/ehp/trusted-documents.json"  # README names it
+
+
 def test_dockerignore_lets_in_exactly_what_the_build_copies() -> None:
     lines = (REPOSITORY / ".dockerignore").read_text(encoding="utf-8").splitlines()
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
