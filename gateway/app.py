@@ -115,7 +115,9 @@ def create_app(settings: Settings) -> Starlette:
     ]
     if settings.server.graphiql:
         routes.append(graphiql.assets_route())
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.tracing = tracing  # None when off; benchmarks flush it between rounds
+    return app
 
 
 def trusted_documents(settings: DocumentsSettings) -> TrustedDocuments | None:

@@ -19,16 +19,16 @@ import contextlib
 import re
 from collections.abc import Iterator, MutableMapping
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:  # the SDK and the exporter are loaded only when tracing is on
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 SERVICE = "ehp-gateway"
 TRACES_PATH = "/v1/traces"  # OTLP/HTTP's path for traces under the collector's base URL
@@ -46,7 +46,11 @@ class Tracing:
     """One gateway's tracer provider, exporting batches of spans over OTLP/HTTP."""
 
     def __init__(self, endpoint: str, exporter: SpanExporter | None = None) -> None:
-        self.provider = TracerProvider(resource=Resource.create({SERVICE_NAME: SERVICE}))
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        self.provider = TracerProvider(resource=service_resource())
         exporter = exporter or OTLPSpanExporter(endpoint=traces_url(endpoint))
         self.provider.add_span_processor(BatchSpanProcessor(exporter))
         self.tracer = self.provider.get_tracer("gateway")
@@ -54,6 +58,17 @@ class Tracing:
     def shutdown(self) -> None:
         """Export what is queued and stop the exporter's thread."""
         self.provider.shutdown()
+
+
+def service_resource() -> Resource:
+    """The SDK's resource (OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES apply), named
+    ``ehp-gateway`` unless those name it."""
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+
+    detected = Resource.create()
+    if str(detected.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        detected = detected.merge(Resource({SERVICE_NAME: SERVICE}))
+    return detected
 
 
 def traces_url(endpoint: str) -> str:
@@ -76,10 +91,9 @@ def current_tracer() -> Tracer | None:
     return _TRACER.get()
 
 
-@contextlib.contextmanager
 def span(
     name: str, attributes: dict[str, Any] | None = None, kind: SpanKind = SpanKind.INTERNAL
-) -> Iterator[Span | None]:
+) -> contextlib.AbstractContextManager[Span | None]:
     """A child span of the current one, or None (and no work) when tracing is off.
 
     An exception marks the span failed with its class name only: exception messages (httpx
@@ -87,8 +101,17 @@ def span(
     """
     tracer = _TRACER.get()
     if tracer is None:
-        yield None
-        return
+        return _OFF
+    return _failing_by_kind(tracer, name, attributes, kind)
+
+
+_OFF: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _failing_by_kind(
+    tracer: Tracer, name: str, attributes: dict[str, Any] | None, kind: SpanKind
+) -> Iterator[Span]:
     with started(tracer, name, attributes, kind) as current:
         try:
             yield current

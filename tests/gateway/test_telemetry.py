@@ -19,7 +19,7 @@ from gateway.deadline import Deadline
 from gateway.sources.errors import SourceError
 from gateway.sources.fetcher import RECORD_CODEC
 from gateway.sources.http import ClientOptions, fetch, new_client
-from gateway.telemetry import Tracing, route_template, traced
+from gateway.telemetry import Tracing, route_template, service_resource, traced
 from tests.gateway.cache.test_fetcher import Clock, Loader, make
 
 IIN = "900101300123"
@@ -171,3 +171,13 @@ async def test_a_failed_call_records_its_kind_never_its_message(spans) -> None:
     assert call.attributes["error.type"] == "connect"
     assert call.status.status_code is StatusCode.ERROR
     assert not call.status.description and not call.events
+
+
+def test_the_service_is_named_unless_the_environment_names_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+    monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES", raising=False)
+    assert service_resource().attributes["service.name"] == "ehp-gateway"
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "ehp-gateway-staging")
+    assert service_resource().attributes["service.name"] == "ehp-gateway-staging"
