@@ -194,30 +194,34 @@ class TracedRequests:
         request_id = scope.get("state", {}).get("request_id")
         if request_id:
             attributes["ehp.request_id"] = request_id
-        with traced(self.tracing):
-            parent = _PROPAGATOR.extract(carrier)
-            with started(self.tracer, method, attributes, SpanKind.SERVER, parent) as current:
+        parent = _PROPAGATOR.extract(carrier)
+        with started(self.tracer, method, attributes, SpanKind.SERVER, parent) as current:
+            if not current.is_recording():
+                # Not sampled: the request runs as with tracing off, its loads make no spans.
+                await self.app(scope, receive, send)
+                return
 
-                async def traced_send(message: Message) -> None:
-                    if message["type"] == "http.response.start":
-                        status = message["status"]
-                        current.set_attribute("http.response.status_code", status)
-                        if status >= 500:
-                            failed(current, str(status))
-                    await send(message)
+            async def traced_send(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    current.set_attribute("http.response.status_code", status)
+                    if status >= 500:
+                        failed(current, str(status))
+                await send(message)
 
-                try:
+            try:
+                with traced(self.tracing):
                     await self.app(scope, receive, traced_send)
-                except BaseException as error:
-                    failed(current, type(error).__name__)
-                    raise
-                finally:
-                    # The router put the matched route in the scope: its template, never the
-                    # path (/fhir/Patient/{iin}/$summary).
-                    route = getattr(scope.get("route"), "path", None)
-                    if route:
-                        current.set_attribute("http.route", route)
-                        current.update_name(f"{method} {route}")
+            except BaseException as error:
+                failed(current, type(error).__name__)
+                raise
+            finally:
+                # The router put the matched route in the scope: its template, never the
+                # path (/fhir/Patient/{iin}/$summary).
+                route = getattr(scope.get("route"), "path", None)
+                if route:
+                    current.set_attribute("http.route", route)
+                    current.update_name(f"{method} {route}")
 
 
 __all__ = [

@@ -38,6 +38,13 @@ from tests.otlp import OtlpReceiver, ReceivedSpan
 from tests.servers import free_port, serve_app
 
 SERVER, CLIENT = 2, 3  # OTLP's span kinds
+# Callers' W3C trace contexts: one sampled (continued), one not (its request makes no span).
+CALLER_TRACE, CALLER_SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+UNSAMPLED_TRACE = "0af7651916cd43dd8448eb211c80319c"
+CALLER_CONTEXTS = {
+    "trace-caller-3": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01",
+    "trace-unsampled-4": f"00-{UNSAMPLED_TRACE}-b7ad6b7169203331-00",
+}
 ERROR = 2  # OTLP's status code of a failed span
 BREAK_GLASS = FULL_PASSPORT.replace(
     "query($iin: IIN!) { passport(iin: $iin) {",
@@ -151,7 +158,7 @@ def traced_read(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> dict[
     )
     receiver = OtlpReceiver()
     relay = RecordingRelay(stack.urls["lis"])
-    request_ids = ("trace-cold-1", "trace-warm-2")
+    request_ids = ("trace-cold-1", "trace-warm-2", *CALLER_CONTEXTS)
     answers = []
     try:
         with traced_gateway(stack, receiver, relay, tmp_path_factory.mktemp("traced")) as url:
@@ -159,7 +166,15 @@ def traced_read(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> dict[
                 answer = httpx.post(
                     f"{url}/graphql",
                     json={"query": BREAK_GLASS, "variables": {"iin": iin, "reason": reason}},
-                    headers={"Authorization": f"Bearer {token}", "X-Request-Id": request_id},
+                    headers={
+                        "Authorization": f"Bearer {token}",
+                        "X-Request-Id": request_id,
+                        **(
+                            {"traceparent": CALLER_CONTEXTS[request_id]}
+                            if request_id in CALLER_CONTEXTS
+                            else {}
+                        ),
+                    },
                     timeout=30,
                 )
                 answers.append(answer)
@@ -237,6 +252,18 @@ def test_a_warm_read_traces_its_loads_as_cache_hits(traced_read: dict[str, Any])
     assert {s.attributes["ehp.source"] for s in loads} == set(SOURCE_OF.values())
     assert {s.attributes["ehp.cache"] for s in loads} == {"hit"}
     assert not [s for s in inside if s.kind == CLIENT]  # nothing went upstream
+
+
+def test_a_callers_trace_is_continued_and_an_unsampled_one_is_not_traced(
+    traced_read: dict[str, Any],
+) -> None:
+    continued = _request_span(traced_read, "trace-caller-3")
+    assert (continued.trace_id, continued.parent_span_id) == (CALLER_TRACE, CALLER_SPAN)
+    assert _within(traced_read, continued)  # its loads are in the caller's trace
+    assert not [s for s in traced_read["spans"] if s.trace_id == UNSAMPLED_TRACE]
+    assert not [
+        s for s in traced_read["spans"] if s.attributes.get("ehp.request_id") == "trace-unsampled-4"
+    ]
 
 
 def test_the_source_gets_the_traceparent_of_its_call_span(traced_read: dict[str, Any]) -> None:
