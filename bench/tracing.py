@@ -2,9 +2,10 @@
 
 ``python -m bench.tracing [--rounds 7] [--requests 500] [--people 50]``
 
-Starts the seven emulators over a 300-person population, then two gateways in this process
-(``create_app``), one with ``[telemetry] otlp_endpoint`` pointing at an OTLP/HTTP sink that
-runs as its own process (so the collector's work is not counted) and one without. Each
+Starts the seven emulators over a 300-person population, then three gateways in this process
+(``create_app``): ``off`` without ``[telemetry] otlp_endpoint``, ``on`` with it pointing at an
+OTLP/HTTP sink that runs as its own process (so the collector's work is not counted), and
+``sampled``, the same keeping one trace in ten (the SDK's ``OTEL_TRACES_SAMPLER`` variables). Each
 reads 50 people's full passports once (the cache is then warm), and then, in alternating
 rounds, answers ``--requests`` passports one after another through an in-process ASGI
 client. The figure is the process's CPU time (``time.process_time``: the event loop and the
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -28,7 +30,7 @@ from typing import Any
 import httpx
 
 from bench.stack import free_port
-from bench.warm_passport import PASSPORT, SEED, write_config
+from bench.warm_passport import PASSPORT, SAMPLED, SEED, write_config
 from emulators.serve import ensure_population, start_emulators
 from gateway.app import create_app
 from gateway.auth.issuer import DemoIssuer
@@ -133,10 +135,16 @@ def main(argv: list[str] | None = None) -> int:
             ]
             with start_emulators(data_dir, free_port(7)) as emulators:
                 apps = {}
-                for mode, endpoint in (("off", ""), ("on", f"http://127.0.0.1:{sink_port}")):
+                sink_url = f"http://127.0.0.1:{sink_port}"
+                for mode, endpoint in (("off", ""), ("on", sink_url), ("sampled", sink_url)):
                     config = directory / f"{mode}.toml"
                     write_config(config, emulators.urls, issuer, free_port(), False, endpoint)
+                    # The SDK reads its sampler from the environment when the app is made.
+                    sampler = SAMPLED if mode == "sampled" else {}
+                    os.environ.update(sampler)
                     apps[mode] = create_app(load_settings(config))
+                    for name in sampler:
+                        os.environ.pop(name)
                 best = asyncio.run(measure(apps, bodies, args.rounds, args.requests))
     finally:
         sink.terminate()
@@ -145,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| tracing | CPU µs per passport |\n|---|---:|")
     for mode, micros in best.items():
         print(f"| {mode} | {micros:,.0f} |")
-    print(f"on - off: {best['on'] - best['off']:,.0f} µs ({best['on'] / best['off'] - 1:+.0%})")
+    for mode in ("on", "sampled"):
+        extra = best[mode] - best["off"]
+        print(f"{mode} - off: {extra:,.0f} µs ({best[mode] / best['off'] - 1:+.0%})")
     print(json.dumps({"cpu_us_per_passport": best}))
     return 0
 
