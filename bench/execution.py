@@ -25,7 +25,6 @@ from collections.abc import Callable
 from typing import Any
 
 import strawberry
-from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -44,6 +43,7 @@ from gateway.contract.types import Coding, LabResult, Organization, Practitioner
 from gateway.schema.documents import CachedDocuments, DocumentStore
 from gateway.schema.execution import PlainDataExecutionContext
 from gateway.schema.query import Mutation, Query
+from gateway.schema.schema import build_schema
 from tests.e2e.test_passport import FULL_PASSPORT
 
 # The passport query with every field skipped: only parsing, validation and limits run.
@@ -76,19 +76,8 @@ def _stock_schema(server: ServerSettings) -> strawberry.Schema:
 
 
 def _our_schema(server: ServerSettings) -> strawberry.Schema:
-    """The schema as served now: one extension with a document store."""
-    rules = [
-        *QueryDepthLimiter(max_depth=server.max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=server.max_aliases).validation_rules,
-        NoSchemaIntrospectionCustomRule,
-    ]
-    store = DocumentStore(max_documents=256)
-    return strawberry.Schema(
-        query=Query,
-        mutation=Mutation,
-        extensions=[lambda: CachedDocuments(store, server.max_tokens, rules)],
-        config=StrawberryConfig(scalar_map={IIN: IIN_SCALAR}),
-    )
+    """The schema as served now: one extension with a document store and our limits."""
+    return build_schema(server)
 
 
 @strawberry.type

@@ -61,7 +61,7 @@ def create_app(settings: Settings) -> Starlette:
         gateway = await open_gateway(settings)
         state["gateway"] = gateway
         view = PassportView(
-            build_schema(settings.server),
+            build_schema(settings.server, settings.limits),
             gateway.services,
             gateway.verifier,
             request_deadline_ms=settings.policy.request_deadline_ms,

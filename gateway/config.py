@@ -79,6 +79,8 @@ class ServerSettings:
     max_depth: int = 12  # deepest selection nesting
     max_aliases: int = 30  # most aliases in one document
     max_tokens: int = 2000  # most lexical tokens in one document
+    max_fields: int = 500  # most fields of one operation once its fragments are expanded
+    max_repeated_fields: int = 50  # most fields repeating a response key at their level
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,24 @@ class DocumentsSettings:
     require: bool = False  # true: any other document gets PERSISTED_QUERY_NOT_FOUND
 
 
+class LimitsStorage(StrEnum):
+    """Where the rate and distinct-patient counters live."""
+
+    MEMORY = "memory"  # this process only
+    REDIS = "redis"  # the [cache] Redis, shared by replicas
+
+
+@dataclass(frozen=True)
+class LimitsSettings:
+    """`[limits]`: what one caller may ask of the gateway (ACCESS.md "Limits")."""
+
+    requests_per_minute: int = 120  # per principal (and per client address)
+    burst: int = 30  # requests allowed at once above the steady rate
+    distinct_patients_per_day: int = 30  # per nurse or doctor, outside a care relationship
+    max_query_cost: int = 10  # a query's reads weighted by their source systems (README)
+    storage: LimitsStorage = LimitsStorage.MEMORY  # "memory" or "redis" (needs cache.redis_url)
+
+
 @dataclass(frozen=True)
 class SourceSettings:
     """One `[[sources]]` entry: a national source system the gateway reads from."""
@@ -202,6 +222,7 @@ class Settings:
     resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     documents: DocumentsSettings = field(default_factory=DocumentsSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
 
     def sources_of(self, kind: str) -> tuple[SourceSettings, ...]:
         """The configured sources of one kind, in file order."""
@@ -326,6 +347,7 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
             ("resilience", ResilienceSettings),
             ("telemetry", TelemetrySettings),
             ("documents", DocumentsSettings),
+            ("limits", LimitsSettings),
         )
     }
     sources = tuple(
@@ -343,6 +365,7 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
         resilience=sections["resilience"],
         telemetry=sections["telemetry"],
         documents=sections["documents"],
+        limits=sections["limits"],
         sources=sources,
     )
     _check_server(settings.server)
@@ -353,6 +376,7 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
     _check_resilience(settings.resilience)
     _check_telemetry(settings.telemetry)
     _check_documents(settings.documents)
+    _check_limits(settings.limits, settings.cache)
     _check_sources(settings.sources)
     return settings
 
@@ -507,7 +531,14 @@ def _check_server(server: ServerSettings) -> None:
     for i, origin in enumerate(server.cors_origins):
         if origin != "*":
             _check_http_url(origin, f"server.cors_origins[{i}]")
-    for name in ("max_body_bytes", "max_depth", "max_aliases", "max_tokens"):
+    for name in (
+        "max_body_bytes",
+        "max_depth",
+        "max_aliases",
+        "max_tokens",
+        "max_fields",
+        "max_repeated_fields",
+    ):
         _at_least(getattr(server, name), 1, f"server.{name}")
 
 
@@ -593,6 +624,15 @@ def _check_telemetry(telemetry: TelemetrySettings) -> None:
 def _check_documents(documents: DocumentsSettings) -> None:
     if documents.require and not documents.path:
         raise ConfigError("documents.require: needs documents.path (the trusted documents)")
+
+
+def _check_limits(limits: LimitsSettings, cache: CacheSettings) -> None:
+    for spec in dataclasses.fields(limits):
+        value = getattr(limits, spec.name)
+        if isinstance(value, int):
+            _at_least(value, 1, f"limits.{spec.name}")
+    if limits.storage is LimitsStorage.REDIS and not cache.redis_url:
+        raise ConfigError("limits.storage: 'redis' uses the [cache] Redis; set cache.redis_url")
 
 
 def _check_policy(policy: PolicySettings) -> None:

@@ -68,7 +68,9 @@ def _hung_error(answer: dict) -> str:
 
 def run(stack: BenchStack, people: list[str], deadline_ms: float, latency_ms: float) -> HungRun:
     """Hang the source, read ``people``'s emergency data one by one, then lift the fault."""
-    token = stack.issuer.issue("emergency", "bench-crew", org_bin="000000000000", ttl_s=4 * 3600)
+    token = stack.issuer.issue(
+        "emergency", "bench-crew", org_bin="000000000000", practitioner_id="P-bench", ttl_s=4 * 3600
+    )
     url = stack.urls[HUNG]
     closed, opened = Sequence(stack.url), Sequence(stack.url)
     errors_seen: dict[str, int] = {}

@@ -115,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.role == "patient" and not args.iin:
         parser.error("--iin is required for --role patient")
+    if args.role in ("emergency", "nurse", "doctor") and not (
+        args.practitioner_id and args.org_bin
+    ):
+        parser.error(f"--practitioner-id and --org-bin are required for --role {args.role}")
     # The gateway refuses tokens whose iin or BIN fails the check digit: say so now.
     if args.iin is not None and not is_valid_iin(args.iin):
         parser.error("--iin is not a valid IIN (12 digits with a valid check digit)")

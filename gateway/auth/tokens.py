@@ -7,6 +7,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,13 @@ MAX_TOKEN_CHARS = 8192  # a real token is ~1 kB; refuse huge ones before any par
 VERIFIED_CACHE_SIZE = 4096  # tokens remembered as verified; a hit skips the ~0.1 ms RSA check
 # The key type (and curve) each accepted algorithm needs.
 _KEY_TYPE = {"RS256": ("RSA", None), "ES256": ("EC", "P-256")}
+# Staff who read a person's record: every read is audited with who they are and where they
+# work (ACCESS.md "Audit"), so a token without either identifies nobody to audit.
+STAFF_CLAIMS: dict[Role, tuple[str, ...]] = {
+    role: ("practitioner_id", "org_bin") for role in (Role.EMERGENCY, Role.NURSE, Role.DOCTOR)
+}
+# A register id is a FHIR resource id: at most 64 letters, digits, '-' and '.'.
+_PRACTITIONER_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 class TokenVerifier:
@@ -241,11 +249,17 @@ def _principal(claims: dict[str, Any]) -> Principal:
     org_bin = _optional_text(claims, "org_bin")
     if org_bin is not None and not is_valid_iin(org_bin):
         raise Unauthenticated("invalid org_bin claim")
+    practitioner_id = _optional_text(claims, "practitioner_id")
+    if practitioner_id is not None and not _PRACTITIONER_ID.fullmatch(practitioner_id):
+        raise Unauthenticated("invalid practitioner_id claim")
+    for name in STAFF_CLAIMS.get(role, ()):
+        if claims.get(name) is None:
+            raise Unauthenticated(f"token lacks claim {name}")
     return Principal(
         subject=subject,
         role=role,
         iin=iin,
-        practitioner_id=_optional_text(claims, "practitioner_id"),
+        practitioner_id=practitioner_id,
         org_bin=org_bin,
         region=_optional_text(claims, "region"),
     )

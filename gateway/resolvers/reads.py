@@ -17,6 +17,7 @@ from typing import Any
 from gateway import records as rec
 from gateway.audit.disclosure import Disclosure
 from gateway.auth.policy import Decision, EntryPoint, Section
+from gateway.config import SourceKind
 from gateway.errors import Forbidden, GatewayError, NotFound, RestrictedByPatient, SourceUnavailable
 from gateway.resolvers import observations as obs
 from gateway.resolvers.context import RequestContext
@@ -52,6 +53,23 @@ OBSERVATION_CODES: dict[Section, frozenset[str]] = {
     Section.ANTHROPOMETRICS: frozenset({obs.WEIGHT, obs.HEIGHT, obs.BMI, obs.WAIST}),
 }
 PRESCRIPTION_SECTIONS = frozenset({Section.MEDICATIONS, Section.EMERGENCY})
+
+
+def source_kinds(sections: Iterable[Section]) -> frozenset[SourceKind]:
+    """The kinds of source system a read of ``sections`` asks (``start`` below): the register
+    always, then the EHRs, laboratory, drug provision and ambulance its sections need."""
+    wanted = frozenset(sections)
+    kinds = {SourceKind.REGISTER}
+    if any(section in EHR_TYPES for section in wanted):
+        kinds.add(SourceKind.EHR)
+    if Section.LAB_RESULTS in wanted:
+        kinds.add(SourceKind.LIS)
+    if wanted & PRESCRIPTION_SECTIONS or Section.DISPENSATIONS in wanted:
+        kinds.add(SourceKind.DPS)
+    if Section.ENCOUNTERS in wanted:
+        kinds.add(SourceKind.AMBULANCE)
+    return frozenset(kinds)
+
 
 _ERRORS: dict[str, type[GatewayError]] = {
     Forbidden.code: Forbidden,

@@ -7,6 +7,10 @@ does the work of five (parser cache, validation cache, token limit, added rules,
 introspection): a document is found by its text, and its validation by the identity of the
 parsed document, which the parse cache hands back unchanged for the same text.
 
+Validation is done here, not by strawberry: first our limits (``gateway.schema.limits``,
+linear in the document), and only a document within them meets graphql-core's rules, told
+to hide suggestions of field and enum names when introspection is off.
+
 A text that does not parse is left to strawberry, which parses it (within the token limit)
 and reports the error as usual; only documents that parsed are remembered.
 """
@@ -17,8 +21,18 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, validate
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+
+from gateway.schema.limits import DocumentLimits
+
+# The rules strawberry adds to graphql-core's when it validates (its ``validate_document``).
+STRAWBERRY_RULES: tuple[type[ASTValidationRule], ...] = (
+    MaybeNullValidationRule,
+    OneOfInputValidationRule,
+)
 
 
 class DocumentStore:
@@ -57,24 +71,27 @@ class DocumentStore:
 
 
 class CachedDocuments(SchemaExtension):
-    """Parse and validate through a ``DocumentStore``, with the token limit and extra rules."""
+    """Parse and validate through a ``DocumentStore``, with the token limit, our limits and
+    extra rules."""
 
     def __init__(
         self,
         store: DocumentStore,
         max_tokens: int,
         rules: Sequence[type[ASTValidationRule]],
+        limits: DocumentLimits | None = None,
+        hide_suggestions: bool = False,
     ) -> None:
         super().__init__()
         self.store = store
         self.max_tokens = max_tokens
         self.rules = tuple(rules)
+        self.limits = limits
+        self.hide_suggestions = hide_suggestions
 
     def on_operation(self) -> Iterator[None]:
-        """Set the token limit of the parser and add our validation rules."""
-        context = self.execution_context
-        context.parse_options["max_tokens"] = self.max_tokens
-        context.validation_rules = context.validation_rules + self.rules
+        """Set the token limit of the parser."""
+        self.execution_context.parse_options["max_tokens"] = self.max_tokens
         yield
 
     def on_parse(self) -> Iterator[None]:
@@ -89,15 +106,28 @@ class CachedDocuments(SchemaExtension):
             self.store.remember_parsed(text, context.graphql_document)
 
     def on_validate(self) -> Iterator[None]:
-        """Reuse the errors of a document validated before (the rules never change)."""
+        """Validate a new document (limits first), or reuse the errors found before; either
+        way strawberry, seeing them set, does not validate again."""
         context = self.execution_context
         document: Any = context.graphql_document
-        known = self.store.validation(document) if document is not None else None
-        if known is not None:
+        if document is not None:
+            known = self.store.validation(document)
+            if known is None:
+                known = tuple(self._validate(document))
+                self.store.remember_validation(document, known)
             context.pre_execution_errors = list(known)
         yield
-        if known is None and document is not None and context.pre_execution_errors is not None:
-            self.store.remember_validation(document, context.pre_execution_errors)
+
+    def _validate(self, document: DocumentNode) -> list[GraphQLError]:
+        """Our limits' errors, or else those of graphql-core's, strawberry's and our rules."""
+        errors = self.limits.check(document) if self.limits is not None else []
+        if errors:
+            return errors
+        context = self.execution_context
+        rules = (*context.validation_rules, *STRAWBERRY_RULES, *self.rules)
+        # strawberry's schema wraps graphql-core's, which validation needs.
+        schema = context.schema._schema  # type: ignore[attr-defined]
+        return validate(schema, document, rules, hide_suggestions=self.hide_suggestions)
 
 
 def _bounded_put(items: OrderedDict, key: Any, value: Any, limit: int) -> None:

@@ -1,7 +1,8 @@
 """Errors become GraphQL errors with an ``extensions.code`` here, and nowhere else.
 
-Errors carrying one of our codes keep their (safe) message. Validation errors of the query
-document become BAD_USER_INPUT, or QUERY_TOO_COMPLEX for the depth, alias and token limits.
+Errors carrying one of our codes keep their (safe) message (our document limits give
+QUERY_TOO_COMPLEX themselves). Validation errors of the query document become BAD_USER_INPUT,
+or QUERY_TOO_COMPLEX for the parser's token limit.
 Everything else is masked as INTERNAL and logged with its traceback, never sent.
 """
 
@@ -15,8 +16,8 @@ from gateway.errors import BAD_USER_INPUT, INTERNAL, QUERY_TOO_COMPLEX, GatewayE
 
 log = logging.getLogger("gateway.errors")
 
-# Messages of strawberry's and graphql-core's limit rules (they carry no code of their own).
-_LIMIT_MARKERS = ("exceeds maximum operation depth", "aliases found", "tokens. Parsing aborted")
+# The parser's message when a document is over its token limit (it carries no code).
+_PARSER_LIMIT_MARKER = "tokens. Parsing aborted"
 
 
 def gateway_error_of(error: BaseException | None) -> GatewayError | None:
@@ -42,11 +43,7 @@ def coded(error: GraphQLError) -> GraphQLError:
         # A problem with the request itself, found before any field ran: syntax, validation,
         # limits, or variables that do not coerce (graphql-core then keeps the KeyError or
         # coercion error it caught, which is the caller's mistake, not ours).
-        code = (
-            QUERY_TOO_COMPLEX
-            if any(marker in error.message for marker in _LIMIT_MARKERS)
-            else BAD_USER_INPUT
-        )
+        code = QUERY_TOO_COMPLEX if _PARSER_LIMIT_MARKER in error.message else BAD_USER_INPUT
         return _with(error, error.message, code)
     log.error(
         "unexpected error at %s",

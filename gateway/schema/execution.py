@@ -243,6 +243,17 @@ class PlainDataExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return None
 
 
+class QuietExecutionContext(PlainDataExecutionContext):
+    """The same, for a schema without introspection: a variable that does not coerce gets an
+    error naming no other enum value or input field ("Did you mean ...?")."""
+
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> Any:
+        """graphql-core's build, with its suggestions hidden."""
+        kwargs["hide_suggestions"] = True
+        return super().build(*args, **kwargs)
+
+
 def _compile(steps: tuple[tuple, ...]) -> Plan:
     """The completion function of one selection on one object type."""
 

@@ -1,8 +1,9 @@
 """The served schema: the contract's types, our limits, and nothing per field.
 
-Parsing and validation are cached (same document, same work skipped); depth, alias and token
-limits reject hostile documents before any resolver runs; introspection is off unless
-configured. No extension runs per field.
+Parsing and validation are cached (same document, same work skipped); token, depth, alias,
+field and cost limits reject hostile documents before any resolver runs; introspection is off
+unless configured, and then errors suggest no field or enum names either. No extension runs
+per field.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from pathlib import Path
 import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from gateway.config import ServerSettings
+from gateway.config import LimitsSettings, ServerSettings
 from gateway.contract.scalars import IIN, IIN_SCALAR
 from gateway.schema.documents import CachedDocuments, DocumentStore
-from gateway.schema.execution import PlainDataExecutionContext
+from gateway.schema.execution import PlainDataExecutionContext, QuietExecutionContext
+from gateway.schema.limits import DocumentLimits
 from gateway.schema.query import Mutation, Query
 
 SDL_PATH = Path(__file__).resolve().parents[2] / "schema.graphql"
@@ -34,24 +35,23 @@ class PassportSchema(strawberry.Schema):
         """Do not print tracebacks for expected errors (denials, bad input, sources down)."""
 
 
-def build_schema(server: ServerSettings | None = None) -> PassportSchema:
-    """The schema with the limits of ``server`` (defaults when None)."""
+def build_schema(
+    server: ServerSettings | None = None, limits: LimitsSettings | None = None
+) -> PassportSchema:
+    """The schema with the limits of ``server`` and ``limits`` (defaults when None)."""
     server = server or ServerSettings()
-    # The limit rules are built once and shared by every request (one store per schema).
-    rules = [
-        *QueryDepthLimiter(max_depth=server.max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=server.max_aliases).validation_rules,
-    ]
-    if not server.introspection:
-        rules.append(NoSchemaIntrospectionCustomRule)
-    store = DocumentStore(max_documents=256)
-    extensions = [lambda: CachedDocuments(store, server.max_tokens, rules)]
+    document_limits = DocumentLimits.of(server, limits or LimitsSettings())
+    # Without introspection, errors must not reveal the schema's names either.
+    quiet = not server.introspection
+    rules = [NoSchemaIntrospectionCustomRule] if quiet else []
+    store = DocumentStore(max_documents=256)  # one store per schema, shared by every request
+    extensions = [lambda: CachedDocuments(store, server.max_tokens, rules, document_limits, quiet)]
     return PassportSchema(
         query=Query,
         mutation=Mutation,
         extensions=extensions,
         config=StrawberryConfig(scalar_map={IIN: IIN_SCALAR}),
-        execution_context_class=PlainDataExecutionContext,
+        execution_context_class=QuietExecutionContext if quiet else PlainDataExecutionContext,
     )
 
 

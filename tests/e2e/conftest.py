@@ -27,6 +27,8 @@ from gateway.config import Settings, parse_settings
 from tests.servers import free_port_run, serve_app
 
 PG_BASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
+STAFF_ROLES = ("emergency", "nurse", "doctor")
+UNKNOWN_STAFF = {"practitioner_id": "P-e2e", "org_bin": "000000000000"}
 
 
 @dataclass
@@ -67,7 +69,13 @@ class Stack:
         return self.gateway.graphql(query, variables, token)
 
     def token(self, role: str, **claims: Any) -> str:
-        """A token of the demo issuer (claims: iin, org_bin, practitioner_id, region, ttl_s)."""
+        """A token of the demo issuer (claims: iin, org_bin, practitioner_id, region, ttl_s).
+
+        Staff who read records need practitioner_id and org_bin: unless given (None leaves one
+        out), a practitioner the register does not know, of an organisation nobody is attached
+        to and nobody visited."""
+        if role in STAFF_ROLES:
+            claims = {**UNKNOWN_STAFF, **claims}
         ttl_s = claims.pop("ttl_s", 3600)
         subject = claims.pop("subject", f"test-{role}")
         return self.issuer.issue(role, subject, ttl_s=ttl_s, **claims)

@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from gateway.app import create_app
 from gateway.config import parse_settings
-from tests.e2e.conftest import Stack, config_data, described
+from tests.e2e.conftest import Stack, config_data, described, random_subject
 from tests.servers import serve_app
 
 ME = "{ me { role subject } }"
@@ -56,6 +56,7 @@ def claims_of(stack: Stack, **changes: Any) -> dict[str, Any]:
         "aud": stack.issuer.audience,
         "sub": "forged-doctor",
         "role": "doctor",
+        "practitioner_id": stack.ground_truth["practitioners"][0]["id"],
         "org_bin": stack.ground_truth["organizations"][0]["bin"],
         "iat": now,
         "nbf": now,
@@ -178,6 +179,44 @@ def test_a_bad_token_reaches_no_source(stack: Stack) -> None:
     requests = {name: stack.emulator_requests(name)["recent"] for name in stack.urls}
     people = [r for rs in requests.values() for r in rs if iin in described(r)]
     assert people == []
+
+
+# --- staff who read records must say who they are and where they work ---------------------
+
+STAFF_READS = {
+    "doctor": "query($i: IIN!) { passport(iin: $i) { identity { iin } } }",
+    "nurse": "query($i: IIN!) { passport(iin: $i) { identity { iin } } }",
+    "emergency": 'query($i: IIN!) { emergency(iin: $i, reason: "fall") { identity { iin } } }',
+}
+
+
+@pytest.mark.parametrize(
+    ("role", "claim"),
+    [(role, claim) for role in STAFF_READS for claim in ("practitioner_id", "org_bin")],
+)
+def test_a_staff_token_without_practitioner_or_organisation_is_401(
+    stack: Stack, role: str, claim: str
+) -> None:
+    # A clinician of the patient's own polyclinic: with both claims the read is served, so
+    # the refusal below is for the missing claim alone (never an unaudited, anonymous read).
+    truth = stack.ground_truth
+    iin, person = next(
+        (i, p) for i, p in sorted(truth["people"].items()) if p["careTeam"]["attachedOrganization"]
+    )
+    org = person["careTeam"]["attachedOrganization"]["bin"]
+    staff = next(
+        p for p in sorted(truth["practitioners"], key=lambda p: p["id"]) if p["orgBin"] == org
+    )
+    claims = {"org_bin": org, "practitioner_id": staff["id"], "subject": random_subject()}
+    query, variables = STAFF_READS[role], {"i": iin}
+    served = stack.graphql(query, variables, stack.token(role, **claims))
+    assert served.status_code == 200 and "errors" not in served.json()
+    stack.reset_requests()
+    refused = stack.graphql(query, variables, stack.token(role, **{**claims, claim: None}))
+    assert_unauthenticated(refused)
+    assert claim in refused.json()["errors"][0]["message"]
+    requests = {name: stack.emulator_requests(name)["recent"] for name in stack.urls}
+    assert [r for rs in requests.values() for r in rs if iin in described(r)] == []
 
 
 # --- JWKS over HTTP: an unknown kid refetches the key set at most once per interval --------

@@ -40,6 +40,13 @@ database_url = "sqlite:///var/lib/ehp/audit.db"   # or postgresql://user@host/db
 suppression_k = 5
 emergency_deadline_ms = 800
 
+[limits]                       # ACCESS.md "Limits"
+requests_per_minute = 120      # per principal
+burst = 30
+distinct_patients_per_day = 30 # per nurse or doctor, outside a care relationship
+max_query_cost = 10            # a passport costs its sources; see the README
+storage = "memory"             # or "redis" (the [cache] Redis), shared by replicas
+
 [[sources]]
 name = "register"
 kind = "fhir-register"
@@ -144,12 +151,37 @@ def test_example_file_parses(tmp_path: Path) -> None:
     assert settings.sources_of("fhir-ehr") == (ehr,)
 
 
+def test_limits_of_the_example_and_their_defaults() -> None:
+    limits = parse_settings(example(), ENV).limits
+    assert (limits.requests_per_minute, limits.burst, limits.distinct_patients_per_day) == (
+        120,
+        30,
+        30,
+    )
+    assert (limits.max_query_cost, limits.storage) == (10, "memory")
+    data = example()
+    del data["limits"]
+    assert parse_settings(data, ENV).limits == limits  # CONFIG.md's values are the defaults
+    data["limits"] = {"max_query_cost": "env:EHP_COST", "storage": "redis"}
+    shared = parse_settings(data, {**ENV, "EHP_COST": "25"}).limits
+    assert (shared.max_query_cost, shared.storage) == (25, "redis")
+
+
+def test_limits_in_redis_need_the_cache_redis_url() -> None:
+    data = example()
+    data["limits"]["storage"] = "redis"
+    del data["cache"]["redis_url"]
+    with pytest.raises(ConfigError, match=r"^limits\.storage: .*cache\.redis_url"):
+        parse_settings(data, ENV)
+
+
 def test_defaults_of_the_extra_keys() -> None:
     settings = parse_settings(example(), ENV)
     server, auth, cache, policy = settings.server, settings.auth, settings.cache, settings.policy
     assert server.max_body_bytes == 65536
     assert server.graphiql is False  # follows introspection
     assert (server.max_depth, server.max_aliases, server.max_tokens) == (12, 30, 2000)
+    assert (server.max_fields, server.max_repeated_fields) == (500, 50)
     assert auth.jwks_refresh_s == 300
     assert cache.max_items == 10000
     assert policy.care_window_days == 365
@@ -256,6 +288,14 @@ BAD_CASES = [
     (("server", "cors_origins"), "https://a.kz", "server.cors_origins"),
     (("server", "cors_origins"), ["ftp://a.kz"], "server.cors_origins[0]"),
     (("server", "max_depth"), 0, "server.max_depth"),
+    (("server", "max_fields"), 0, "server.max_fields"),
+    (("server", "max_repeated_fields"), "50", "server.max_repeated_fields"),
+    (("limits", "max_query_cost"), 0, "limits.max_query_cost"),
+    (("limits", "requests_per_minute"), 0, "limits.requests_per_minute"),
+    (("limits", "burst"), 2.5, "limits.burst"),
+    (("limits", "distinct_patients_per_day"), -1, "limits.distinct_patients_per_day"),
+    (("limits", "storage"), "disk", "limits.storage"),
+    (("limits", "window"), 60, "limits.window"),
     (("auth",), _DELETE, "auth"),
     (("auth", "issuer"), _DELETE, "auth.issuer"),
     (("auth", "audience"), 5, "auth.audience"),

@@ -78,3 +78,40 @@ def test_introspection_is_refused_on_every_request_when_off() -> None:
     )
     assert allowed.errors is None
     assert allowed.data == {"__schema": {"queryType": {"name": "Query"}}}
+
+
+# A misspelt field, type, argument and enum value (in the query and in a variable): each
+# with its name in the schema, which graphql-core suggests ("Did you mean ...?").
+MISSPELT = [
+    ("{ me { rol } }", None, "role"),
+    ("query($i: IIn!) { me { role } }", None, "IIN"),
+    ('query { passport(iin: "x", breakGlassReasn: "y") { iin } }', None, "breakGlassReason"),
+    ("mutation { restrictSection(section: LAB_RESULT, restricted: true) }", None, "LAB_RESULTS"),
+    (
+        "mutation($s: Section!) { restrictSection(section: $s, restricted: true) }",
+        {"s": "LAB_RESULT"},
+        "LAB_RESULTS",
+    ),
+]
+
+
+def test_without_introspection_errors_suggest_no_names() -> None:
+    quiet = _schema(ServerSettings(introspection=False))
+    talkative = _schema(ServerSettings(introspection=True))
+    for query, variables, name in MISSPELT:
+        shown = " ".join(_codes(talkative.execute_sync(query, variable_values=variables)))
+        assert "Did you mean" in shown and f"'{name}'" in shown, query  # what is hidden
+        hidden = " ".join(_codes(quiet.execute_sync(query, variable_values=variables)))
+        assert hidden, query
+        assert "Did you mean" not in hidden and f"'{name}'" not in hidden, hidden
+
+
+def test_a_document_over_a_limit_is_refused_with_its_code_before_the_other_rules() -> None:
+    schema = _schema()
+    # Over max_fields, and also invalid (no such field): only the limit is reported.
+    query = "{ " + "me { role nosuchfield } " * 200 + "}"
+    for _ in range(2):  # and the same from the validation cache
+        result = schema.execute_sync(query)
+        assert result.errors is not None and len(result.errors) == 1
+        assert result.errors[0].extensions == {"code": "QUERY_TOO_COMPLEX"}
+        assert "600 fields" in result.errors[0].message

@@ -68,10 +68,14 @@ def test_existing_key_is_loaded_not_replaced(key_dir: Path) -> None:
         ),
         (
             Role.NURSE,
-            {"org_bin": ORG_BIN},
-            Principal(subject="s", role=Role.NURSE, org_bin=ORG_BIN),
+            {"org_bin": ORG_BIN, "practitioner_id": "P-2"},
+            Principal(subject="s", role=Role.NURSE, org_bin=ORG_BIN, practitioner_id="P-2"),
         ),
-        (Role.EMERGENCY, {}, Principal(subject="s", role=Role.EMERGENCY)),
+        (
+            Role.EMERGENCY,
+            {"org_bin": ORG_BIN, "practitioner_id": "P-3"},
+            Principal(subject="s", role=Role.EMERGENCY, org_bin=ORG_BIN, practitioner_id="P-3"),
+        ),
         (
             Role.MANAGER,
             {"region": "astana"},
@@ -122,7 +126,10 @@ def test_token_command_refuses_patient_without_iin_and_unknown_role(key_dir: Pat
     [
         ["--role", "patient", "--iin", "123"],
         ["--role", "patient", "--iin", PATIENT_IIN[:-1] + str((int(PATIENT_IIN[-1]) + 1) % 10)],
-        ["--role", "nurse", "--org-bin", "000000000001"],
+        ["--role", "nurse", "--org-bin", "000000000001", "--practitioner-id", "P-1"],
+        ["--role", "nurse", "--org-bin", ORG_BIN],
+        ["--role", "doctor", "--practitioner-id", "P-1"],
+        ["--role", "emergency"],
         ["--role", "patient", "--iin", PATIENT_IIN, "--ttl", "0"],
     ],
 )

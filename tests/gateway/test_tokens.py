@@ -123,6 +123,18 @@ async def test_valid_es256_patient_token(verifier: TokenVerifier, ec_key: ECKey)
     assert principal.role is Role.PATIENT and principal.iin == PATIENT_IIN
 
 
+async def test_patients_and_managers_need_no_staff_claims(
+    verifier: TokenVerifier, rsa_key: RSAKey
+) -> None:
+    bare = {"practitioner_id": None, "org_bin": None}
+    patient = claims(role="patient", iin=PATIENT_IIN, **bare)
+    assert (await verifier.verify("Bearer " + sign(rsa_key, "RS256", patient))).iin == PATIENT_IIN
+    manager = await verifier.verify(
+        "Bearer " + sign(rsa_key, "RS256", claims(role="manager", **bare))
+    )
+    assert manager.role is Role.MANAGER and manager.practitioner_id is None
+
+
 async def test_manager_region_and_every_role(verifier: TokenVerifier, rsa_key: RSAKey) -> None:
     for role in ("emergency", "nurse", "doctor", "manager"):
         principal = await verifier.verify("Bearer " + sign(rsa_key, "RS256", claims(role=role)))
@@ -209,6 +221,19 @@ def bad_headers(rsa_key: RSAKey, other: RSAKey, ec_key: ECKey) -> dict[str, str 
         "patient with bad iin": "Bearer "
         + sign(rsa_key, "RS256", claims(role="patient", iin="900101300008")),
         "invalid org_bin": "Bearer " + sign(rsa_key, "RS256", claims(org_bin="123")),
+        "doctor without practitioner_id": "Bearer "
+        + sign(rsa_key, "RS256", claims(practitioner_id=None)),
+        "nurse without practitioner_id": "Bearer "
+        + sign(rsa_key, "RS256", claims(role="nurse", practitioner_id=None)),
+        "emergency without practitioner_id": "Bearer "
+        + sign(rsa_key, "RS256", claims(role="emergency", practitioner_id=None)),
+        "doctor without org_bin": "Bearer " + sign(rsa_key, "RS256", claims(org_bin=None)),
+        "emergency without org_bin": "Bearer "
+        + sign(rsa_key, "RS256", claims(role="emergency", org_bin=None)),
+        "practitioner_id too long": "Bearer "
+        + sign(rsa_key, "RS256", claims(practitioner_id="P" * 65)),
+        "practitioner_id not an id": "Bearer "
+        + sign(rsa_key, "RS256", claims(practitioner_id="P-1\nforged line")),
         "huge token": "Bearer " + "a" * 9000 + ".b.c",
     }
 
@@ -256,6 +281,13 @@ CASES = {
     "patient without iin": "without iin",
     "patient with bad iin": "iin claim",
     "invalid org_bin": "org_bin",
+    "doctor without practitioner_id": "lacks claim practitioner_id",
+    "nurse without practitioner_id": "lacks claim practitioner_id",
+    "emergency without practitioner_id": "lacks claim practitioner_id",
+    "doctor without org_bin": "lacks claim org_bin",
+    "emergency without org_bin": "lacks claim org_bin",
+    "practitioner_id too long": "invalid practitioner_id claim",
+    "practitioner_id not an id": "invalid practitioner_id claim",
     "huge token": "invalid token",
 }
 
