@@ -42,7 +42,7 @@ from typing import Any
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from bench.stack import cpu_seconds, free_port
+from bench.stack import UNLIMITED, cpu_seconds, free_port
 from emulators.serve import ensure_population, sources_toml, start_emulators
 from gateway.auth.issuer import DEMO_AUDIENCE, DEMO_ISSUER, DemoIssuer
 
@@ -181,6 +181,7 @@ def write_config(
             "patient_key": "bench-audit-key-" + "0" * 32,
         },
         "telemetry": {"otlp_endpoint": otlp_endpoint},
+        "limits": UNLIMITED,
     }
     lines = []
     for name, values in tables.items():

@@ -28,7 +28,8 @@ from gateway import graphiql
 from gateway.audit import open_audit_store
 from gateway.auth.restrictions import open_restriction_store
 from gateway.auth.tokens import TokenVerifier
-from gateway.config import AuditSettings, DocumentsSettings, Settings
+from gateway.config import AuditSettings, DocumentsSettings, LimitsStorage, Settings
+from gateway.limits import PatientCeiling, RequestRates
 from gateway.logs import REQUEST_ID, carries_identifier
 from gateway.metrics import BREAKER_STATE, BREAKER_STATE_VALUES, render_metrics
 from gateway.resolvers.context import Services
@@ -67,6 +68,7 @@ def create_app(settings: Settings) -> Starlette:
             request_deadline_ms=settings.policy.request_deadline_ms,
             graphiql=bool(settings.server.graphiql),
             documents=documents,
+            rates=gateway.rates,
         )
         app.state.view = view
         tune_garbage_collector()
@@ -133,6 +135,7 @@ class Gateway:
 
     services: Services
     verifier: TokenVerifier
+    rates: RequestRates
 
 
 async def open_gateway(settings: Settings) -> Gateway:
@@ -145,7 +148,12 @@ async def open_gateway(settings: Settings) -> Gateway:
     await audit.open()
     await restrictions.open()
     await verifier.load()
-    return Gateway(Services(settings.policy, sources, audit, restrictions), verifier)
+    limits = settings.limits
+    redis_url = settings.cache.redis_url if limits.storage is LimitsStorage.REDIS else None
+    rates = RequestRates.open(limits, redis_url)
+    patients = PatientCeiling.open(limits, redis_url, secret)
+    services = Services(settings.policy, sources, audit, restrictions, patients)
+    return Gateway(services, verifier, rates)
 
 
 def tune_garbage_collector() -> None:
@@ -180,6 +188,9 @@ async def close_gateway(gateway: Gateway) -> None:
     await gateway.verifier.aclose()
     await services.audit.close()
     await services.restrictions.close()
+    await gateway.rates.close()
+    if services.patients is not None:
+        await services.patients.close()
 
 
 async def readiness(services: Services) -> Response:

@@ -171,6 +171,8 @@ class LimitsSettings:
     distinct_patients_per_day: int = 30  # per nurse or doctor, outside a care relationship
     max_query_cost: int = 10  # a query's reads weighted by their source systems (README)
     storage: LimitsStorage = LimitsStorage.MEMORY  # "memory" or "redis" (needs cache.redis_url)
+    rate_window_s: int = 60  # the window requests_per_minute is counted over, scaled (tests: 2)
+    patients_window_s: int = 86400  # the "day" of the patient ceiling, from local midnight
 
 
 @dataclass(frozen=True)

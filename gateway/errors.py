@@ -11,6 +11,7 @@ BAD_USER_INPUT = "BAD_USER_INPUT"
 NOT_FOUND = "NOT_FOUND"
 SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+RATE_LIMITED = "RATE_LIMITED"
 PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 INTERNAL = "INTERNAL"
 
@@ -23,6 +24,7 @@ ERROR_CODES = frozenset(
         NOT_FOUND,
         SOURCE_UNAVAILABLE,
         QUERY_TOO_COMPLEX,
+        RATE_LIMITED,
         PERSISTED_QUERY_NOT_FOUND,
         INTERNAL,
     }
@@ -100,6 +102,16 @@ class QueryTooComplex(GatewayError):
 
     code = QUERY_TOO_COMPLEX
     default_message = "query too complex"
+
+
+class RateLimited(GatewayError):
+    """A rate or distinct-patient limit of the caller is exhausted (HTTP 429, Retry-After)."""
+
+    code = RATE_LIMITED
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        self.retry_after_s = retry_after_s  # whole seconds until the limit lets one more in
+        super().__init__(message)
 
 
 class PersistedQueryNotFound(GatewayError):

@@ -31,9 +31,11 @@ from gateway.errors import (
     PERSISTED_QUERY_NOT_FOUND,
     UNAUTHENTICATED,
     GatewayError,
+    RateLimited,
 )
+from gateway.limits import ADDRESS, PRINCIPAL, RequestRates
 from gateway.resolvers.context import RequestContext, Services
-from gateway.schema.errors import coded
+from gateway.schema.errors import coded, gateway_error_of
 from gateway.schema.schema import PassportSchema
 from gateway.schema.trusted import TrustedDocuments
 
@@ -42,6 +44,7 @@ PRIVATE_HEADERS = {"Cache-Control": "no-store", "Vary": "Authorization"}
 DOCUMENT_ID = "documentId"  # GraphQL over HTTP's persisted documents parameter
 # Apollo answers an unknown persisted query with HTTP 200, so its clients read the error.
 ERROR_STATUS = {PERSISTED_QUERY_NOT_FOUND: 200, UNAUTHENTICATED: 401}
+TOO_MANY_REQUESTS = 429
 
 
 class PassportView(GraphQL[RequestContext, None]):
@@ -56,12 +59,14 @@ class PassportView(GraphQL[RequestContext, None]):
         request_deadline_ms: int,
         graphiql: bool,
         documents: TrustedDocuments | None = None,
+        rates: RequestRates | None = None,
     ) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
         self.services = services
         self.verifier = verifier
         self.request_deadline_ms = request_deadline_ms
         self.documents = documents
+        self.rates = rates
 
     async def get_context(self, request: Request, response: Any) -> RequestContext:  # type: ignore[override]
         """The context made by ``handle``; strawberry asks for it after authentication."""
@@ -72,7 +77,10 @@ class PassportView(GraphQL[RequestContext, None]):
         wants_page = "text/html" in request.headers.get("accept", "")
         if request.method == "GET" and wants_page and "query" not in request.query_params:
             return await self._run(request, None)  # GraphiQL's page, or 404 when off
-        response = await self._authenticated(request)
+        try:
+            response = await self._authenticated(request)
+        except RateLimited as limited:
+            response = _rate_limited(limited)
         # Answers differ per token and may carry health data: no cache may keep or share one.
         response.headers.update(PRIVATE_HEADERS)
         return response
@@ -82,6 +90,11 @@ class PassportView(GraphQL[RequestContext, None]):
         return graphiql.page()
 
     async def _authenticated(self, request: Request) -> Response:
+        """Count the request against its address's and then its principal's limits, and run it
+        (RateLimited when one is exhausted)."""
+        if self.rates is not None:
+            client = request.client
+            await self.rates.admit(ADDRESS, client.host if client is not None else "unknown")
         try:
             principal = await self.verifier.verify(request.headers.get("authorization"))
         except GatewayError as error:
@@ -95,7 +108,14 @@ class PassportView(GraphQL[RequestContext, None]):
             request_id=request.state.request_id,
         )
         telemetry.annotate({"ehp.role": principal.role.value})
-        return await self._run(request, UNSET)
+        if self.rates is not None:
+            await self.rates.admit(PRINCIPAL, principal.subject)
+        response = await self._run(request, UNSET)
+        limited: RateLimited | None = getattr(request.state, "rate_limited", None)
+        if limited is not None:  # a read refused past the distinct-patients ceiling
+            response.status_code = TOO_MANY_REQUESTS
+            response.headers["Retry-After"] = str(limited.retry_after_s)
+        return response
 
     async def _run(self, request: Request, context: Any) -> Response:
         """strawberry's run, with its HTTP errors (no query, bad JSON) and refused documents
@@ -141,6 +161,10 @@ class PassportView(GraphQL[RequestContext, None]):
         """Code the errors, then write the audit events; on audit failure send no data."""
         context: RequestContext | None = getattr(request.state, "ehp_context", None)
         errors = [coded(error) for error in result.errors or ()]
+        for error in result.errors or ():
+            refused = gateway_error_of(error.original_error)
+            if isinstance(refused, RateLimited):
+                request.state.rate_limited = refused
         response: GraphQLHTTPResponse = {"data": result.data}
         if errors:
             response["errors"] = [error.formatted for error in errors]
@@ -187,6 +211,14 @@ async def _write_audit(context: RequestContext) -> None:
         }
         with telemetry.span("audit append", attributes):
             await context.services.audit.append(event)
+
+
+def _rate_limited(limited: RateLimited) -> Response:
+    """429 with Retry-After, before the request ran."""
+    metrics.REQUESTS.labels(role="any", outcome="rate_limited").inc()
+    response = _error_response(TOO_MANY_REQUESTS, limited.code, limited.message)
+    response.headers["Retry-After"] = str(limited.retry_after_s)
+    return response
 
 
 def _error_response(status: int, code: str, message: str) -> Response:

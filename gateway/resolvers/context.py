@@ -11,6 +11,7 @@ from gateway.auth.principal import Principal
 from gateway.auth.restrictions import RestrictionStore
 from gateway.config import PolicySettings
 from gateway.deadline import Deadline
+from gateway.limits import PatientCeiling
 from gateway.sources import SourceSystems
 
 
@@ -22,6 +23,8 @@ class Services:
     sources: SourceSystems
     audit: AuditStore
     restrictions: RestrictionStore
+    # The distinct-patients ceiling of nurses and doctors (ACCESS.md "Limits"); None: none.
+    patients: PatientCeiling | None = None
 
 
 @dataclass
