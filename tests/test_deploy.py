@@ -287,6 +287,22 @@ def test_compose_configuration_is_one_the_gateway_accepts(tmp_path: Path) -> Non
     assert all(by_name[f"ehr-{r}"].token for r in ("astana", "almaty", "shymkent"))
 
 
+def test_replicas_share_their_limits_and_see_the_callers_address(tmp_path: Path) -> None:
+    """Both deployments count rates in the shared Redis and read the caller's address from the
+    proxy's X-Forwarded-For: behind one proxy, every caller would otherwise share one budget."""
+    secrets = make_secrets(tmp_path)
+    environment = compose()["services"]["gateway-a"]["environment"]
+    settings = load_settings(
+        DEPLOY / "gateway.toml", with_secrets_in({**image_environment(), **environment}, secrets)
+    )
+    assert settings.limits.storage == "redis"
+    assert environment["FORWARDED_ALLOW_IPS"] == "*"
+    assert "option forwardfor" in (DEPLOY / "haproxy.cfg").read_text(encoding="utf-8")
+    assert k8s_settings(tmp_path).limits.storage == "redis"
+    (container,) = _k8s_documents()["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert {"name": "FORWARDED_ALLOW_IPS", "value": "*"} in container["env"]
+
+
 def test_compose_gateway_without_its_secrets_refuses_to_start(tmp_path: Path) -> None:
     secrets = make_secrets(tmp_path)
     (secrets / "lis_api_key").unlink()
