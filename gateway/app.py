@@ -135,7 +135,7 @@ class Gateway:
 
     services: Services
     verifier: TokenVerifier
-    rates: RequestRates
+    rates: RequestRates | None
 
 
 async def open_gateway(settings: Settings) -> Gateway:
@@ -188,7 +188,8 @@ async def close_gateway(gateway: Gateway) -> None:
     await gateway.verifier.aclose()
     await services.audit.close()
     await services.restrictions.close()
-    await gateway.rates.close()
+    if gateway.rates is not None:
+        await gateway.rates.close()
     if services.patients is not None:
         await services.patients.close()
 

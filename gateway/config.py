@@ -166,9 +166,9 @@ class LimitsStorage(StrEnum):
 class LimitsSettings:
     """`[limits]`: what one caller may ask of the gateway (ACCESS.md "Limits")."""
 
-    requests_per_minute: int = 120  # per principal (and per client address)
-    burst: int = 30  # requests allowed at once above the steady rate
-    distinct_patients_per_day: int = 30  # per nurse or doctor, outside a care relationship
+    requests_per_minute: int = 120  # per principal and per client address; 0 = no such limit
+    burst: int = 30  # requests in any one second, per principal and per address; 0 = none
+    distinct_patients_per_day: int = 30  # per nurse or doctor, outside care; 0 = no ceiling
     max_query_cost: int = 10  # a query's reads weighted by their source systems (README)
     storage: LimitsStorage = LimitsStorage.MEMORY  # "memory" or "redis" (needs cache.redis_url)
     rate_window_s: int = 60  # the window requests_per_minute is counted over, scaled (tests: 2)
@@ -628,11 +628,16 @@ def _check_documents(documents: DocumentsSettings) -> None:
         raise ConfigError("documents.require: needs documents.path (the trusted documents)")
 
 
+# Limits that 0 turns off (benchmarks and tests of other things are one caller asking fast).
+_LIMITS_OFF_AT_ZERO = ("requests_per_minute", "burst", "distinct_patients_per_day")
+
+
 def _check_limits(limits: LimitsSettings, cache: CacheSettings) -> None:
     for spec in dataclasses.fields(limits):
         value = getattr(limits, spec.name)
         if isinstance(value, int):
-            _at_least(value, 1, f"limits.{spec.name}")
+            floor = 0 if spec.name in _LIMITS_OFF_AT_ZERO else 1
+            _at_least(value, floor, f"limits.{spec.name}")
     if limits.storage is LimitsStorage.REDIS and not cache.redis_url:
         raise ConfigError("limits.storage: 'redis' uses the [cache] Redis; set cache.redis_url")
 

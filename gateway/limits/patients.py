@@ -115,9 +115,13 @@ class PatientCeiling:
         self._clock = clock
 
     @classmethod
-    def open(cls, settings: LimitsSettings, redis_url: str | None, secret: bytes) -> PatientCeiling:
+    def open(
+        cls, settings: LimitsSettings, redis_url: str | None, secret: bytes
+    ) -> PatientCeiling | None:
         """The ceiling of ``[limits]``; ``secret`` keys the patient hashes (the same on every
-        replica: the audit's patient key)."""
+        replica: the audit's patient key). None when it is off (0)."""
+        if settings.distinct_patients_per_day == 0:
+            return None
         sets: PatientSets
         if settings.storage is LimitsStorage.REDIS:
             assert redis_url is not None  # config checked it

@@ -46,15 +46,22 @@ class RequestRates:
         self.storage = storage
         self.limiter = MovingWindowRateLimiter(storage)
         per_window = max(1, round(requests_per_minute * window_s / 60))
-        self.windows: tuple[tuple[str, RateLimitItem], ...] = (
-            ("burst", RateLimitItemPerSecond(burst, BURST_WINDOW_S, namespace=KEY_PREFIX)),
-            ("rate", RateLimitItemPerSecond(per_window, window_s, namespace=KEY_PREFIX)),
+        windows = (
+            ("burst", burst, RateLimitItemPerSecond(burst, BURST_WINDOW_S, namespace=KEY_PREFIX)),
+            ("rate", requests_per_minute, RateLimitItemPerSecond(per_window, window_s, KEY_PREFIX)),
+        )
+        # A limit set to 0 is off (tests and benchmarks of other things).
+        self.windows: tuple[tuple[str, RateLimitItem], ...] = tuple(
+            (name, item) for name, setting, item in windows if setting > 0
         )
         self.clock = clock
 
     @classmethod
-    def open(cls, settings: LimitsSettings, redis_url: str | None) -> RequestRates:
-        """The limits of ``[limits]``, stored as ``storage`` says (Redis: the cache's)."""
+    def open(cls, settings: LimitsSettings, redis_url: str | None) -> RequestRates | None:
+        """The limits of ``[limits]``, stored as ``storage`` says (Redis: the cache's); None
+        when both are off (0)."""
+        if settings.requests_per_minute == 0 and settings.burst == 0:
+            return None
         storage: Storage
         if settings.storage is LimitsStorage.REDIS:
             assert redis_url is not None  # config checked it

@@ -33,7 +33,7 @@ READ = """query($iin: IIN!, $reason: String) {
 EMERGENCY = """query($iin: IIN!) {
   emergency(iin: $iin, reason: "collapsed in the corridor") { identity { fullName } } }"""
 REASON = "unconscious, brought in without documents"
-FAST = {"requests_per_minute": 10**9, "burst": 10**9}  # only the limit under test counts
+FAST = {"requests_per_minute": 0, "burst": 0}  # off: only the limit under test counts
 
 
 @contextlib.contextmanager
@@ -115,7 +115,7 @@ def test_an_address_counts_every_token_and_unauthenticated_requests(stack: Stack
 
 
 def test_a_burst_is_cut_within_the_second_and_then_let_in(stack: Stack) -> None:
-    with two_gateways(stack, requests_per_minute=10**6, burst=3) as (a, b):
+    with two_gateways(stack, requests_per_minute=0, burst=3) as (a, b):
         token = stack.token("manager", subject=f"burst-{secrets.token_hex(4)}")
         places = addresses(6)
         before = sample(a, "ehp_rate_limited_total", limit="principal_burst")

@@ -187,3 +187,12 @@ async def test_an_unreachable_store_lets_the_read_through_and_says_so(
     await ceiling.close()
     assert sample("ehp_limits_degraded_total", limit="distinct_patients") == before + 2
     assert "ceiling unavailable" in caplog.text
+
+
+def test_zero_turns_a_limit_off() -> None:
+    off = LimitsSettings(requests_per_minute=0, burst=0, distinct_patients_per_day=0)
+    assert RequestRates.open(off, None) is None
+    assert PatientCeiling.open(off, None, SECRET) is None
+    only_burst = RequestRates.open(LimitsSettings(requests_per_minute=0, burst=5), None)
+    assert only_burst is not None
+    assert [name for name, _ in only_burst.windows] == ["burst"]
