@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,10 +28,10 @@ from starlette.routing import Route
 from gateway.app import create_app
 from gateway.config import parse_settings
 from tests.e2e.conftest import Stack, config_data, random_subject
-from tests.e2e.test_audit_trail import to_toml
+from tests.e2e.test_audit_trail import _stranger, to_toml
 from tests.e2e.test_passport import FULL_PASSPORT
 from tests.e2e.test_resilience import SOURCE_OF, people
-from tests.e2e.test_shared_cache import REPO
+from tests.e2e.test_shared_cache import REPO, GatewayProcess
 from tests.otlp import OtlpReceiver, ReceivedSpan
 from tests.servers import free_port, serve_app
 
@@ -88,20 +86,6 @@ class RecordingRelay:
             if k.lower() not in ("content-length", "transfer-encoding", "content-encoding")
         }
         return Response(answer.content, answer.status_code, kept)
-
-
-def _stranger(truth: dict[str, Any], iin: str) -> dict[str, Any]:
-    """A practitioner of a polyclinic that never saw the patient (a break-glass reader)."""
-    person = truth["people"][iin]
-    related = {person["careTeam"]["attachedOrganization"]["bin"]} | {
-        e["organization"]["bin"] for e in person["encounters"] if e["organization"]
-    }
-    polyclinics = {o["bin"] for o in truth["organizations"] if o["type"] == "polyclinic"}
-    return next(
-        p
-        for p in sorted(truth["practitioners"], key=lambda p: p["id"])
-        if p["orgBin"] in polyclinics - related
-    )
 
 
 def _rich_person(stack: Stack) -> str:
@@ -336,25 +320,19 @@ def test_json_log_lines_carry_request_and_trace_ids_and_no_iin(
     # DEBUG: the HTTP client logs each upstream call, inside the request's context.
     env = {**os.environ, "PYTHONPATH": str(REPO), "EHP_LOG_LEVEL": "DEBUG"}
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--config", str(config)],
-            cwd=REPO,
-            env=env,
-            stderr=log_file,
-        )
+        process = GatewayProcess(config, port, env=env, stderr=log_file)
         try:
-            _wait_healthy(f"http://127.0.0.1:{port}", process)
+            process.wait_ready()
             token = stack.token("patient", iin=iin, subject=random_subject())
             answer = httpx.post(
-                f"http://127.0.0.1:{port}/graphql",
+                f"{process.url}/graphql",
                 json={"query": FULL_PASSPORT, "variables": {"iin": iin}},
                 headers={"Authorization": f"Bearer {token}", "X-Request-Id": "logs-1"},
                 timeout=30,
             )
             assert answer.status_code == 200 and "errors" not in answer.json()
         finally:
-            process.terminate()
-            process.wait(timeout=20)
+            process.stop()  # a traced gateway sends its last spans on the way out
             receiver.close()
     text = log_path.read_text(encoding="utf-8")
     lines = [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -364,18 +342,3 @@ def test_json_log_lines_carry_request_and_trace_ids_and_no_iin(
     request = _request_span({"spans": receiver.spans}, "logs-1")
     assert {line.get("trace_id") for line in served} == {request.trace_id}
     assert iin not in text
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gateway exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise TimeoutError("the gateway did not start")
