@@ -20,6 +20,7 @@ put() {  # put NAME VALUE: write one secret unless it exists
 put postgres_password "$(random_hex)"
 put audit_database_url "postgresql://ehp:$(cat "$dir/postgres_password")@postgres:5432/ehp"
 put audit_patient_key "$(random_hex)"
+put audit_chain_key "$(random_hex)"
 put redis_password "$(random_hex)"
 put cache_redis_url "redis://:$(cat "$dir/redis_password")@redis:6379/0"
 put cache_encryption_key "$(random_hex)"

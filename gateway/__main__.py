@@ -49,7 +49,7 @@ def _audit(argv: Sequence[str]) -> int:
     parser.add_argument("--config")
     args = parser.parse_args(argv)
     settings = load_settings(_config_path(args.config))
-    return run_verify(settings.audit.database_url)
+    return run_verify(settings.audit)
 
 
 def _documents(argv: Sequence[str]) -> int:

@@ -6,11 +6,9 @@ import asyncio
 import contextlib
 import gc
 import logging
-import os
 import re
-import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +24,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import graphiql
 from gateway.audit import open_audit_store
+from gateway.audit.keys import patient_key_secret
+from gateway.audit.trail import Trail
 from gateway.auth.restrictions import open_restriction_store
 from gateway.auth.tokens import TokenVerifier
-from gateway.config import AuditSettings, DocumentsSettings, LimitsStorage, Settings
+from gateway.config import DocumentsSettings, LimitsStorage, Settings
+from gateway.ips.endpoint import routes as summary_routes
 from gateway.limits import PatientCeiling, RequestRates
 from gateway.logs import REQUEST_ID, carries_identifier
 from gateway.metrics import BREAKER_STATE, BREAKER_STATE_VALUES, render_metrics
@@ -43,8 +44,6 @@ from gateway.view import PassportView
 log = logging.getLogger("gateway.app")
 # An audit store slower than this to read one row is not ready (deploy/k8s probes allow 3 s).
 READINESS_AUDIT_TIMEOUT_S = 2.5
-# A caller's X-Request-Id is kept when it looks like one; anything else gets one of ours.
-_CALLER_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -114,6 +113,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        *summary_routes(lambda: state["gateway"]),
     ]
     if settings.server.graphiql:
         routes.append(graphiql.assets_route())
@@ -143,7 +143,8 @@ async def open_gateway(settings: Settings) -> Gateway:
     sources = SourceSystems.open(settings)
     verifier = TokenVerifier(settings.auth, http_client_factory=lambda: httpx.AsyncClient())
     secret = patient_key_secret(settings.audit)
-    audit = open_audit_store(settings.audit.database_url, secret)
+    trail = Trail.from_settings(settings.audit)
+    audit = open_audit_store(settings.audit.database_url, secret, trail)
     restrictions = open_restriction_store(settings.audit.database_url, secret)
     await audit.open()
     await restrictions.open()
@@ -208,19 +209,20 @@ async def readiness(services: Services) -> Response:
     return JSONResponse(body, status_code=200 if audit_ok else 503)
 
 
-def patient_key_secret(audit: AuditSettings) -> bytes:
-    """The audit's patient-key secret: configured, or a key file beside the SQLite database."""
-    if audit.patient_key is not None:
-        return audit.patient_key.encode()
-    path = Path(audit.database_url.removeprefix("sqlite:///") + ".key")
-    if not audit.database_url.startswith("sqlite:///"):
-        raise ValueError("audit.patient_key is required for this database")
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+# A client's X-Request-Id is kept only when short and plain: it is stored in every audit event
+# and written to the logs, so it must neither grow them nor carry anything but an id.
+CLIENT_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+
+
+def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The client's X-Request-Id when it is at most 64 of [A-Za-z0-9._-] with no 12-digit
+    number (an IIN in logs and spans), else a new one."""
+    for name, value in headers:
+        if name == b"x-request-id" and CLIENT_REQUEST_ID.fullmatch(value):
+            text = value.decode("ascii")
+            if not carries_identifier(text):
+                return text
+    return uuid.uuid4().hex
 
 
 class RequestLimits:
@@ -237,15 +239,12 @@ class RequestLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = None
+        state = scope.setdefault("state", {})
+        state["request_id"] = identifier = request_id(scope.get("headers", ()))
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
                 await _too_large(send)
                 return
-            if name == b"x-request-id":
-                request_id = _caller_request_id(value)
-        request_id = request_id or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
         received = 0
         limit = self.max_body_bytes
 
@@ -259,21 +258,13 @@ class RequestLimits:
             return message
 
         # Log lines of this request (and of the tasks it starts) carry its id.
-        token = REQUEST_ID.set(request_id)
+        token = REQUEST_ID.set(identifier)
         try:
             await self.app(scope, limited_receive, send)
         except BodyTooLarge:
             await _too_large(send)
         finally:
             REQUEST_ID.reset(token)
-
-
-def _caller_request_id(value: bytes) -> str | None:
-    """A caller's request id when it is a short plain token carrying no 12-digit number."""
-    text = value.decode("latin-1")
-    if _CALLER_REQUEST_ID.fullmatch(text) and not carries_identifier(text):
-        return text
-    return None
 
 
 class BodyTooLarge(Exception):

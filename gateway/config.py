@@ -118,6 +118,13 @@ class AuditSettings:
     # Secret (>= 16 bytes) keying the hash that finds a patient's events; the IIN is not stored.
     # Absent: a key file beside a SQLite database is made once; PostgreSQL needs it set.
     patient_key: str | None = field(default=None, repr=False)
+    # Secret (>= 16 bytes) keying the HMAC chain of events and signing its checkpoints; never
+    # stored in the database. Absent: a key file beside a SQLite database; PostgreSQL needs it.
+    chain_key: str | None = field(default=None, repr=False)
+    # Append-only file of signed chain heads, outside the database. Absent: beside a SQLite
+    # database (`<file>.checkpoints`); PostgreSQL needs it.
+    checkpoint_path: str | None = None
+    checkpoint_interval_s: int = 60  # a checkpoint when the chain grew, this often and at shutdown
 
 
 @dataclass(frozen=True)
@@ -586,13 +593,19 @@ def _check_cache(cache: CacheSettings) -> CacheSettings:
 
 def _check_audit(audit: AuditSettings) -> None:
     url = audit.database_url
-    if audit.patient_key is not None and len(audit.patient_key.encode()) < 16:
-        raise ConfigError("audit.patient_key: needs at least 16 bytes")
+    for name in ("patient_key", "chain_key"):
+        value = getattr(audit, name)
+        if value is not None and len(value.encode()) < 16:
+            raise ConfigError(f"audit.{name}: needs at least 16 bytes")
+    if audit.checkpoint_path is not None and not audit.checkpoint_path:
+        raise ConfigError("audit.checkpoint_path: must not be empty")
+    _at_least(audit.checkpoint_interval_s, 1, "audit.checkpoint_interval_s")
     if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
         return
     if urlsplit(url).scheme in ("postgresql", "postgres") and urlsplit(url).hostname:
-        if audit.patient_key is None:
-            raise ConfigError("audit.patient_key: required with a PostgreSQL audit database")
+        for name in ("patient_key", "chain_key", "checkpoint_path"):
+            if getattr(audit, name) is None:
+                raise ConfigError(f"audit.{name}: required with a PostgreSQL audit database")
         return
     raise ConfigError(
         f"audit.database_url: expected sqlite:///PATH or postgresql://HOST/DB, got {url!r}"

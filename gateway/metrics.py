@@ -69,6 +69,12 @@ REQUESTS = Counter(
     ["role", "outcome"],
     registry=REGISTRY,
 )
+SUMMARY_REQUESTS = Counter(
+    "ehp_summary_requests_total",
+    "IPS $summary requests (the FHIR face) by the caller's role and the outcome.",
+    ["role", "outcome"],
+    registry=REGISTRY,
+)
 REDIS_DEGRADED = Counter(
     "ehp_cache_redis_degraded_total",
     "Shared-cache operations skipped or failed because Redis was unreachable.",

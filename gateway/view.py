@@ -2,9 +2,14 @@
 
 Every request but the GraphiQL page needs a verified token (401 + UNAUTHENTICATED
 otherwise). Then the trusted documents decide which text runs, before it is parsed
-(``gateway.schema.trusted``; PERSISTED_QUERY_NOT_FOUND answers HTTP 200, as Apollo's). After
-execution, one audit event per person whose record was disclosed is
-written before the response leaves; if that fails, no data is sent (fail closed).
+(``gateway.schema.trusted``; PERSISTED_QUERY_NOT_FOUND answers HTTP 200, as Apollo's), and
+the caller's address and principal are counted against their request rates (429 with
+Retry-After and RATE_LIMITED past them). After execution, one audit event per person and
+basis tried is written before the response leaves: every disclosure, and every attempt
+ACCESS.md audits though it showed nothing (a refusal, an unknown IIN asked with a reason, a
+break-glass or emergency call). If that fails, no data is sent (fail closed), and a refused
+or not-found attempt gets INTERNAL instead of its FORBIDDEN or NOT_FOUND: nobody learns
+anything about a person untraced.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from gateway import graphiql, metrics, telemetry
-from gateway.audit.disclosure import disclosure_events
 from gateway.auth.tokens import TokenVerifier
 from gateway.deadline import Deadline
 from gateway.errors import (
@@ -34,7 +38,7 @@ from gateway.errors import (
     RateLimited,
 )
 from gateway.limits import ADDRESS, PRINCIPAL, RequestRates
-from gateway.resolvers.context import RequestContext, Services
+from gateway.resolvers.context import RequestContext, Services, write_audit
 from gateway.schema.errors import coded, gateway_error_of
 from gateway.schema.schema import PassportSchema
 from gateway.schema.trusted import TrustedDocuments
@@ -105,7 +109,7 @@ class PassportView(GraphQL[RequestContext, None]):
             services=self.services,
             principal=principal,
             deadline=Deadline.after_ms(self.request_deadline_ms),
-            request_id=request.state.request_id,
+            request_id=request.state.request_id,  # the client's only when short and plain
         )
         telemetry.annotate({"ehp.role": principal.role.value})
         if self.rates is not None:
@@ -172,7 +176,7 @@ class PassportView(GraphQL[RequestContext, None]):
             return response
         outcome = "error" if errors else "ok"
         try:
-            await _write_audit(context)
+            await write_audit(context)
         except Exception:  # fail closed: the data must not leave without its audit event
             log.exception("audit write failed; response withheld (request %s)", context.request_id)
             outcome = "audit_failed"
@@ -197,20 +201,6 @@ class PassportView(GraphQL[RequestContext, None]):
         if not isinstance(decoded, dict | list):
             raise HTTPException(400, "A JSON object was expected (body or query parameter)")
         return decoded
-
-
-async def _write_audit(context: RequestContext) -> None:
-    """One event per person disclosed in this request, plus queued events (restrictions)."""
-    disclosures = [d for read in context.reads if (d := read.disclosure()) is not None]
-    events = disclosure_events(context.principal, context.request_id, disclosures)
-    for event in [*context.events, *events]:
-        attributes = {
-            "ehp.audit.action": event.action,
-            "ehp.audit.break_glass": event.break_glass,
-            "ehp.audit.sections": len(event.sections),
-        }
-        with telemetry.span("audit append", attributes):
-            await context.services.audit.append(event)
 
 
 def _rate_limited(limited: RateLimited) -> Response:

@@ -140,6 +140,7 @@ def test_k8s_manifests_are_valid_kubernetes_objects() -> None:
         "Service",
         "PodDisruptionBudget",
         "HorizontalPodAutoscaler",
+        "PersistentVolumeClaim",
         "Kustomization",
     }
     for kind, document in documents.items():
@@ -152,6 +153,11 @@ def test_k8s_manifests_are_valid_kubernetes_objects() -> None:
 def test_k8s_objects_fit_together() -> None:
     documents = _k8s_documents()
     deployment = documents["Deployment"]
+    # The checkpoint file outlives pods and is shared by the replicas (docs/audit.md).
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    claim = documents["PersistentVolumeClaim"]
+    assert volumes["checkpoints"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
     pod = deployment["spec"]["template"]
     labels = pod["metadata"]["labels"]
     assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
@@ -211,6 +217,8 @@ def test_k8s_configuration_is_one_the_gateway_accepts(tmp_path: Path) -> None:
     assert settings.cache.redis_url == secret["EHP_CACHE__REDIS_URL"]
     assert settings.audit.database_url == secret["EHP_AUDIT__DATABASE_URL"]
     assert settings.audit.database_url.startswith("postgresql://")
+    assert settings.audit.chain_key == secret["EHP_AUDIT__CHAIN_KEY"]
+    assert settings.audit.checkpoint_path == "/var/lib/ehp/checkpoints/audit-checkpoints"
     by_name = {source.name: source for source in settings.sources}
     assert by_name["lis"].api_key == secret["EHP_SOURCES__LIS__API_KEY"]
     assert by_name["ehr-almaty"].token == secret["EHP_SOURCES__EHR_ALMATY__TOKEN"]
@@ -281,6 +289,8 @@ def test_compose_configuration_is_one_the_gateway_accepts(tmp_path: Path) -> Non
     assert settings.cache.encryption_key == (secrets / "cache_encryption_key").read_text()
     assert settings.audit.database_url == (secrets / "audit_database_url").read_text()
     assert settings.audit.patient_key == (secrets / "audit_patient_key").read_text()
+    assert settings.audit.chain_key == (secrets / "audit_chain_key").read_text()
+    assert settings.audit.checkpoint_path.startswith("/var/lib/ehp/checkpoints/")
     assert settings.auth.jwks_file == "/var/lib/ehp/keys/jwks.json"
     by_name = {source.name: source for source in settings.sources}
     assert by_name["drugs"].client_secret == (secrets / "dps_client_secret").read_text()

@@ -1,12 +1,20 @@
-"""What the SQLite and PostgreSQL audit stores share: group commit and a base class."""
+"""What the SQLite and PostgreSQL audit stores share: group commit, the seal, the checkpoints."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
-from gateway.audit.events import AuditEvent, AuditUnavailable, NewAuditEvent
+from gateway.audit.chain import Anchors, expected_hash, verify_against
+from gateway.audit.checkpoints import HEAD, Checkpoint
+from gateway.audit.events import AuditEvent, AuditUnavailable, NewAuditEvent, VerifyResult
+from gateway.audit.seal import SealPlan, StoredSeal, plan_seal
+from gateway.audit.trail import Trail
 from gateway.db import patient_key
+
+log = logging.getLogger("gateway.audit")
 
 # One transaction never holds more than this many events, so other processes get their turn.
 MAX_BATCH = 256
@@ -66,11 +74,60 @@ class GroupCommit:
 
 class ChainedStore:
     """What the SQLite and PostgreSQL stores share: the patient key, the open check, group
-    commit, and the order of closing. A backend provides the connection-shaped parts."""
+    commit, the seal and the checkpoints, and the order of closing. A backend provides the
+    connection-shaped parts."""
 
-    def __init__(self, patient_key_secret: bytes | None) -> None:
+    def __init__(self, patient_key_secret: bytes | None, trail: Trail) -> None:
         self._secret = patient_key_secret
-        self._group = GroupCommit(self._write_batch)
+        self._trail = trail
+        self._log = trail.log()
+        self._group = GroupCommit(self._commit_batch)
+        self._seal: Checkpoint | None = None
+        self._own_head: tuple[int, str] | None = None  # the last event this process wrote
+        self._checkpointed: tuple[int, str] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    @property
+    def key(self) -> bytes:
+        """The key of the events' HMAC chain."""
+        return self._trail.keys.events
+
+    async def open(self) -> None:
+        """Connect, seal the chain if it is not yet, checkpoint its head, start the ticker.
+
+        AuditUnavailable when the database is unusable, or when the chain cannot be trusted
+        with this key and checkpoint file (the message says why).
+        """
+        await self._connect()
+        try:
+            await self._start_trail()
+        except BaseException:
+            await self._release()
+            raise
+        self._ticker = asyncio.create_task(self._checkpoint_periodically())
+
+    async def _start_trail(self) -> None:
+        reading = await asyncio.to_thread(self._log.read_trusted)
+        now = datetime.now(UTC)
+        plan, head = await self._seal_in_transaction(
+            lambda stored, head: plan_seal(stored, head, reading.seal, self._trail.keys, now)
+        )
+        if plan.error is not None or plan.seal is None:
+            raise AuditUnavailable(f"cannot open the audit trail: {plan.error}")
+        if plan.note is not None:
+            log.warning("audit chain: %s (%s)", plan.note, plan.seal.describe())
+        if reading.seal is None:
+            await asyncio.to_thread(self._log.append, plan.seal)
+        self._seal = plan.seal
+        latest = reading.latest
+        head_seq = 0 if head is None else head.seq
+        if latest is not None and head_seq < latest.seq:
+            raise AuditUnavailable(
+                f"cannot open the audit trail: the chain ends at seq={head_seq} but the "
+                f"checkpoint of {latest.describe()} recorded seq={latest.seq}: events were "
+                "removed (run `audit verify`)"
+            )
+        await self.checkpoint()
 
     async def append(self, event: NewAuditEvent) -> AuditEvent:
         """Chain and store one event; returns it once committed, AuditUnavailable otherwise."""
@@ -85,10 +142,72 @@ class ChainedStore:
         self._require_open()
         return await self._read_events(key, limit)
 
+    async def checkpoint(self) -> Checkpoint | None:
+        """Append a signed checkpoint of the chain head if it moved since the last one.
+
+        The head is the database's last event when its hash is right, else the last event
+        this process wrote (so a tampered head is never vouched for).
+        """
+        self._require_open()
+        head = await self._read_last_event()
+        point = (head.seq, head.hash) if head is not None and self._authentic(head) else None
+        if head is not None and point is None:
+            log.error("audit chain head seq=%d fails its hash: not checkpointed", head.seq)
+        own = self._own_head
+        if own is not None and (point is None or point[0] < own[0]):
+            if point is not None:
+                log.error("audit chain ends at seq=%d, before seq=%d it wrote", point[0], own[0])
+            point = own
+        if point is None or point == self._checkpointed or point[0] == 0:
+            return None
+        checkpoint = Checkpoint(HEAD, point[0], point[1], datetime.now(UTC))
+        await asyncio.to_thread(self._log.append, checkpoint)
+        self._checkpointed = point
+        return checkpoint
+
+    async def verify(self) -> VerifyResult:
+        """Walk the whole chain against the checkpoint file and report the first break."""
+        self._require_open()
+        return await verify_against(self._log, self._verify)
+
     async def close(self) -> None:
-        """Wait for pending appends, then release the connections."""
+        """Stop the ticker, wait for pending appends, checkpoint the head, then disconnect."""
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
         await self._group.drain()
+        if self._is_open() and self._seal is not None:
+            try:
+                await self.checkpoint()
+            except Exception:  # closing must still release the connections
+                log.exception("audit chain: the closing checkpoint could not be written")
         await self._release()
+
+    async def _checkpoint_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self._trail.checkpoint_interval_s)
+            try:
+                await self.checkpoint()
+            except Exception:  # the next tick tries again; appends go on meanwhile
+                log.exception("audit chain: a periodic checkpoint could not be written")
+
+    def _authentic(self, event: AuditEvent) -> bool:
+        """True when `event` is where the sealed, keyed chain says it may be, with its hash."""
+        seal = self._seal
+        if seal is None or event.seq < seal.seq:
+            return False
+        if event.seq == seal.seq:
+            return event.hash == seal.hash
+        return not event.legacy and expected_hash(event, self.key) == event.hash
+
+    async def _commit_batch(self, items: list[tuple[NewAuditEvent, str]]) -> list[AuditEvent]:
+        stored = await self._write_batch(items)
+        if stored:
+            last = stored[-1]
+            if self._own_head is None or last.seq > self._own_head[0]:
+                self._own_head = (last.seq, last.hash)
+        return stored
 
     def _patient_key(self, iin: str) -> str:
         if self._secret is None:
@@ -101,14 +220,31 @@ class ChainedStore:
 
     # --- what a backend provides ---------------------------------------------------------
 
+    async def _connect(self) -> None:
+        """Connect and create or migrate the tables; AuditUnavailable if it cannot."""
+        raise NotImplementedError
+
     def _is_open(self) -> bool:
         raise NotImplementedError
 
     async def _release(self) -> None:
         raise NotImplementedError
 
+    async def _seal_in_transaction(
+        self, decide: Callable[[StoredSeal | None, AuditEvent | None], SealPlan]
+    ) -> tuple[SealPlan, AuditEvent | None]:
+        """In one transaction holding the append lock: read the seal row and the last event,
+        `decide`, and store the plan's seal when it says so; return the plan and the event."""
+        raise NotImplementedError
+
     async def _write_batch(self, items: list[tuple[NewAuditEvent, str]]) -> list[AuditEvent]:
         raise NotImplementedError
 
     async def _read_events(self, key: str, limit: int) -> list[AuditEvent]:
+        raise NotImplementedError
+
+    async def _read_last_event(self) -> AuditEvent | None:
+        raise NotImplementedError
+
+    async def _verify(self, anchors: Anchors) -> VerifyResult:
         raise NotImplementedError

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import asyncpg
 
 from gateway.audit.base import ChainedStore
 from gateway.audit.chain import (
     EVENT_COLUMNS,
     GENESIS_HASH,
+    KEYED_COLUMNS,
+    SELECT_EVENTS,
+    SELECT_LEGACY_EVENTS,
+    Anchors,
     ChainWalker,
     chain_event,
     event_from_row,
@@ -19,6 +25,8 @@ from gateway.audit.events import (
     NewAuditEvent,
     VerifyResult,
 )
+from gateway.audit.seal import SealPlan, StoredSeal, seal_row, stored_seal
+from gateway.audit.trail import Trail
 from gateway.db.postgres import (
     COMMAND_TIMEOUT_S,
     CONNECT_TIMEOUT_S,
@@ -46,8 +54,15 @@ _SCHEMA = (
         request_id TEXT NOT NULL,
         action TEXT NOT NULL,
         prev_hash TEXT NOT NULL,
-        hash TEXT NOT NULL
+        hash TEXT NOT NULL,
+        outcome TEXT,
+        basis TEXT,
+        restrictions_shown BOOLEAN
     )""",
+    # A legacy table gets the keyed chain's columns (NULL in its old rows).
+    "ALTER TABLE audit_events ADD COLUMN IF NOT EXISTS outcome TEXT",
+    "ALTER TABLE audit_events ADD COLUMN IF NOT EXISTS basis TEXT",
+    "ALTER TABLE audit_events ADD COLUMN IF NOT EXISTS restrictions_shown BOOLEAN",
     "CREATE INDEX IF NOT EXISTS audit_events_by_patient ON audit_events (patient_key, seq)",
     """CREATE TABLE IF NOT EXISTS audit_chain_head (
         id INT PRIMARY KEY CHECK (id = 1),
@@ -56,6 +71,13 @@ _SCHEMA = (
     )""",
     f"""INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, '{GENESIS_HASH}')
         ON CONFLICT (id) DO NOTHING""",
+    """CREATE TABLE IF NOT EXISTS audit_chain_seal (
+        id INT PRIMARY KEY CHECK (id = 1),
+        seq BIGINT NOT NULL,
+        hash TEXT NOT NULL,
+        at TEXT NOT NULL,
+        signature TEXT NOT NULL
+    )""",
     # Append-only in the database itself; verify still catches edits made after dropping these.
     """CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN RAISE EXCEPTION 'audit events are append-only'; END $$""",
@@ -81,14 +103,22 @@ _SCHEMA = (
     """CREATE OR REPLACE TRIGGER audit_chain_head_no_truncate
         BEFORE TRUNCATE ON audit_chain_head
         FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()""",
+    """CREATE OR REPLACE TRIGGER audit_chain_seal_once
+        BEFORE UPDATE OR DELETE ON audit_chain_seal
+        FOR EACH ROW EXECUTE FUNCTION audit_refuse_change()""",
+    """CREATE OR REPLACE TRIGGER audit_chain_seal_no_truncate
+        BEFORE TRUNCATE ON audit_chain_seal
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()""",
 )
 
 _INSERT = (
     f"INSERT INTO audit_events ({', '.join(EVENT_COLUMNS)}) "
     f"VALUES ({', '.join(f'${i}' for i in range(1, len(EVENT_COLUMNS) + 1))})"
 )
-_SELECT = f"SELECT {', '.join(EVENT_COLUMNS)} FROM audit_events"
 _HEAD = "SELECT seq FROM audit_chain_head WHERE id = 1"
+_INSERT_SEAL = (
+    "INSERT INTO audit_chain_seal (id, seq, hash, at, signature) VALUES (1, $1, $2, $3, $4)"
+)
 
 
 class PostgresAuditStore(ChainedStore):
@@ -98,19 +128,19 @@ class PostgresAuditStore(ChainedStore):
         self,
         dsn: str,
         patient_key_secret: bytes | None,
+        trail: Trail,
         *,
         max_size: int = 10,
         command_timeout_s: float = COMMAND_TIMEOUT_S,
     ) -> None:
         """A store for `dsn` (postgresql://...); `patient_key_secret` keys the patient HMAC."""
-        super().__init__(patient_key_secret)
+        super().__init__(patient_key_secret, trail)
         self._dsn = dsn
         self._max_size = max_size
         self._command_timeout_s = command_timeout_s
         self._pool: asyncpg.Pool | None = None
 
-    async def open(self) -> None:
-        """Connect and create tables and triggers if missing; AuditUnavailable if it cannot."""
+    async def _connect(self) -> None:
         pool = None
         try:
             pool = await create_pool(
@@ -131,6 +161,27 @@ class PostgresAuditStore(ChainedStore):
         if pool is not None:
             await pool.close()
 
+    async def _seal_in_transaction(
+        self, decide: Callable[[StoredSeal | None, AuditEvent | None], SealPlan]
+    ) -> tuple[SealPlan, AuditEvent | None]:
+        pool = self._running()
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                # The head row's lock orders this against every appender and other openers.
+                await conn.execute("SELECT seq FROM audit_chain_head WHERE id = 1 FOR UPDATE")
+                row = await conn.fetchrow(
+                    "SELECT seq, hash, at, signature FROM audit_chain_seal WHERE id = 1"
+                )
+                head = await _last_event(conn)
+                plan = decide(None if row is None else stored_seal(row), head)
+                if plan.store and plan.seal is not None:
+                    await conn.execute(_INSERT_SEAL, *seal_row(plan.seal, self._trail.keys))
+                return plan, head
+        except AuditUnavailable:
+            raise
+        except Exception as exc:
+            raise AuditUnavailable(f"cannot seal the audit chain: {exc}") from exc
+
     async def _write_batch(self, items: list[tuple[NewAuditEvent, str]]) -> list[AuditEvent]:
         pool = self._pool
         if pool is None:
@@ -143,7 +194,9 @@ class PostgresAuditStore(ChainedStore):
             seq, prev_hash = int(head["seq"]), str(head["hash"])
             stored = []
             for new, key in items:
-                event = chain_event(new, seq=seq + 1, prev_hash=prev_hash, patient_key=key)
+                event = chain_event(
+                    new, seq=seq + 1, prev_hash=prev_hash, patient_key=key, key=self.key
+                )
                 stored.append(event)
                 seq, prev_hash = event.seq, event.hash
             await conn.executemany(_INSERT, [event_to_row(event) for event in stored])
@@ -153,48 +206,62 @@ class PostgresAuditStore(ChainedStore):
         return stored
 
     async def _read_events(self, key: str, limit: int) -> list[AuditEvent]:
-        pool = self._pool
-        assert pool is not None  # checked by the caller
+        pool = self._running()
         try:
             rows = await pool.fetch(
-                f"{_SELECT} WHERE patient_key = $1 ORDER BY seq DESC LIMIT $2", key, limit
+                f"{SELECT_EVENTS} WHERE patient_key = $1 ORDER BY seq DESC LIMIT $2", key, limit
             )
             return [event_from_row(row) for row in rows]
         except Exception as exc:
             raise AuditUnavailable(f"cannot read audit events: {exc}") from exc
 
+    async def _read_last_event(self) -> AuditEvent | None:
+        try:
+            async with self._running().acquire() as conn:
+                return await _last_event(conn)
+        except AuditUnavailable:
+            raise
+        except Exception as exc:
+            raise AuditUnavailable(f"cannot read the audit chain head: {exc}") from exc
+
     async def count(self) -> int:
         """How many events are stored."""
-        if self._pool is None:
-            raise AuditUnavailable("the audit store is not open")
+        pool = self._running()
         try:
-            return int(await self._pool.fetchval("SELECT count(*) FROM audit_events"))
+            return int(await pool.fetchval("SELECT count(*) FROM audit_events"))
         except Exception as exc:
             raise AuditUnavailable(f"cannot read audit events: {exc}") from exc
 
     async def ping(self) -> None:
         """Read the chain head row: one indexed row, however long the trail."""
-        if self._pool is None:
-            raise AuditUnavailable("the audit store is not open")
+        pool = self._running()
         try:
-            await self._pool.fetchval(_HEAD)
+            await pool.fetchval(_HEAD)
         except Exception as exc:
             raise AuditUnavailable(f"the audit database does not answer: {exc}") from exc
 
-    async def verify(self) -> VerifyResult:
-        """Walk the whole chain in one repeatable-read snapshot and report the first break."""
-        if self._pool is None:
-            raise AuditUnavailable("the audit store is not open")
+    async def _verify(self, anchors: Anchors) -> VerifyResult:
+        pool = self._running()
         try:
-            async with self._pool.acquire() as conn:
-                return await verify_connection(conn)
+            async with pool.acquire() as conn:
+                return await verify_connection(conn, self.key, anchors)
         except AuditUnavailable:
             raise
         except Exception as exc:
             raise AuditUnavailable(f"cannot read the audit database: {exc}") from exc
 
+    def _running(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise AuditUnavailable("the audit store is not open")
+        return self._pool
 
-async def verify_connection(conn: asyncpg.Connection) -> VerifyResult:
+
+async def _last_event(conn: asyncpg.Connection) -> AuditEvent | None:
+    row = await conn.fetchrow(f"{SELECT_EVENTS} ORDER BY seq DESC LIMIT 1")
+    return None if row is None else event_from_row(row)
+
+
+async def verify_connection(conn: asyncpg.Connection, key: bytes, anchors: Anchors) -> VerifyResult:
     """Walk the chain over `conn` inside one read-only repeatable-read transaction."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         if await conn.fetchval("SELECT to_regclass('audit_events')") is None:
@@ -204,11 +271,18 @@ async def verify_connection(conn: asyncpg.Connection) -> VerifyResult:
             head_row = await conn.fetchrow("SELECT seq, hash FROM audit_chain_head WHERE id = 1")
             if head_row is not None:
                 head = (int(head_row["seq"]), str(head_row["hash"]))
-        walker = ChainWalker()
+        keyed_columns = await conn.fetchval(
+            """SELECT count(*) FROM information_schema.columns
+               WHERE table_schema = current_schema() AND table_name = 'audit_events'
+               AND column_name = ANY($1::text[])""",
+            list(KEYED_COLUMNS),
+        )
+        select = SELECT_EVENTS if keyed_columns == len(KEYED_COLUMNS) else SELECT_LEGACY_EVENTS
+        walker = ChainWalker(key, anchors)
         last_seq = 0
         while True:
             rows = await conn.fetch(
-                f"{_SELECT} WHERE seq > $1 ORDER BY seq LIMIT $2", last_seq, _VERIFY_BATCH
+                f"{select} WHERE seq > $1 ORDER BY seq LIMIT $2", last_seq, _VERIFY_BATCH
             )
             if not rows:
                 return walker.result(walker.finish(head))
@@ -225,14 +299,14 @@ async def verify_connection(conn: asyncpg.Connection) -> VerifyResult:
             last_seq = int(rows[-1]["seq"])
 
 
-async def verify_postgres(dsn: str) -> VerifyResult:
+async def verify_postgres(dsn: str, key: bytes, anchors: Anchors) -> VerifyResult:
     """Verify the chain in the PostgreSQL database at `dsn` over a connection of its own."""
     try:
         conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_S)
     except Exception as exc:
         raise AuditUnavailable(f"cannot connect to the audit database: {exc}") from exc
     try:
-        return await verify_connection(conn)
+        return await verify_connection(conn, key, anchors)
     except AuditUnavailable:
         raise
     except Exception as exc:

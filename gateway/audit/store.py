@@ -4,24 +4,31 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from gateway.audit.checkpoints import Checkpoint
 from gateway.audit.events import AuditEvent, NewAuditEvent, VerifyResult
 from gateway.audit.postgres_store import PostgresAuditStore
 from gateway.audit.sqlite_store import SqliteAuditStore
+from gateway.audit.trail import Trail
 from gateway.db import is_postgres_url
 from gateway.db.sqlite import sqlite_path_from_url
 
 
 class AuditStore(Protocol):
-    """Where disclosures are recorded: append-only, hash-chained, readable by the patient."""
+    """Where attempts are recorded: append-only, HMAC-chained, checkpointed outside the
+    database, readable by the patient."""
 
     async def open(self) -> None:
-        """Connect and create what is missing; AuditUnavailable when the database is unusable."""
+        """Connect, seal and checkpoint; AuditUnavailable when the trail cannot be trusted."""
 
     async def close(self) -> None:
-        """Finish pending appends and release the connections."""
+        """Finish pending appends, checkpoint the head, and release the connections."""
 
     async def append(self, event: NewAuditEvent) -> AuditEvent:
-        """Chain and commit one event, then return it; AuditUnavailable if it was not written."""
+        """Chain and commit one event, then return it; AuditUnavailable if it was not written.
+
+        Each backend writes a batch of appends in one transaction (group commit): a row that
+        must commit with its event (the notification outbox) belongs in that transaction.
+        """
 
     async def events_for_patient(self, iin: str, limit: int) -> list[AuditEvent]:
         """The patient's events, newest first, at most `limit`."""
@@ -32,14 +39,17 @@ class AuditStore(Protocol):
     async def ping(self) -> None:
         """Read the chain head (constant cost); AuditUnavailable when the database is silent."""
 
+    async def checkpoint(self) -> Checkpoint | None:
+        """Append a signed checkpoint of the head when it moved; None when it did not."""
+
     async def verify(self) -> VerifyResult:
-        """Walk the chain and report the first edited, removed or reordered event."""
+        """Walk the chain against the checkpoints and report the first broken event."""
 
 
-def open_audit_store(database_url: str, patient_key_secret: bytes) -> AuditStore:
+def open_audit_store(database_url: str, patient_key_secret: bytes, trail: Trail) -> AuditStore:
     """An unopened store for `database_url` (sqlite: or postgresql:); call `await open()`."""
     if is_postgres_url(database_url):
-        return PostgresAuditStore(database_url, patient_key_secret)
+        return PostgresAuditStore(database_url, patient_key_secret, trail)
     if database_url.startswith("sqlite:"):
-        return SqliteAuditStore(sqlite_path_from_url(database_url), patient_key_secret)
+        return SqliteAuditStore(sqlite_path_from_url(database_url), patient_key_secret, trail)
     raise ValueError("audit.database_url must start with sqlite: or postgresql://")

@@ -65,6 +65,16 @@ class EntryPoint(StrEnum):
     EMERGENCY = "emergency"
 
 
+class Basis(StrEnum):
+    """On what ground a read is made (the contract's `AccessBasis`); audited with each read."""
+
+    OWN = "OWN"  # the patient themself
+    GUARDIAN = "GUARDIAN"  # a parent or legal guardian of a child (ACCESS.md "Guardians")
+    CARE_RELATIONSHIP = "CARE_RELATIONSHIP"  # attached to, or seen at, the reader's organisation
+    BREAK_GLASS = "BREAK_GLASS"  # a nurse or doctor without a care relationship, with a reason
+    EMERGENCY = "EMERGENCY"  # emergency(iin, reason)
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyRow:
     """One line of the policy table."""
@@ -200,6 +210,9 @@ class Decision:
     show_cost: bool = False  # dispensations carry amountKzt
     active_problems_only: bool = False
     denial: GatewayError | None = None  # set when the whole request is refused
+    # The ground read on, or tried: audited with every attempt. None only when the role may
+    # not use the entry point at all (nothing about the person is then tried).
+    basis: Basis | None = None
 
     @property
     def refused(self) -> bool:
@@ -283,7 +296,8 @@ def decide(
     role = principal.role
     if role is Role.PATIENT:
         if principal.iin != patient_iin:
-            return _refuse(requested, Forbidden("patients may read only their own passport"))
+            denial = Forbidden("patients may read only their own passport")
+            return _refuse(requested, denial, Basis.OWN)
         # The patient always sees everything of their own, restrictions included.
         return _apply(role, requested, frozenset(), break_glass=False, reason=None)
     if role not in CLINICIANS:
@@ -293,12 +307,11 @@ def decide(
         reason = reason_text(break_glass_reason)
         problem = _reason_problem("breakGlassReason", reason, settings.break_glass_min_chars)
         if problem is not None:
-            return _refuse(requested, problem)
+            return _refuse(requested, problem, Basis.BREAK_GLASS, reason)
     related = relationship is not None and relationship.exists
     if not related and reason is None:
-        return _refuse(
-            requested, Forbidden("no care relationship with this patient; give breakGlassReason")
-        )
+        denial = Forbidden("no care relationship with this patient; give breakGlassReason")
+        return _refuse(requested, denial, Basis.CARE_RELATIONSHIP)
     # Any read with a reason is a break-glass read: it overrides restrictions and is flagged.
     return _apply(role, requested, restrictions, break_glass=reason is not None, reason=reason)
 
@@ -333,7 +346,7 @@ def _decide_emergency(
     reason = reason_text(given_reason or "")
     problem = _reason_problem("reason", reason, settings.emergency_reason_min_chars)
     if problem is not None:
-        return _refuse(requested, problem)
+        return _refuse(requested, problem, Basis.EMERGENCY, reason or None)
     allowed: set[Section] = set()
     denied: dict[Section, str] = {}
     for section in requested:
@@ -349,6 +362,7 @@ def _decide_emergency(
         reason=reason,
         show_cost=False,
         active_problems_only=True,
+        basis=Basis.EMERGENCY,
     )
 
 
@@ -376,12 +390,28 @@ def _apply(
         reason=reason,
         show_cost=POLICY[Section.DISPENSATIONS][role] is Rule.READ,
         active_problems_only=POLICY[Section.PROBLEMS][role] is Rule.ACTIVE_ONLY,
+        basis=_basis(role, reason),
     )
 
 
-def _refuse(requested: Iterable[Section], error: GatewayError) -> Decision:
+def _basis(role: Role, reason: str | None) -> Basis:
+    """The ground of an allowed passport read."""
+    if role is Role.PATIENT:
+        return Basis.OWN
+    return Basis.BREAK_GLASS if reason is not None else Basis.CARE_RELATIONSHIP
+
+
+def _refuse(
+    requested: Iterable[Section],
+    error: GatewayError,
+    basis: Basis | None = None,
+    reason: str | None = None,
+) -> Decision:
     return Decision(
         allowed=frozenset(),
         denied=dict.fromkeys(requested, error.code),
         denial=error,
+        basis=basis,
+        reason=reason,
+        break_glass=basis is Basis.BREAK_GLASS,
     )

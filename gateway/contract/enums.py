@@ -117,3 +117,44 @@ class CallGrouping(Enum):
     OUTCOME = "OUTCOME"
     STATION = "STATION"
     MONTH = "MONTH"
+
+
+@strawberry.enum(description="On what ground the reader could read.")
+class AccessBasis(Enum):
+    """The contract's AccessBasis (passport-2026-12.graphql); values of `policy.Basis`."""
+
+    OWN = strawberry.enum_value("OWN", description="The patient themself.")
+    GUARDIAN = strawberry.enum_value(
+        "GUARDIAN", description="A parent or legal guardian of a child under 18."
+    )
+    CARE_RELATIONSHIP = strawberry.enum_value(
+        "CARE_RELATIONSHIP",
+        description=(
+            "A nurse or doctor of the organisation the patient is attached to or was seen at."
+        ),
+    )
+    BREAK_GLASS = strawberry.enum_value(
+        "BREAK_GLASS",
+        description="A nurse or doctor without a care relationship, with a stated reason.",
+    )
+    EMERGENCY = strawberry.enum_value("EMERGENCY", description="emergency(iin, reason).")
+
+
+@strawberry.enum(description="How an attempt to read a passport ended; every attempt is logged.")
+class AccessOutcome(Enum):
+    """An addition to the contract: attempts that read nothing are in the access log too."""
+
+    DISCLOSED = strawberry.enum_value(
+        "DISCLOSED",
+        description=(
+            "Allowed: `sections` lists what was shown, possibly none (the answer still told "
+            "the reader that the person exists)."
+        ),
+    )
+    REFUSED = strawberry.enum_value(
+        "REFUSED",
+        description="Refused before anything was read (no care relationship, a bad reason).",
+    )
+    NOT_FOUND = strawberry.enum_value(
+        "NOT_FOUND", description="The register did not know the IIN asked for."
+    )

@@ -12,6 +12,8 @@ from decimal import Decimal
 import strawberry
 
 from gateway.contract.enums import (
+    AccessBasis,
+    AccessOutcome,
     Criticality,
     DoseVerdict,
     EncounterKind,
@@ -300,7 +302,7 @@ class DoseCheck:
 
 @strawberry.type
 class AccessEvent:
-    """One read of the passport, as the patient sees it."""
+    """One read of the passport, or an attempt at one, as the patient sees it."""
 
     at: dt.datetime
     role: Role
@@ -310,6 +312,16 @@ class AccessEvent:
     sections: list[Section]
     reason: str | None
     break_glass: bool
+    basis: AccessBasis = strawberry.field(description="On what ground the reader could read.")
+    outcome: AccessOutcome = strawberry.field(
+        description="Whether the attempt was allowed, refused, or asked for an unknown IIN."
+    )
+    restrictions_shown: bool = strawberry.field(
+        description=(
+            "True when the reader, a nurse or doctor, was told which sections the patient "
+            "restricted (restrictedSections)."
+        )
+    )
 
 
 @strawberry.type

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from gateway.audit.disclosure import Refusal
 from gateway.auth.policy import (
     CLINICIANS,
     CareRelationship,
@@ -23,6 +24,7 @@ from gateway.auth.principal import Principal
 from gateway.clock import today
 from gateway.deadline import Deadline
 from gateway.errors import Internal
+from gateway.iin import is_valid_iin
 from gateway.resolvers.context import RequestContext
 from gateway.resolvers.reads import PatientRead
 from gateway.sources import PersonReader
@@ -64,6 +66,9 @@ async def open_read(
     )
     if decision.refused:
         assert decision.denial is not None
+        if decision.basis is not None and is_valid_iin(iin):
+            # Every attempt is audited: the person sees who tried, and on what ground.
+            context.reads.append(Refusal(iin, decision.basis, decision.reason))
         raise decision.denial
     ceiling = context.services.patients
     if ceiling is not None and outside_care(principal, entry, decision.break_glass):

@@ -1,13 +1,15 @@
-"""``accessLog``: the patient sees who read their passport, newest first, with names."""
+"""``accessLog``: the patient sees who read their passport or tried to, newest first, with names."""
 
 from __future__ import annotations
 
 import asyncio
 
 from gateway.audit import AuditEvent
+from gateway.audit.events import Outcome
 from gateway.auth.policy import may_read_access_log
 from gateway.clock import local_time
 from gateway.contract import types as t
+from gateway.contract.enums import AccessBasis, AccessOutcome
 from gateway.contract.enums import Role as RoleEnum
 from gateway.contract.enums import Section as SectionEnum
 from gateway.errors import BadUserInput, Forbidden, Internal
@@ -67,4 +69,8 @@ def _shape(
         sections=[SectionEnum(s) for s in event.sections if s in SectionEnum.__members__],
         reason=event.reason,
         break_glass=event.break_glass,
+        basis=AccessBasis(event.reading_basis().value),
+        # Legacy events recorded disclosures only, and never what was restricted.
+        outcome=AccessOutcome(event.outcome or Outcome.DISCLOSED.value),
+        restrictions_shown=bool(event.restrictions_shown),
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from gateway import telemetry
 from gateway.audit import AuditStore, NewAuditEvent
-from gateway.audit.disclosure import Discloses
+from gateway.audit.disclosure import Discloses, disclosure_events
 from gateway.auth.principal import Principal
 from gateway.auth.restrictions import RestrictionStore
 from gateway.config import PolicySettings
@@ -40,3 +41,23 @@ class RequestContext:
     reads: list[Discloses] = field(default_factory=list)
     # Extra audit events (restriction changes) written the same way.
     events: list[NewAuditEvent] = field(default_factory=list)
+
+
+async def write_audit(context: RequestContext) -> None:
+    """One event per person and basis tried in this request, plus queued events (restrictions).
+
+    Every face (GraphQL, the IPS document) calls this before its answer leaves; an exception
+    means the answer must not be sent (fail closed).
+    """
+    disclosures = [d for read in context.reads if (d := read.disclosure()) is not None]
+    events = disclosure_events(context.principal, context.request_id, disclosures)
+    for event in [*context.events, *events]:
+        attributes = {  # what a trace may say of an event: never who, whom or why
+            "ehp.audit.action": event.action,
+            "ehp.audit.break_glass": event.break_glass,
+            "ehp.audit.sections": len(event.sections),
+            "ehp.audit.outcome": str(event.outcome),
+            "ehp.audit.basis": str(event.basis),
+        }
+        with telemetry.span("audit append", attributes):
+            await context.services.audit.append(event)

@@ -54,6 +54,15 @@ def emergency(read: PatientRead) -> t.EmergencyData | None:
     return emergency_data(read, mark_as=Section.EMERGENCY)
 
 
+def implants(read: PatientRead) -> list[t.Coding] | None:
+    """EMERGENCY's implants alone (the IPS medical devices), from every EHR or none."""
+
+    def build() -> list[t.Coding]:
+        return shaping.implants(read.ehr().items("devices"))
+
+    return _section(read, Section.EMERGENCY, build)
+
+
 def allergies(read: PatientRead) -> list[t.Allergy] | None:
     """ALLERGIES."""
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from gateway import records as rec
 from gateway.audit.disclosure import Disclosure
-from gateway.auth.policy import Decision, EntryPoint, Section
+from gateway.audit.events import Outcome
+from gateway.auth.policy import CLINICIANS, Basis, Decision, EntryPoint, Section
 from gateway.config import SourceKind
 from gateway.errors import Forbidden, GatewayError, NotFound, RestrictedByPatient, SourceUnavailable
 from gateway.resolvers import observations as obs
@@ -107,6 +108,10 @@ class PatientRead:
     # doseCheck needs the weight (Observation) beside the medicines, in the same EHR call.
     wants_weight: bool = False
     disclosed: set[Section] = field(default_factory=set)
+    # The register did not know the IIN (audited as NOT_FOUND).
+    not_found: bool = False
+    # A clinician was told which sections the patient restricted (`restrictedSections`).
+    restrictions_shown: bool = False
     _loads: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
     _views: dict[bool, EhrView] = field(default_factory=dict)
 
@@ -166,15 +171,25 @@ class PatientRead:
         """Record that ``section`` was disclosed (for the audit event)."""
         self.disclosed.add(section)
 
+    def show_restrictions(self) -> None:
+        """Record that the patient's restrictions were shown (a disclosure to a clinician)."""
+        if self.context.principal.role in CLINICIANS:
+            self.restrictions_shown = True
+
     def disclosure(self) -> Disclosure | None:
-        """What this read disclosed, for the audit; None when it showed nothing."""
-        if not self.disclosed:
+        """What this attempt showed, for the audit; every attempt is audited but the
+        patient's own reads that showed nothing."""
+        basis = self.decision.basis or Basis.OWN
+        if basis is Basis.OWN and not self.disclosed:
             return None
         return Disclosure(
             iin=self.iin,
             sections=frozenset(section.value for section in self.disclosed),
             reason=self.decision.reason,
             break_glass=self.decision.break_glass,
+            outcome=Outcome.NOT_FOUND if self.not_found else Outcome.DISCLOSED,
+            basis=basis,
+            restrictions_shown=self.restrictions_shown,
         )
 
     # --- the loaded records, once ``settled`` has returned -----------------------------------
@@ -184,6 +199,7 @@ class PatientRead:
         """The register's record; NOT_FOUND when the register does not know the IIN."""
         patient = _value(self._loaded("patient"))
         if patient is None:
+            self.not_found = True
             raise NotFound("no such person in the register")
         return patient
 

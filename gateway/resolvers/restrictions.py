@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from gateway.audit import NewAuditEvent
-from gateway.auth.policy import RESTRICTABLE, Section
+from gateway.audit.events import Outcome
+from gateway.auth.policy import RESTRICTABLE, Basis, Section
 from gateway.auth.principal import Role
 from gateway.auth.restrictions import SectionNotRestrictable
 from gateway.errors import BadUserInput, Forbidden, Internal
@@ -16,6 +17,7 @@ async def restricted_sections(read: PatientRead) -> frozenset[Section]:
     """The sections the patient restricted, as known to the read or read now."""
     if read.restricted is None:
         read.restricted = await restrictions_of(read.context, read.iin)
+    read.show_restrictions()
     return read.restricted
 
 
@@ -44,6 +46,8 @@ async def restrict_section(
             sections=(section.value,),
             request_id=context.request_id,
             action="restrict" if restricted else "unrestrict",
+            outcome=Outcome.CHANGED,
+            basis=Basis.OWN,
         )
     )
     return [Section(name) for name in sorted(now_restricted)]

@@ -1,9 +1,11 @@
-"""Fifty concurrent clients against one gateway: one audit event per disclosing response.
+"""Fifty concurrent clients against one gateway: one audit event per disclosing response and
+per refused attempt.
 
 The clients mix reads that disclose (a patient's own passport, an emergency summary) with
 requests that do not (another patient's passport, refused; ``me``). Afterwards the store
-holds exactly as many disclosure events as there were disclosing responses, ``audit
-verify`` passes, and removing or editing one event makes it fail naming that event.
+holds exactly as many DISCLOSED events as there were disclosing responses and as many
+REFUSED ones as refusals (every attempt is audited, ACCESS.md), ``audit verify`` passes, and
+removing or editing one event makes it fail naming that event.
 
 The load lasts ``EHP_AUDIT_LOAD_SECONDS`` (default 5 s, so the whole suite stays quick;
 the acceptance run of the issue uses 30: ``EHP_AUDIT_LOAD_SECONDS=30``). The same runs
@@ -49,6 +51,7 @@ class Tally:
 
     disclosing: int = 0
     not_disclosing: int = 0
+    refused: int = 0  # FORBIDDEN answers: attempts that are audited too
     unexpected: int = 0
     examples: list[str] = field(default_factory=list)  # a few unexpected answers, for the report
 
@@ -85,6 +88,8 @@ def _client(url: str, seconds: float, requests: list[tuple[str, dict, str, bool]
                 tally.disclosing += 1
             else:
                 tally.not_disclosing += 1
+            codes = [e.get("extensions", {}).get("code") for e in body.get("errors") or ()]
+            tally.refused += codes == ["FORBIDDEN"]
     return tally
 
 
@@ -109,6 +114,7 @@ def run_load(stack: Stack, url: str, seconds: float) -> Tally:
     for tally in tallies:
         total.disclosing += tally.disclosing
         total.not_disclosing += tally.not_disclosing
+        total.refused += tally.refused
         total.unexpected += tally.unexpected
         total.examples.extend(tally.examples[: 3 - len(total.examples)])
     return total
@@ -117,7 +123,7 @@ def run_load(stack: Stack, url: str, seconds: float) -> Tally:
 class AuditTable(Protocol):
     """Direct access to an audit store's events, behind the gateway's back."""
 
-    def actions(self) -> Counter: ...
+    def outcomes(self) -> Counter: ...
     def take(self, seq: int) -> dict[str, Any]: ...
     def put(self, row: dict[str, Any]) -> None: ...
     def edit(self, seq: int) -> None: ...
@@ -136,11 +142,11 @@ class SqliteTable:
         conn.execute("DROP TRIGGER IF EXISTS audit_events_no_delete")
         return conn
 
-    def actions(self) -> Counter:
+    def outcomes(self) -> Counter:
         conn = self._connect()
         try:
             return Counter(
-                dict(conn.execute("SELECT action, count(*) FROM audit_events GROUP BY action"))
+                dict(conn.execute("SELECT outcome, count(*) FROM audit_events GROUP BY outcome"))
             )
         finally:
             conn.close()
@@ -192,12 +198,12 @@ class PostgresTable:
 
         return asyncio.run(go())
 
-    def actions(self) -> Counter:
+    def outcomes(self) -> Counter:
         async def work(conn) -> Counter:
             rows = await conn.fetch(
-                "SELECT action, count(*) AS n FROM audit_events GROUP BY action"
+                "SELECT outcome, count(*) AS n FROM audit_events GROUP BY outcome"
             )
-            return Counter({row["action"]: row["n"] for row in rows})
+            return Counter({row["outcome"]: row["n"] for row in rows})
 
         return self._run(work)
 
@@ -232,7 +238,11 @@ def check_load_and_tampering(
     stack: Stack, tmp_path: Path, database_url: str, table: AuditTable
 ) -> None:
     """Load, count, verify; then remove one event, put it back, edit another."""
-    audit = {"database_url": database_url}
+    audit = {
+        "database_url": database_url,
+        "chain_key": "load-test-chain-key-" + "0" * 32,
+        "checkpoint_path": str(tmp_path / "audit.checkpoints"),
+    }
     config = write_config(stack, tmp_path / "gateway.toml", audit=audit)
     with stack.fresh_gateway(audit=audit) as gateway:
         started = time.monotonic()
@@ -248,13 +258,14 @@ def check_load_and_tampering(
     # is allowed, the count below is of what was actually disclosed. Most reads must work.
     assert tally.unexpected < (tally.disclosing + tally.not_disclosing) / 2, tally.examples
     assert tally.disclosing >= CLIENTS and tally.not_disclosing >= CLIENTS
-    actions = table.actions()
-    assert actions == Counter({"disclose": tally.disclosing}), (
-        f"{tally.disclosing} disclosing responses in {elapsed:.1f} s"
+    assert tally.refused >= CLIENTS
+    outcomes = table.outcomes()
+    assert outcomes == Counter({"DISCLOSED": tally.disclosing, "REFUSED": tally.refused}), (
+        f"{tally.disclosing} disclosing and {tally.refused} refused responses in {elapsed:.1f} s"
     )
     intact = audit_verify(config)
     assert intact.returncode == 0, intact.stdout + intact.stderr
-    assert f"{tally.disclosing} events" in intact.stdout
+    assert f"{tally.disclosing + tally.refused} events" in intact.stdout
 
     middle = tally.disclosing // 2
     removed = table.take(middle)

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ACCESS_LOG = """
 query($iin: IIN!) { passport(iin: $iin) { accessLog(limit: 500) {
   at role subject practitioner { id name } organization { bin name } sections reason breakGlass
+  basis outcome
 } } }
 """
 READ = """
@@ -194,6 +195,7 @@ def test_break_glass_read_is_in_the_patients_access_log(stack: Stack, trail: dic
         "name": _org_name(stack.ground_truth, doctor["orgBin"]),
     }
     assert sorted(event["sections"]) == ["ALLERGIES", "IDENTITY", "LAB_RESULTS"]
+    assert (event["basis"], event["outcome"]) == ("BREAK_GLASS", "DISCLOSED")
 
 
 def test_emergency_read_is_in_the_access_log_too(trail: dict) -> None:
@@ -201,6 +203,7 @@ def test_emergency_read_is_in_the_access_log_too(trail: dict) -> None:
     assert event["role"] == "EMERGENCY"
     # Exactly what the crew's query disclosed: the blood group is the EMERGENCY section.
     assert sorted(event["sections"]) == ["ALLERGIES", "EMERGENCY", "IDENTITY", "PROBLEMS"]
+    assert (event["basis"], event["outcome"]) == ("EMERGENCY", "DISCLOSED")
 
 
 def test_access_log_is_newest_first(trail: dict) -> None:
@@ -273,6 +276,28 @@ def test_verify_names_a_removed_event(stack: Stack, own_audit) -> None:
     broken = audit_verify(config)
     assert broken.returncode == 1
     assert "removed" in broken.stdout and "seq=2 is missing" in broken.stdout, broken.stdout
+
+
+def test_verify_names_a_truncated_tail_whose_head_was_moved_back(
+    stack: Stack, tmp_path: Path
+) -> None:
+    database = tmp_path / "audit.db"
+    sections = {"audit": {"database_url": sqlite_url(database)}}
+    config = write_config(stack, tmp_path / "gateway.toml", **sections)
+    with stack.fresh_gateway(**sections) as gateway:
+        _read_several(stack, gateway, 6)
+    # The gateway stopped and checkpointed seq 6 outside the database; the attacker, who
+    # can write the database, drops the tail and moves the head back to event 4.
+    with sqlite3.connect(database) as conn:
+        fourth = conn.execute("SELECT hash FROM audit_events WHERE seq = 4").fetchone()[0]
+        conn.execute("DROP TRIGGER audit_chain_head_forward")
+    conn.close()
+    tamper_sqlite(database, "DELETE FROM audit_events WHERE seq > 4")
+    tamper_sqlite(database, "UPDATE audit_chain_head SET seq = 4, hash = ?", fourth)
+    broken = audit_verify(config)
+    assert broken.returncode == 1
+    assert broken.stdout.startswith("audit chain BROKEN at event seq=5: truncated"), broken.stdout
+    assert "events 5..6 were removed" in broken.stdout
 
 
 def test_verify_of_the_session_trail_passes(stack: Stack, tmp_path: Path) -> None:

@@ -50,6 +50,8 @@ def _container_environment(stack: Stack, secrets: Path, port: int) -> dict[str, 
         "EHP_SERVER__HOST": "127.0.0.1",
         "EHP_SERVER__PORT": str(port),
         "EHP_AUTH__JWKS_FILE": str(stack.issuer.jwks_path),
+        # compose mounts the shared checkpoint volume there
+        "EHP_AUDIT__CHECKPOINT_PATH": str(secrets.parent / "checkpoints" / "audit-checkpoints"),
     }
     for emulator, url in stack.urls.items():
         name = SOURCE_OF[emulator].upper().replace("-", "_")

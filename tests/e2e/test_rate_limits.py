@@ -204,3 +204,30 @@ def test_the_distinct_patients_ceiling_trips_across_gateways_and_resets(
         # A new window: the doctor may read another person again.
         time.sleep(wait + 0.1)
         served(read(a, strangers[2]), strangers[2])
+
+
+def test_the_fhir_face_counts_against_the_same_rates(stack: Stack) -> None:
+    with two_gateways(stack, requests_per_minute=60, rate_window_s=3, burst=100) as (a, b):
+        iin = sorted(stack.ground_truth["people"])[0]
+        token = stack.token("patient", iin=iin, subject=f"fhir-{secrets.token_hex(4)}")
+        fresh = iter(addresses(4))
+
+        def summary(gateway: Gateway) -> httpx.Response:
+            return httpx.get(
+                f"{gateway.url}/fhir/Patient/{iin}/$summary",
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Accept": "application/fhir+json",
+                    "X-Forwarded-For": next(fresh),
+                },
+                timeout=30,
+            )
+
+        assert ask(a, token=token, address=next(fresh)).status_code == 200
+        assert summary(b).status_code == 200
+        assert ask(b, token=token, address=next(fresh)).status_code == 200
+        limited = summary(a)
+        assert limited.status_code == 429
+        assert 1 <= int(limited.headers["Retry-After"]) <= 3
+        (issue,) = limited.json()["issue"]
+        assert issue["details"]["coding"][0]["code"] == "RATE_LIMITED"

@@ -6,6 +6,7 @@ audited), and it is ready again once the store answers."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,12 +86,19 @@ def test_ready_with_every_source_down_while_stale_copies_are_served(clean_faults
 
 
 @pytest.mark.postgres
-def test_not_ready_while_the_audit_database_does_not_answer(stack: Stack, pg_url: str) -> None:
+def test_not_ready_while_the_audit_database_does_not_answer(
+    stack: Stack, pg_url: str, tmp_path: Path
+) -> None:
     with tcp_relay(5432) as relay:
         through_relay = pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{relay.port}")
         settings = gateway_settings(
             stack,
-            audit={"database_url": through_relay, "patient_key": "readiness-key-" + "0" * 20},
+            audit={
+                "database_url": through_relay,
+                "patient_key": "readiness-key-" + "0" * 20,
+                "chain_key": "readiness-chain-" + "0" * 20,
+                "checkpoint_path": str(tmp_path / "checkpoints"),
+            },
         )
         with running_gateway(stack, settings) as gateway:
             status, body = probe(gateway)

@@ -35,6 +35,8 @@ max_stale_s = 86400            # how old a cached copy may be when served becaus
 
 [audit]
 database_url = "sqlite:///var/lib/ehp/audit.db"   # or postgresql://user@host/db
+chain_key = "env:EHP_AUDIT_CHAIN_KEY"            # keys the chain; never stored in the database
+checkpoint_path = "/var/lib/ehp/audit-checkpoints" # signed chain heads, outside the database
 
 [policy]
 suppression_k = 5
@@ -98,6 +100,7 @@ ENV = {
     "LIS_KEY": "lis-key",
     "DPS_SECRET": "dps-secret",
     "AMBULANCE_PASSWORD": "ambulance-password",
+    "EHP_AUDIT_CHAIN_KEY": "chain-key-from-env-32-bytes-long",
 }
 
 
@@ -372,18 +375,34 @@ def test_jwks_file_alone_and_postgres_audit() -> None:
     del data["auth"]["jwks_url"]
     data["auth"]["jwks_file"] = "var/demo/jwks.json"
     data["audit"]["database_url"] = "postgresql://ehp@127.0.0.1:5432/test"
-    with pytest.raises(ConfigError, match=r"^audit\.patient_key"):
-        parse_settings(data, ENV)  # the patient key cannot live beside a remote database
-    data["audit"]["patient_key"] = "k" * 32
+    del data["audit"]["chain_key"], data["audit"]["checkpoint_path"]
+    # Neither key may live beside a remote database, nor the checkpoints inside it.
+    for name in ("patient_key", "chain_key", "checkpoint_path"):
+        with pytest.raises(ConfigError, match=rf"^audit\.{name}: required with a PostgreSQL"):
+            parse_settings(data, ENV)
+        data["audit"][name] = "k" * 32
     settings = parse_settings(data, ENV)
     assert settings.auth.jwks_file == "var/demo/jwks.json" and settings.auth.jwks_url is None
     assert settings.audit.database_url.startswith("postgresql://")
 
 
-def test_short_audit_patient_key_refused() -> None:
+@pytest.mark.parametrize("name", ["patient_key", "chain_key"])
+def test_short_audit_keys_refused(name: str) -> None:
     data = example()
-    data["audit"]["patient_key"] = "short"
-    with pytest.raises(ConfigError, match=r"^audit\.patient_key"):
+    data["audit"][name] = "short"
+    with pytest.raises(ConfigError, match=rf"^audit\.{name}: needs at least 16 bytes"):
+        parse_settings(data, ENV)
+
+
+def test_audit_chain_key_from_the_environment_and_checkpoint_interval() -> None:
+    settings = parse_settings(example(), ENV)
+    assert settings.audit.chain_key == ENV["EHP_AUDIT_CHAIN_KEY"]
+    assert settings.audit.checkpoint_path == "/var/lib/ehp/audit-checkpoints"
+    assert settings.audit.checkpoint_interval_s == 60
+    assert ENV["EHP_AUDIT_CHAIN_KEY"] not in repr(settings.audit)
+    data = example()
+    data["audit"]["checkpoint_interval_s"] = 0
+    with pytest.raises(ConfigError, match=r"^audit\.checkpoint_interval_s: must be at least 1"):
         parse_settings(data, ENV)
 
 

@@ -168,7 +168,7 @@ def test_variables_that_are_not_overrides_are_ignored(config_file: Path) -> None
         "EHP_CONFIG": "/etc/ehp/gateway.toml",
         "EHP_LOG_LEVEL": "DEBUG",
         "EHP_REQUIRE_SERVICES": "1",
-        "EHP_AUDIT_CHAIN_KEY": "x",
+        "EHP_AUDIT_CHAIN_KEY": "not-an-override-" + "0" * 16,
         "OTHER__SERVER__PORT": "1",
     }
     settings = load_settings(config_file, env)

@@ -31,3 +31,16 @@ def test_sections_document_who_may_read_them() -> None:
     # Read from the policy table: lab results are for the patient and doctors only.
     assert '@access(roles: [PATIENT, DOCTOR], section: "LAB_RESULTS")' in sdl
     assert "stats: Stats @access(roles: [MANAGER]" in sdl
+
+
+def test_access_event_basis_is_served_as_the_2026_12_additions_say() -> None:
+    additions = CONTRACT.with_name("passport-2026-12.graphql").read_text(encoding="utf-8")
+    contract = build_sdl_schema(CONTRACT.read_text(encoding="utf-8") + "\n" + additions)
+    served = build_schema()._schema
+    changes = [
+        c.description
+        for c in find_breaking_changes(contract, served)
+        if "AccessEvent" in c.description or "AccessBasis" in c.description
+    ]
+    assert changes == []
+    assert served.type_map["AccessEvent"].fields["basis"].type.of_type.name == "AccessBasis"

@@ -5,10 +5,16 @@ from __future__ import annotations
 import socket
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 from gateway.audit import NewAuditEvent
+from gateway.audit.keys import ChainKeys
+from gateway.audit.trail import Trail
+from gateway.auth.policy import Basis
 
 SECRET = b"test-patient-key-secret-32-bytes"
+CHAIN_SECRET = b"test-audit-chain-key-of-32-bytes"
+KEYS = ChainKeys.derive(CHAIN_SECRET)
 # Twelve-digit IINs of made-up patients; the store only needs them to be 12 digits.
 AIGUL = "900101400125"
 BEKZAT = "850615300137"
@@ -34,6 +40,7 @@ def disclosure(
         reason=None,
         break_glass=False,
         at=datetime(2025, 3, 1, 12, 0, n % 60, tzinfo=UTC),
+        basis=Basis.CARE_RELATIONSHIP,
     )
 
 
@@ -47,3 +54,33 @@ def closed_port() -> int:
 def unique_schema() -> str:
     """A schema name no other test run uses."""
     return f"audit_test_{uuid.uuid4().hex[:12]}"
+
+
+def trail(directory: Path, secret: bytes = CHAIN_SECRET) -> Trail:
+    """The chain keys of `secret` and a checkpoint file in `directory`."""
+    return Trail(ChainKeys.derive(secret), directory / "audit.checkpoints")
+
+
+def write_config(directory: Path, database_url: str, **audit: str) -> Path:
+    """A gateway configuration file whose `[audit]` is `database_url` and `audit`, for the CLI."""
+    lines = [f'database_url = "{database_url}"', *(f'{k} = "{v}"' for k, v in audit.items())]
+    path = directory / "gateway.toml"
+    path.write_text(
+        "\n".join(
+            [
+                "[auth]",
+                'issuer = "https://idp.example.kz"',
+                'audience = "ehp-gateway"',
+                'jwks_file = "jwks.json"',
+                "[audit]",
+                *lines,
+                "[[sources]]",
+                'name = "register"',
+                'kind = "fhir-register"',
+                'base_url = "http://127.0.0.1:9/fhir"',
+                "",
+            ]
+        ),
+        encoding="utf-8",
+    )
+    return path

@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gateway.audit import NewAuditEvent
 from gateway.audit.chain import (
     EVENT_COLUMNS,
     GENESIS_HASH,
+    Anchors,
     ChainWalker,
     canonical_json,
     chain_event,
     event_from_row,
-    event_hash,
     event_to_row,
+    keyed_hash,
+    unkeyed_hash,
 )
+from gateway.audit.checkpoints import SEAL, Checkpoint
+from gateway.audit.keys import ChainKeys
 from gateway.db import patient_key
-from tests.gateway.audit import AIGUL, BEKZAT, SECRET, disclosure
+from tests.gateway.audit import AIGUL, BEKZAT, CHAIN_SECRET, KEYS, SECRET, disclosure
+
+SEALED_AT = datetime(2025, 3, 1, 11, 0, tzinfo=UTC)
 
 
 def build_chain(count: int) -> list[dict[str, object]]:
@@ -29,7 +38,11 @@ def build_chain(count: int) -> list[dict[str, object]]:
     rows, prev = [], GENESIS_HASH
     for n in range(1, count + 1):
         event = chain_event(
-            disclosure(n), seq=n, prev_hash=prev, patient_key=patient_key(AIGUL, SECRET)
+            disclosure(n),
+            seq=n,
+            prev_hash=prev,
+            patient_key=patient_key(AIGUL, SECRET),
+            key=KEYS.events,
         )
         rows.append(dict(zip(EVENT_COLUMNS, event_to_row(event), strict=True)))
         prev = event.hash
@@ -38,7 +51,7 @@ def build_chain(count: int) -> list[dict[str, object]]:
 
 def walk(rows: list[dict[str, object]], head: tuple[int, str] | None = None):
     """Verify `rows` the way the stores do, with lookups over the same rows."""
-    walker = ChainWalker()
+    walker = ChainWalker(KEYS.events, Anchors(seal=Checkpoint(SEAL, 0, GENESIS_HASH, SEALED_AT)))
     for row in rows:
         suspect = walker.step(row)
         if suspect is not None:
@@ -51,8 +64,10 @@ def head_of(rows: list[dict[str, object]]) -> tuple[int, str]:
     return int(rows[-1]["seq"]), str(rows[-1]["hash"])
 
 
-def test_hash_is_sha256_of_sorted_compact_json_including_prev_hash():
-    event = chain_event(disclosure(1), seq=1, prev_hash=GENESIS_HASH, patient_key="k" * 64)
+def test_hash_is_hmac_sha256_under_the_derived_key_of_sorted_compact_json():
+    event = chain_event(
+        disclosure(1), seq=1, prev_hash=GENESIS_HASH, patient_key="k" * 64, key=KEYS.events
+    )
     fields = {
         "seq": 1,
         "event_id": event.event_id,
@@ -70,11 +85,17 @@ def test_hash_is_sha256_of_sorted_compact_json_including_prev_hash():
         "request_id": "req-1",
         "action": "disclose",
         "prev_hash": GENESIS_HASH,
+        "outcome": "DISCLOSED",
+        "basis": "CARE_RELATIONSHIP",
+        "restrictions_shown": False,
     }
-    expected = hashlib.sha256(
-        json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    ).hexdigest()
-    assert event.hash == expected
+    # The event key is HKDF-SHA256 of the configured chain key with its own label.
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"ehp audit chain v1: events"
+    ).derive(CHAIN_SECRET)
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert event.hash == hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
+    assert event.hash != hashlib.sha256(canonical.encode()).hexdigest()
     assert canonical_json({"b": 1, "a": "ё"}) == '{"a":"ё","b":1}'.encode()
 
 
@@ -93,17 +114,19 @@ def test_hash_is_sha256_of_sorted_compact_json_including_prev_hash():
     ],
 )
 def test_any_changed_field_changes_the_hash(field, value):
-    event = chain_event(disclosure(1), seq=1, prev_hash=GENESIS_HASH, patient_key="k" * 64)
+    event = chain_event(
+        disclosure(1), seq=1, prev_hash=GENESIS_HASH, patient_key="k" * 64, key=KEYS.events
+    )
     fields = event.chained_fields()
-    assert event_hash(fields) == event.hash
+    assert keyed_hash(KEYS.events, fields) == event.hash
     fields[field] = value
-    assert event_hash(fields) != event.hash
+    assert keyed_hash(KEYS.events, fields) != event.hash
 
 
 def test_event_time_is_stored_in_utc():
     almaty = timezone(timedelta(hours=5))
     new = replace(disclosure(1), at=datetime(2025, 3, 1, 17, 0, tzinfo=almaty))
-    event = chain_event(new, seq=1, prev_hash=GENESIS_HASH, patient_key="k" * 64)
+    event = chain_event(new, seq=1, prev_hash=GENESIS_HASH, patient_key="k" * 64, key=KEYS.events)
     assert event.chained_fields()["at"] == "2025-03-01T12:00:00.000000+00:00"
     assert event_from_row(dict(zip(EVENT_COLUMNS, event_to_row(event), strict=True))) == event
 
@@ -127,14 +150,38 @@ def test_edited_field_names_that_event():
     assert result.checked == 3
 
 
-def test_edit_with_recomputed_hash_is_caught_by_the_next_link():
+def test_edit_with_an_unkeyed_hash_is_a_rechained_history():
     rows = build_chain(6)
     event = event_from_row(rows[2])
     forged = replace(event, subject="nobody")
     rows[2] = dict(zip(EVENT_COLUMNS, event_to_row(forged), strict=True))
-    rows[2]["hash"] = event_hash(forged.chained_fields())
+    rows[2]["hash"] = unkeyed_hash(forged.chained_fields())
     result = walk(rows, head_of(rows))
-    assert (result.first_broken_seq, result.problem) == (3, "edited")
+    assert (result.first_broken_seq, result.problem) == (3, "re-chained")
+
+
+def test_whole_tail_rechained_without_the_key_names_its_first_event():
+    rows = build_chain(6)
+    prev = str(rows[1]["hash"])
+    for row in rows[2:]:  # edit event 3, then relink and rehash everything after it
+        event = replace(event_from_row(row), prev_hash=prev)
+        if event.seq == 3:
+            event = replace(event, reason="nothing to see")
+        event = replace(event, hash=unkeyed_hash(event.chained_fields()))
+        row.update(zip(EVENT_COLUMNS, event_to_row(event), strict=True))
+        prev = event.hash
+    result = walk(rows, head_of(rows))
+    assert (result.first_broken_seq, result.problem) == (3, "re-chained")
+
+
+def test_edit_rehashed_under_another_key_is_an_edit():
+    rows = build_chain(4)
+    forged = replace(event_from_row(rows[1]), role="nurse")
+    guessed = ChainKeys.derive(b"a-guessed-chain-key-of-32-bytes!").events
+    rows[1] = dict(zip(EVENT_COLUMNS, event_to_row(forged), strict=True))
+    rows[1]["hash"] = keyed_hash(guessed, forged.chained_fields())
+    result = walk(rows, head_of(rows))
+    assert (result.first_broken_seq, result.problem) == (2, "edited")
 
 
 def test_removed_event_names_the_next_one():
@@ -225,6 +272,6 @@ def test_new_event_fields_are_kept():
         break_glass=True,
     )
     assert new.sections == ("EMERGENCY", "ALLERGIES")
-    event = chain_event(new, seq=1, prev_hash=GENESIS_HASH, patient_key="k" * 64)
+    event = chain_event(new, seq=1, prev_hash=GENESIS_HASH, patient_key="k" * 64, key=KEYS.events)
     assert event.break_glass is True and event.reason == "unconscious at the scene"
     assert event.at.tzinfo is not None

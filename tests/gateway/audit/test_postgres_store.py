@@ -17,6 +17,7 @@ from tests.gateway.audit import (
     SECRET,
     closed_port,
     disclosure,
+    trail,
     unique_schema,
 )
 
@@ -37,8 +38,8 @@ async def pg_url():
 
 
 @pytest.fixture
-async def store(pg_url):
-    store = open_audit_store(pg_url, SECRET)
+async def store(pg_url, tmp_path):
+    store = open_audit_store(pg_url, SECRET, trail(tmp_path))
     await store.open()
     yield store
     await store.close()
@@ -60,13 +61,14 @@ async def fill(store, count: int, iin: str = AIGUL) -> None:
         await store.append(disclosure(n, iin))
 
 
-async def test_appended_events_form_a_chain(store, pg_url):
+async def test_appended_events_form_a_chain(store, pg_url, tmp_path):
+    store_trail = trail(tmp_path)
     first = await store.append(disclosure(1))
     second = await store.append(disclosure(2, BEKZAT))
     assert (first.seq, second.seq) == (1, 2)
     assert second.prev_hash == first.hash
     assert second.practitioner_name == "Ержан Сапаров"
-    result = await verify_database(pg_url)
+    result = await verify_database(pg_url, store_trail)
     assert (result.ok, result.checked) == (True, 2)
 
 
@@ -113,10 +115,10 @@ async def test_edited_event_is_named(store, pg_url):
     assert (result.ok, result.first_broken_seq, result.problem) == (False, 6, "edited")
 
 
-async def test_removed_event_names_the_next(store, pg_url):
+async def test_removed_event_names_the_next(store, pg_url, tmp_path):
     await fill(store, 8)
     await tamper(pg_url, "DELETE FROM audit_events WHERE seq = 2")
-    result = await verify_database(pg_url)
+    result = await verify_database(pg_url, trail(tmp_path))
     assert (result.ok, result.first_broken_seq, result.problem) == (False, 3, "removed")
 
 
@@ -143,9 +145,9 @@ async def test_fifty_concurrent_appenders_keep_one_chain(store):
     assert (result.ok, result.checked) == (True, 1000)
 
 
-async def test_two_stores_on_one_database_keep_one_chain(pg_url):
+async def test_two_stores_on_one_database_keep_one_chain(pg_url, tmp_path):
     # Two pools, as two gateway processes would have.
-    first, second = (PostgresAuditStore(pg_url, SECRET) for _ in range(2))
+    first, second = (PostgresAuditStore(pg_url, SECRET, trail(tmp_path)) for _ in range(2))
     await first.open()
     await second.open()
     try:
@@ -164,18 +166,19 @@ async def test_two_stores_on_one_database_keep_one_chain(pg_url):
         await second.close()
 
 
-async def test_closed_port_fails_closed_on_open():
-    store = open_audit_store(f"postgresql://postgres@127.0.0.1:{closed_port()}/test", SECRET)
+async def test_closed_port_fails_closed_on_open(tmp_path):
+    url = f"postgresql://postgres@127.0.0.1:{closed_port()}/test"
+    store = open_audit_store(url, SECRET, trail(tmp_path))
     with pytest.raises(AuditUnavailable):
         await store.open()
     with pytest.raises(AuditUnavailable):
         await store.append(disclosure(1))
     with pytest.raises(AuditUnavailable):
-        await verify_database(f"postgresql://postgres@127.0.0.1:{closed_port()}/test")
+        await verify_database(url, trail(tmp_path))
 
 
-async def test_stuck_database_fails_closed_without_partial_write(pg_url):
-    store = PostgresAuditStore(pg_url, SECRET, command_timeout_s=0.5)
+async def test_stuck_database_fails_closed_without_partial_write(pg_url, tmp_path):
+    store = PostgresAuditStore(pg_url, SECRET, trail(tmp_path), command_timeout_s=0.5)
     await store.open()
     blocker = await asyncpg.connect(pg_url)
     try:
@@ -197,9 +200,9 @@ async def test_stuck_database_fails_closed_without_partial_write(pg_url):
         await store.close()
 
 
-async def test_verify_of_a_database_without_audit_tables_is_unavailable(pg_url):
+async def test_verify_of_a_database_without_audit_tables_is_unavailable(pg_url, tmp_path):
     with pytest.raises(AuditUnavailable):
-        await verify_database(pg_url)
+        await verify_database(pg_url, trail(tmp_path))
 
 
 async def test_ping_reads_the_chain_head_and_fails_when_it_is_gone(store, pg_url):

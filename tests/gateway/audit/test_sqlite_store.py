@@ -15,7 +15,16 @@ from gateway.audit import AuditUnavailable, open_audit_store
 from gateway.audit.sqlite_store import SqliteAuditStore
 from gateway.audit.verify import verify_database
 from gateway.db.sqlite import sqlite_path_from_url
-from tests.gateway.audit import AIGUL, BEKZAT, DANIYAR, SECRET, disclosure
+from tests.gateway.audit import (
+    AIGUL,
+    BEKZAT,
+    CHAIN_SECRET,
+    DANIYAR,
+    SECRET,
+    disclosure,
+    trail,
+    write_config,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -27,7 +36,7 @@ async def db_path(tmp_path):
 
 @pytest.fixture
 async def store(db_path):
-    store = open_audit_store(f"sqlite://{db_path}", SECRET)
+    store = open_audit_store(f"sqlite://{db_path}", SECRET, trail(db_path.parent))
     await store.open()
     yield store
     await store.close()
@@ -143,7 +152,8 @@ async def test_fifty_concurrent_appenders_keep_one_chain(store):
 
 async def test_two_stores_on_one_file_keep_one_chain(db_path):
     # Two stores have two connections, as two gateway processes would.
-    first, second = (SqliteAuditStore(str(db_path), SECRET) for _ in range(2))
+    stores = (SqliteAuditStore(str(db_path), SECRET, trail(db_path.parent)) for _ in range(2))
+    first, second = stores
     await first.open()
     await second.open()
     try:
@@ -166,11 +176,12 @@ async def test_two_stores_on_one_file_keep_one_chain(db_path):
 APPENDER_PROCESS = textwrap.dedent(
     """
     import asyncio, sys
+    from pathlib import Path
     from gateway.audit import open_audit_store
-    from tests.gateway.audit import SECRET, disclosure
+    from tests.gateway.audit import SECRET, disclosure, trail
 
     async def main(url, worker):
-        store = open_audit_store(url, SECRET)
+        store = open_audit_store(url, SECRET, trail(Path(sys.argv[3])))
         await store.open()
         await asyncio.gather(*(store.append(disclosure(worker * 1000 + i)) for i in range(150)))
         await store.close()
@@ -184,22 +195,22 @@ async def test_separate_processes_keep_one_chain(db_path):
     url = f"sqlite://{db_path}"
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", APPENDER_PROCESS, url, str(worker), cwd=ROOT
+            sys.executable, "-c", APPENDER_PROCESS, url, str(worker), str(db_path.parent), cwd=ROOT
         )
         for worker in range(3)
     ]
     assert [await proc.wait() for proc in procs] == [0, 0, 0]
-    result = await verify_database(url)
+    result = await verify_database(url, trail(db_path.parent))
     assert (result.ok, result.checked) == (True, 450)
 
 
 async def test_events_persist_across_reopen(db_path):
     url = f"sqlite://{db_path}"
-    store = open_audit_store(url, SECRET)
+    store = open_audit_store(url, SECRET, trail(db_path.parent))
     await store.open()
     await fill(store, 3)
     await store.close()
-    store = open_audit_store(url, SECRET)
+    store = open_audit_store(url, SECRET, trail(db_path.parent))
     await store.open()
     try:
         assert (await store.append(disclosure(4))).seq == 4
@@ -210,7 +221,7 @@ async def test_events_persist_across_reopen(db_path):
 
 
 async def test_unwritable_path_fails_closed_on_open(tmp_path):
-    store = open_audit_store(f"sqlite://{tmp_path}/missing-dir/audit.db", SECRET)
+    store = open_audit_store(f"sqlite://{tmp_path}/missing-dir/audit.db", SECRET, trail(tmp_path))
     with pytest.raises(AuditUnavailable):
         await store.open()
     with pytest.raises(AuditUnavailable):
@@ -219,7 +230,7 @@ async def test_unwritable_path_fails_closed_on_open(tmp_path):
 
 
 async def test_locked_database_fails_closed_without_partial_write(db_path):
-    store = SqliteAuditStore(str(db_path), SECRET, busy_timeout_ms=100)
+    store = SqliteAuditStore(str(db_path), SECRET, trail(db_path.parent), busy_timeout_ms=100)
     await store.open()
     try:
         await fill(store, 2)
@@ -254,9 +265,9 @@ async def test_bad_iin_is_refused_not_written(store):
     assert await store.count() == 0
 
 
-def run_cli(url: str) -> subprocess.CompletedProcess[str]:
+def run_cli(config: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "gateway.audit.verify", "--database-url", url],
+        [sys.executable, "-m", "gateway", "audit", "verify", "--config", str(config)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -266,20 +277,33 @@ def run_cli(url: str) -> subprocess.CompletedProcess[str]:
 
 async def test_verify_command_reports_ok_then_the_broken_event(store, db_path):
     await fill(store, 4)
-    url = f"sqlite://{db_path}"
-    ok = run_cli(url)
-    assert ok.returncode == 0
-    assert ok.stdout.strip() == "audit chain OK: 4 events"
+    await store.close()  # its last checkpoint names event 4
+    config = write_config(
+        db_path.parent,
+        f"sqlite://{db_path}",
+        chain_key=CHAIN_SECRET.decode(),
+        checkpoint_path=str(db_path.parent / "audit.checkpoints"),
+    )
+    ok = run_cli(config)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines()[:2] == [
+        "audit chain OK: 4 events",
+        "  events 1..4: keyed (HMAC-SHA256)",
+    ]
     tamper(db_path, "UPDATE audit_events SET break_glass = 1 WHERE seq = 2")
-    broken = run_cli(url)
+    broken = run_cli(config)
     assert broken.returncode == 1
     assert broken.stdout.startswith("audit chain BROKEN at event seq=2: edited")
 
 
 async def test_verify_command_without_a_database_exits_2(tmp_path):
-    missing = run_cli(f"sqlite://{tmp_path}/nothing.db")
+    config = write_config(tmp_path, f"sqlite://{tmp_path}/nothing.db")
+    missing = run_cli(config)
     assert missing.returncode == 2
     assert not (tmp_path / "nothing.db").exists()
+    # verify never makes a chain key: without one there is nothing to check against.
+    assert "audit.chain_key" in missing.stderr
+    assert not (tmp_path / "nothing.db.chain-key").exists()
 
 
 @pytest.mark.parametrize(
@@ -304,7 +328,7 @@ def test_bad_sqlite_urls_are_refused(url):
 
 def test_unknown_scheme_is_refused():
     with pytest.raises(ValueError):
-        open_audit_store("mysql://db/audit", SECRET)
+        open_audit_store("mysql://db/audit", SECRET, trail(Path("/nonexistent")))
 
 
 async def test_ping_reads_the_chain_head_and_fails_when_it_is_gone(store, db_path):

@@ -22,6 +22,7 @@ from tests.gateway.audit import (
     SECRET,
     closed_port,
     disclosure,
+    trail,
     unique_schema,
 )
 
@@ -135,8 +136,8 @@ async def test_bad_iin_is_refused(restrictions):
         await restrictions.set_restricted("not-an-iin", "LAB_RESULTS", True)
 
 
-async def test_restrictions_live_beside_the_audit_chain(database_url):
-    audit = open_audit_store(database_url, SECRET)
+async def test_restrictions_live_beside_the_audit_chain(database_url, tmp_path):
+    audit = open_audit_store(database_url, SECRET, trail(tmp_path))
     restrictions = open_restriction_store(database_url, SECRET)
     await audit.open()
     await restrictions.open()
