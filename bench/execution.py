@@ -92,7 +92,7 @@ def _lab_results(count: int) -> list[LabResult]:
     at = dt.datetime(2026, 11, 1, 9, 30, tzinfo=dt.UTC)
     return [
         LabResult(
-            test=Coding(system="http://loinc.org", code="2345-7", display="Glucose"),
+            test=Coding(system="http://loinc.org", code="14749-6", display="Glucose"),
             value=f"{5 + i / 10:.1f}",
             numeric_value=5 + i / 10,
             unit="mmol/L",

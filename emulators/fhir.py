@@ -7,9 +7,10 @@ Bundle of GETs, ``GET /fhir/metadata`` a minimal CapabilityStatement. Every answ
 ``application/fhir+json``; every error an OperationOutcome.
 
 Choices the contract leaves open:
-- A resource type the kind does not hold (the register: Patient, Organization, Practitioner;
-  an EHR: Patient and the clinical types) answers 404 ``not-supported``, for reads and searches,
-  and ``_revinclude`` of such a type is 400.
+- A resource type the kind does not hold (the register: Patient, Organization, Practitioner,
+  RelatedPerson; an EHR: Patient and the clinical types) answers 404 ``not-supported``, for
+  reads and searches, and ``_revinclude`` of such a type is 400. The register also reverse-
+  includes ``RelatedPerson:patient`` (a child's parents and guardians with the child).
 - Paging uses ``_count`` (default 50, larger values capped at 500) and ``_offset``; the
   ``next`` link is absolute, built from the request's own base URL, and carries every filter.
 - With ``_revinclude`` the *matches* are paged and ``total`` counts them only; each page

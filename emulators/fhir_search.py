@@ -11,10 +11,13 @@ Semantics chosen here:
 - Empty values are refused (400), for the same reason as unknown parameters.
 - Tokens: ``system|code``, ``code`` (any system), ``|code`` (no system), ``system|`` (any code);
   ``code:below`` matches the code and every code it prefixes (ICD-10 ``E11`` -> ``E11``, ``E11.9``).
-- Dates compare the stored ISO 8601 ``date`` column as text, which is exact because stored
-  values use the single national offset (+05:00); a query date-time in another offset is
-  converted to +05:00 first. ``eq``/``ne``/``gt``/``ge``/``lt``/``le``, default ``eq``;
-  a value of precision year, month, day or second is the range it denotes.
+- Dates compare the stored ``date`` column as text, which is exact because stored instants are
+  written at the single national offset (+05:00, ``emulators.clock.search_date``) whatever
+  offset the resource shows (Almaty was +06:00 before 2024-03-01). A query date-time is
+  converted to +05:00 first (without an offset it is Asia/Almaty local time); a year, month
+  or day denotes the range of Almaty calendar days it covers (local midnights converted).
+  ``Patient.birthdate`` holds plain dates and compares as dates. ``eq``/``ne``/``gt``/``ge``/
+  ``lt``/``le``, default ``eq``.
 - ``_sort``: ``date`` / ``-date`` on every type with dates (``birthdate`` on Patient), ``_id``.
   Ties, and the default order, follow the resource id, so paging is stable.
 """
@@ -23,7 +26,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
+
+from emulators.clock import at_national_offset, local_midnight
 
 MAX_COUNT = 500
 DEFAULT_COUNT = 50
@@ -41,12 +46,13 @@ CLINICAL_TYPES: tuple[str, ...] = (
     "Encounter",
     "Device",
 )
+# Types a Patient search may reverse-include through their ``patient`` reference.
+PATIENT_LINKED_TYPES: tuple[str, ...] = (*CLINICAL_TYPES, "RelatedPerson")
 SERVED_TYPES: dict[str, frozenset[str]] = {
-    "fhir-register": frozenset({"Patient", "Organization", "Practitioner"}),
+    "fhir-register": frozenset({"Patient", "Organization", "Practitioner", "RelatedPerson"}),
     "fhir-ehr": frozenset({"Patient", *CLINICAL_TYPES}),
 }
 
-ALMATY = timezone(timedelta(hours=5))
 # Sorts after every character an ISO 8601 suffix can hold, so "<= value~" keeps the instant.
 _AFTER = "~"
 _DATE_PREFIXES = ("eq", "ne", "gt", "ge", "lt", "le")
@@ -105,6 +111,15 @@ PARAMS: dict[str, dict[str, Param]] = {
     },
     "Organization": {"_id": _ID, "identifier": _token("identifier"), "type": _token("type")},
     "Practitioner": {"_id": _ID, "identifier": _token("identifier")},
+    # The adult's IIN is the identifier; patient is the child (SOURCES.md, added 2026-12-03).
+    "RelatedPerson": {
+        "_id": _ID,
+        "identifier": _token("identifier"),
+        "patient": _PATIENT,
+        "patient.identifier": _CHAIN,
+        "active": _token("active"),
+        "relationship": _token("relationship"),
+    },
     # Beyond the contract's list (a server may support more): the tokens the generator
     # stores anyway, e.g. Procedure code, Immunization vaccine-code, Encounter reason-code.
     "Condition": {
@@ -158,10 +173,11 @@ PARAMS: dict[str, dict[str, Param]] = {
     "Device": {**_CLINICAL_COMMON, "type": _token("type"), "status": _token("status")},
 }
 
+_UNDATED = frozenset({"Organization", "Practitioner", "RelatedPerson"})
 # Sort keys per type: the stored date column serves ``date`` (``birthdate`` on Patient).
 _SORTS: dict[str, dict[str, str]] = {
     resource_type: {"_id": "id"}
-    | ({} if resource_type in ("Organization", "Practitioner") else {"date": "date"})
+    | ({} if resource_type in _UNDATED else {"date": "date"})
     | ({"birthdate": "date"} if resource_type == "Patient" else {})
     for resource_type in PARAMS
 }
@@ -236,8 +252,8 @@ def _apply_result_param(search: Search, name: str, value: str, served: frozenset
         search.order_by = _order_by(search.resource_type, value)
     else:
         included, _, via = value.partition(":")
-        if included not in CLINICAL_TYPES or via != "patient":
-            raise invalid(f"_revinclude={value!r} is not supported (use {{clinical type}}:patient)")
+        if included not in PATIENT_LINKED_TYPES or via != "patient":
+            raise invalid(f"_revinclude={value!r} is not supported (use {{type}}:patient)")
         if included not in served:
             raise invalid(f"_revinclude={value!r}: this server holds no {included}")
         if included not in search.revincludes:
@@ -304,7 +320,7 @@ def _filter(
     kind = param.kind
     if kind == "date":
         _no_modifier(name, modifier)
-        return _date_filter(name, values)
+        return _date_filter(name, values, plain=resource_type == "Patient")
     if kind == "id":
         _no_modifier(name, modifier)
         return f"id IN ({_marks(values)})", list(values)
@@ -389,12 +405,12 @@ def _token_match(values: list[str], below: bool) -> tuple[str, list[object]]:
     return f"code IN ({_marks(codes)}) AND ({' OR '.join(ors)})", [*codes, *args]
 
 
-def _date_filter(name: str, values: list[str]) -> tuple[str, list[object]]:
+def _date_filter(name: str, values: list[str], plain: bool) -> tuple[str, list[object]]:
     ors: list[str] = []
     args: list[object] = []
     for value in values:
         prefix, text = (value[:2], value[2:]) if value[:2] in _DATE_PREFIXES else ("eq", value)
-        low, high = _date_range(name, text)
+        low, high = _date_range(name, text, plain)
         if prefix == "eq":
             ors.append("(date >= ? AND date < ?)")
             args.extend((low, high))
@@ -413,25 +429,30 @@ _YEAR = re.compile(r"\d{4}")
 _MONTH = re.compile(r"\d{4}-\d{2}")
 
 
-def _date_range(name: str, text: str) -> tuple[str, str]:
-    """Return [low, high) as strings comparable with the stored ISO 8601 dates."""
+def _date_range(name: str, text: str, plain: bool) -> tuple[str, str]:
+    """Return [low, high) as strings comparable with the stored dates (``plain``: date-only)."""
     # An unencoded "+05:00" arrives as " 05:00" (form decoding); restore it, as servers do.
     text = text.replace(" ", "+")
     try:
         if _YEAR.fullmatch(text):
-            return text, f"{int(text) + 1:04d}"
-        if _MONTH.fullmatch(text):
+            first, after = date(int(text), 1, 1), date(int(text) + 1, 1, 1)
+        elif _MONTH.fullmatch(text):
             year, month = int(text[:4]), int(text[5:])
             if not 1 <= month <= 12:
                 raise ValueError(text)
-            return text, f"{year + month // 12:04d}-{month % 12 + 1:02d}"
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return text, (day + timedelta(days=1)).isoformat()
-        moment = datetime.fromisoformat(text)
+            first = date(year, month, 1)
+            after = date(year + month // 12, month % 12 + 1, 1)
+        elif len(text) == 10:
+            first = date.fromisoformat(text)
+            after = first + timedelta(days=1)
+        else:
+            moment = datetime.fromisoformat(text)
+            local = at_national_offset(moment)
+            if plain:
+                return local[:10], (date.fromisoformat(local[:10]) + timedelta(days=1)).isoformat()
+            return local, local + _AFTER
     except ValueError:
         raise invalid(f"{name}: {text!r} is not a FHIR date or dateTime") from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(ALMATY)
-    local = moment.replace(tzinfo=None).isoformat(timespec="seconds")
-    return local, local + _AFTER
+    if plain:
+        return first.isoformat(), after.isoformat()
+    return local_midnight(first), local_midnight(after)

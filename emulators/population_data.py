@@ -17,102 +17,248 @@ UCUM = "http://unitsofmeasure.org"
 IIN_SYSTEM = "urn:kz:iin"
 BIN_SYSTEM = "urn:kz:bin"
 PRACTITIONER_SYSTEM = "urn:kz:practitioner"
+CONTACT_ROLE = "http://terminology.hl7.org/CodeSystem/v2-0131"
+ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+CONTACT_ROLE_DISPLAY = {"C": "Emergency Contact", "N": "Next-of-Kin"}
+ROLE_CODE_DISPLAY = {"MTH": "mother", "FTH": "father", "PRN": "parent", "GUARD": "guardian"}
+# How the register words a guardian as an emergency contact of the child.
+GUARDIAN_WORDS = {"MTH": "мать", "FTH": "отец", "PRN": "родитель", "GUARD": "опекун"}
+# Other emergency contacts of adults: (Patient.contact relationship text or None, v2-0131 code).
+ADULT_CONTACTS: tuple[tuple[str | None, str], ...] = (
+    ("сын", "N"),
+    ("дочь", "N"),
+    ("брат", "N"),
+    ("сестра", "N"),
+    ("мать", "N"),
+    ("отец", "N"),
+    ("соседка", "C"),
+    ("коллега", "C"),
+    (None, "C"),
+    (None, "N"),
+)
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 DIAGNOSTIC_SERVICE = "http://terminology.hl7.org/CodeSystem/v2-0074"
+# Displays as the code systems publish them (terminology.hl7.org).
+DIAGNOSTIC_SERVICE_DISPLAY = {
+    "EC": "Electrocardiac (e.g., EKG, EEC, Holter)",
+    "CUS": "Cardiac Ultrasound",
+    "RAD": "Radiology",
+    "OTH": "Other",
+}
+OBSERVATION_CATEGORY_DISPLAY = {
+    "vital-signs": "Vital Signs",
+    "laboratory": "Laboratory",
+    "social-history": "Social History",
+    "exam": "Exam",
+}
 
 REGION_WEIGHTS = {"astana": 35, "almaty": 40, "shymkent": 25}
 REGION_ABBR = {"astana": "AST", "almaty": "ALA", "shymkent": "SHY"}
 CITY_RU = {"astana": "г. Астана", "almaty": "г. Алматы", "shymkent": "г. Шымкент"}
 
-# Age bands (years, inclusive) and weights: Kazakhstan's young pyramid, with a long thin top.
+# Age bands (years, inclusive) and weights in per cent of the population. Source: Bureau of
+# National Statistics of the Republic of Kazakhstan, population by age at the 20-million mark
+# (November 2023; stat.gov.kz, as reported by sarbaz.kz): 0-17 33.7 %, 18-44 36.1 %,
+# 45-59 16.0 %, 60-74 10.5 %, 75+ 3.8 %; split into bands with the 2021 census age structure
+# (births of 400-450 thousand a year since 2014; 90+ about 0.3 %).
 AGE_BANDS: tuple[tuple[int, int, float], ...] = (
-    (0, 4, 10.5),
-    (5, 14, 18.0),
-    (15, 24, 13.0),
-    (25, 34, 15.5),
-    (35, 44, 14.0),
-    (45, 54, 11.0),
-    (55, 64, 9.0),
-    (65, 74, 5.5),
-    (75, 84, 2.4),
-    (85, 89, 0.6),
-    (90, 103, 0.5),
+    (0, 4, 10.0),
+    (5, 9, 10.0),
+    (10, 14, 8.4),
+    (15, 17, 5.3),
+    (18, 24, 8.5),
+    (25, 34, 14.0),
+    (35, 44, 13.6),
+    (45, 54, 10.8),
+    (55, 59, 5.2),
+    (60, 64, 4.6),
+    (65, 74, 5.9),
+    (75, 84, 3.0),
+    (85, 89, 0.5),
+    (90, 101, 0.3),
 )
 
-# Kazakh personal names in their Kazakh spelling; the Russian form is derived by RUSSIFY.
-KAZAKH_MALE = (
-    "Нұрлан",
-    "Қайрат",
-    "Ерлан",
-    "Асқар",
-    "Дәурен",
-    "Серік",
-    "Бауыржан",
-    "Ғалым",
-    "Жандос",
-    "Санжар",
-    "Әлихан",
-    "Нұрсұлтан",
-    "Темірлан",
-    "Ерасыл",
-    "Арман",
-    "Мұхтар",
-    "Талғат",
-    "Ержан",
-    "Айбек",
-    "Дамир",
-    "Алмас",
-    "Мейрам",
-    "Ұлан",
-    "Өмірзақ",
-    "Рахат",
-    "Ілияс",
-    "Болат",
-    "Қанат",
-    "Марат",
-    "Ақжол",
-    "Бекзат",
-    "Дархан",
-    "Жақсылық",
-    "Нұржан",
-    "Әділет",
-)
-KAZAKH_FEMALE = (
-    "Әлия",
-    "Айгүл",
-    "Гүлнар",
-    "Жансая",
-    "Дана",
-    "Аружан",
-    "Ақерке",
-    "Айым",
-    "Гауһар",
-    "Меруерт",
-    "Салтанат",
-    "Назерке",
-    "Жұлдыз",
-    "Іңкәр",
-    "Ұлжан",
-    "Сәуле",
-    "Әйгерім",
-    "Томирис",
-    "Динара",
-    "Камила",
-    "Айша",
-    "Айару",
-    "Балауса",
-    "Мөлдір",
-    "Қарлығаш",
-    "Ботагөз",
-    "Үміт",
-    "Жібек",
-    "Ләззат",
-    "Перизат",
-)
+# Given names by birth cohort (the first year of each cohort), in Kazakh spelling; the Russian
+# form is derived by RUSSIFY. Sources: the Bureau of National Statistics' name statistics of
+# newborns (June 2023 top 10: standard.kz, "Названы самые популярные имена в Казахстане";
+# Astana 2021 top 15: inbusiness.kz / baq.kz), its 30-year review 1991-2021 (caravan.kz, "За 30
+# лет казахстанцы всё чаще стали называть детей арабскими именами": Азамат and Нурсултан in
+# the 1990s, Бекзат 2001, then Диас, Ерасыл, Алихан); older cohorts from the names of
+# Kazakhstan's adults by age in the same reviews.
+KAZAKH_MALE_BY_COHORT: dict[int, tuple[str, ...]] = {
+    0: ("Өмірзақ", "Жақсылық", "Мұхтар", "Болат", "Серік", "Қанат", "Талғат", "Тоқтар", "Сағындық"),
+    1960: (
+        "Нұрлан",
+        "Қайрат",
+        "Ерлан",
+        "Асқар",
+        "Серік",
+        "Бауыржан",
+        "Ғалым",
+        "Талғат",
+        "Ержан",
+        "Марат",
+        "Қанат",
+        "Болат",
+        "Мейрам",
+        "Дархан",
+        "Алмас",
+    ),
+    1985: (
+        "Дәурен",
+        "Жандос",
+        "Санжар",
+        "Нұрсұлтан",
+        "Азамат",
+        "Бекзат",
+        "Дамир",
+        "Айбек",
+        "Арман",
+        "Диас",
+        "Темірлан",
+        "Нұржан",
+        "Ақжол",
+        "Рахат",
+    ),
+    2005: (
+        "Ерасыл",
+        "Диас",
+        "Алихан",
+        "Нұрислам",
+        "Темірлан",
+        "Санжар",
+        "Айсұлтан",
+        "Әділет",
+        "Бекзат",
+        "Ислам",
+        "Ілияс",
+        "Ұлан",
+    ),
+    2017: (
+        "Әлихан",
+        "Алдияр",
+        "Әмір",
+        "Омар",
+        "Алан",
+        "Айсұлтан",
+        "Мұхаммед",
+        "Нұрислам",
+        "Хамза",
+        "Әли",
+        "Арлан",
+        "Рамазан",
+    ),
+}
+KAZAKH_FEMALE_BY_COHORT: dict[int, tuple[str, ...]] = {
+    0: ("Күләш", "Бибігүл", "Шолпан", "Роза", "Ботагөз", "Қарлығаш", "Үміт", "Зәуре", "Сәуле"),
+    1960: (
+        "Гүлнар",
+        "Айгүл",
+        "Салтанат",
+        "Сәуле",
+        "Жұлдыз",
+        "Гауһар",
+        "Динара",
+        "Әлия",
+        "Ләззат",
+        "Меруерт",
+        "Жібек",
+        "Мөлдір",
+    ),
+    1985: (
+        "Әйгерім",
+        "Динара",
+        "Жансая",
+        "Назерке",
+        "Аружан",
+        "Ақерке",
+        "Дана",
+        "Мөлдір",
+        "Перизат",
+        "Балауса",
+        "Камила",
+        "Іңкәр",
+    ),
+    2005: (
+        "Аружан",
+        "Ақерке",
+        "Жансая",
+        "Томирис",
+        "Айару",
+        "Балауса",
+        "Інжу",
+        "Айым",
+        "Аяулым",
+        "Ұлжан",
+    ),
+    2017: (
+        "Мәдина",
+        "Айлин",
+        "Айша",
+        "Асылым",
+        "Томирис",
+        "Сафия",
+        "Раяна",
+        "Айым",
+        "Әмина",
+        "Аяла",
+        "Айзере",
+        "Мәриям",
+    ),
+}
+# Russian given names by birth cohort. Source: V. A. Nikonov, "Ищем имя" (1988), frequency
+# tables of newborns' names by period (1950s: Владимир, Николай, Валентина, Людмила, Галина;
+# 1960s-1970s: Сергей, Александр, Андрей, Елена, Ольга, Татьяна; 1978-1981: Александр,
+# Алексей, Андрей), and civil registry reports since (Анастасия, Дарья, София, Артём, Максим).
+RUSSIAN_MALE_BY_COHORT: dict[int, tuple[str, ...]] = {
+    0: ("Владимир", "Николай", "Виктор", "Анатолий", "Юрий", "Валерий", "Геннадий"),
+    1960: ("Сергей", "Александр", "Андрей", "Игорь", "Олег", "Владимир", "Алексей", "Дмитрий"),
+    1985: ("Александр", "Дмитрий", "Алексей", "Евгений", "Максим", "Денис", "Андрей", "Артём"),
+    2005: ("Артём", "Максим", "Александр", "Даниил", "Кирилл", "Матвей", "Михаил", "Тимур"),
+}
+RUSSIAN_FEMALE_BY_COHORT: dict[int, tuple[str, ...]] = {
+    0: ("Валентина", "Людмила", "Галина", "Нина", "Тамара", "Лидия", "Раиса"),
+    1960: ("Елена", "Ольга", "Татьяна", "Наталья", "Ирина", "Светлана", "Марина", "Оксана"),
+    1985: ("Анна", "Екатерина", "Юлия", "Анастасия", "Мария", "Кристина", "Дарья", "Виктория"),
+    2005: ("Анастасия", "София", "Мария", "Алиса", "Виктория", "Дарья", "Полина", "Ева"),
+}
+# Patronymics of Russian given names: (for a son, for a daughter).
+RUSSIAN_PATRONYMIC: dict[str, tuple[str, str]] = {
+    "Александр": ("Александрович", "Александровна"),
+    "Сергей": ("Сергеевич", "Сергеевна"),
+    "Дмитрий": ("Дмитриевич", "Дмитриевна"),
+    "Андрей": ("Андреевич", "Андреевна"),
+    "Алексей": ("Алексеевич", "Алексеевна"),
+    "Владимир": ("Владимирович", "Владимировна"),
+    "Николай": ("Николаевич", "Николаевна"),
+    "Евгений": ("Евгеньевич", "Евгеньевна"),
+    "Игорь": ("Игоревич", "Игоревна"),
+    "Максим": ("Максимович", "Максимовна"),
+    "Виктор": ("Викторович", "Викторовна"),
+    "Олег": ("Олегович", "Олеговна"),
+    "Анатолий": ("Анатольевич", "Анатольевна"),
+    "Юрий": ("Юрьевич", "Юрьевна"),
+    "Валерий": ("Валерьевич", "Валерьевна"),
+    "Геннадий": ("Геннадьевич", "Геннадьевна"),
+    "Денис": ("Денисович", "Денисовна"),
+    "Артём": ("Артёмович", "Артёмовна"),
+    "Даниил": ("Даниилович", "Данииловна"),
+    "Кирилл": ("Кириллович", "Кирилловна"),
+    "Матвей": ("Матвеевич", "Матвеевна"),
+    "Михаил": ("Михайлович", "Михайловна"),
+    "Тимур": ("Тимурович", "Тимуровна"),
+}
+
+
+def cohort_pool(pools: dict[int, tuple[str, ...]], birth_year: int) -> tuple[str, ...]:
+    """The names of the latest cohort that began on or before the birth year."""
+    return pools[max(start for start in pools if start <= birth_year)]
+
+
 KAZAKH_FAMILY = (
     "Ахметов",
     "Жұмабаев",
@@ -146,35 +292,6 @@ KAZAKH_FAMILY = (
 RUSSIFY = str.maketrans("ӘәҒғҚқҢңӨөҰұҮүҺһІі", "АаГгКкНнОоУуУуХхИи")
 KAZAKH_LETTERS = frozenset("ӘәҒғҚқҢңӨөҰұҮүҺһІі")
 
-# Russian (and Russian-speaking Korean) names: (male given, patronymic male, patronymic female).
-RUSSIAN_MALE = (
-    ("Александр", "Александрович", "Александровна"),
-    ("Сергей", "Сергеевич", "Сергеевна"),
-    ("Дмитрий", "Дмитриевич", "Дмитриевна"),
-    ("Андрей", "Андреевич", "Андреевна"),
-    ("Алексей", "Алексеевич", "Алексеевна"),
-    ("Владимир", "Владимирович", "Владимировна"),
-    ("Николай", "Николаевич", "Николаевна"),
-    ("Евгений", "Евгеньевич", "Евгеньевна"),
-    ("Игорь", "Игоревич", "Игоревна"),
-    ("Максим", "Максимович", "Максимовна"),
-    ("Виктор", "Викторович", "Викторовна"),
-    ("Олег", "Олегович", "Олеговна"),
-)
-RUSSIAN_FEMALE = (
-    "Елена",
-    "Ольга",
-    "Татьяна",
-    "Наталья",
-    "Ирина",
-    "Светлана",
-    "Анна",
-    "Екатерина",
-    "Мария",
-    "Юлия",
-    "Валентина",
-    "Людмила",
-)
 RUSSIAN_FAMILY = (
     "Иванов",
     "Смирнов",
@@ -241,6 +358,49 @@ ORG_TEMPLATES: tuple[OrgTemplate, ...] = (
         ("Аптека Europharma №{n}", "Аптека Биосфера №{n}", "Аптека Садыхан №{n}"),
     ),
 )
+
+
+# ICD-10 titles of the Russian edition (МКБ-10) the national EHRs display: every ICD-10 coding
+# an EHR holds uses these, whatever the record's origin (clinic, hospital, ambulance transfer).
+ICD10_RU: dict[str, str] = {
+    "A09.9": "Гастроэнтерит и колит неуточненного происхождения",
+    "C50.9": "Злокачественное новообразование молочной железы неуточненной части",
+    "D25.9": "Лейомиома матки неуточненная",
+    "E03.9": "Гипотиреоз неуточненный",
+    "E10.9": "Инсулинзависимый сахарный диабет без осложнений",
+    "E11.9": "Инсулиннезависимый сахарный диабет без осложнений",
+    "E78.0": "Чистая гиперхолестеринемия",
+    "H66.9": "Средний отит неуточненный",
+    "I10": "Эссенциальная [первичная] гипертензия",
+    "I20.0": "Нестабильная стенокардия",
+    "I21.0": "Острый трансмуральный инфаркт передней стенки миокарда",
+    "I25.1": "Атеросклеротическая болезнь сердца",
+    "I35.0": "Аортальный (клапанный) стеноз",
+    "I44.2": "Предсердно-желудочковая блокада полная",
+    "I48.9": "Фибрилляция и трепетание предсердий неуточненные",
+    "I63.9": "Инфаркт мозга неуточненный",
+    "J03.9": "Острый тонзиллит неуточненный",
+    "J06.9": "Острая инфекция верхних дыхательных путей неуточненная",
+    "J18.9": "Пневмония неуточненная",
+    "J20.9": "Острый бронхит неуточненный",
+    "J44.9": "Хроническая обструктивная легочная болезнь неуточненная",
+    "J45.9": "Астма неуточненная",
+    "K29.5": "Хронический гастрит неуточненный",
+    "K35.8": "Острый аппендицит, другой и неуточненный",
+    "K80.2": "Камни желчного пузыря без холецистита",
+    "M54.5": "Боль внизу спины",
+    "N10": "Острый тубулоинтерстициальный нефрит",
+    "N18.3": "Хроническая болезнь почек, стадия 3",
+    "N30.0": "Острый цистит",
+    "S06.0": "Сотрясение головного мозга",
+    "S72.0": "Перелом шейки бедра",
+    "Z00.0": "Общий медицинский осмотр",
+    "Z00.1": "Рутинное обследование состояния здоровья ребенка",
+    "Z34.9": "Наблюдение за течением нормальной беременности неуточненной",
+    "Z90.1": "Приобретенное отсутствие молочной(ых) железы(желез)",
+    "Z90.7": "Приобретенное отсутствие половых органов",
+    "Z95.2": "Наличие протеза сердечного клапана",
+}
 
 
 class Condition(NamedTuple):
@@ -350,6 +510,17 @@ DRUGS: dict[str, Drug] = {
         Drug(
             "R03BB04", "tiotropium bromide", "Spiriva", "capsule", 18, "ug", "inhalation", 512.0, 1
         ),
+        Drug(
+            "R03BA02",
+            "budesonide",
+            "Pulmicort",
+            "suspension",
+            250,
+            "ug",
+            "inhalation",
+            95.0,
+            2,
+        ),
         Drug("C03CA01", "furosemide", "Furosemide", "tablet", 40, "mg", "oral", 6.5, 1),
         Drug(
             "H03AA01",
@@ -425,6 +596,47 @@ CHRONIC_REGIMENS: dict[str, tuple[tuple[Regimen, ...], ...]] = {
     "I35.0": ((Regimen("B01AA03", 5, 1),),),
     "E03.9": ((Regimen("H03AA01", 50, 1), Regimen("H03AA01", 75, 1), Regimen("H03AA01", 100, 1)),),
     "K29.5": ((Regimen("A02BC01", 20, 1), Regimen("A02BC01", 20, 2)),),
+}
+
+# A child's alternative when the group's drug is not licensed at the child's age.
+PAEDIATRIC_ALTERNATIVES: dict[str, Regimen] = {"R03AK07": Regimen("R03BA02", 250, 2)}
+
+# The youngest age (in months) each medicine is licensed for, with the product information it
+# comes from (EMC = electronic Medicines Compendium, medicines.org.uk SmPC; EMA EPAR product
+# information). 0 = from birth or no lower limit in the licence (dosed by weight).
+MIN_AGE_MONTHS: dict[str, tuple[int, str]] = {
+    "A10BA02": (120, "Glucophage SmPC (EMC): children from 10 years"),
+    "A10BB09": (216, "Diamicron MR SmPC (EMC): not for children"),
+    "A10AE04": (24, "Lantus EPAR product information (EMA): children from 2 years"),
+    "A10AB05": (12, "NovoRapid EPAR product information (EMA): children from 1 year"),
+    "C08CA01": (72, "Istin (amlodipine) SmPC (EMC): hypertension in children from 6 years"),
+    "C09AA02": (72, "Innovace (enalapril) SmPC (EMC): hypertension in children 6-16 years"),
+    "C09AA03": (72, "Zestril (lisinopril) SmPC (EMC): hypertension in children 6-16 years"),
+    "C09CA01": (72, "Cozaar (losartan) SmPC (EMC): hypertension in children from 6 years"),
+    "C03BA11": (216, "Natrilix SR (indapamide) SmPC (EMC): not for children"),
+    "C07AB07": (216, "Cardicor (bisoprolol) SmPC (EMC): no paediatric use"),
+    "C10AA05": (120, "Lipitor (atorvastatin) SmPC (EMC): children from 10 years"),
+    "C10AA07": (72, "Crestor (rosuvastatin) SmPC (EMC): children from 6 years"),
+    "B01AC06": (192, "Aspirin 75 mg SmPC (EMC): not under 16 (Reye's syndrome)"),
+    "B01AC04": (216, "Plavix EPAR product information (EMA): not for children"),
+    "B01AF02": (216, "Eliquis 5 mg EPAR product information (EMA): adults"),
+    "B01AA03": (216, "Warfarin SmPC (EMC): children only under specialist care"),
+    "R03AC02": (0, "Ventolin Evohaler SmPC (EMC): children, with a spacer when young"),
+    "R03AK07": (144, "Symbicort Turbohaler 200/6 (160/4.5) SmPC (EMC): from 12 years"),
+    "R03BA02": (6, "Pulmicort Respules SmPC (EMC): children from 6 months"),
+    "R03BB04": (216, "Spiriva HandiHaler SmPC (EMC): adults (COPD)"),
+    "C03CA01": (0, "Furosemide tablets SmPC (EMC): children, dose by weight"),
+    "H03AA01": (0, "Levothyroxine SmPC (EMC): neonates and children"),
+    "A02BC01": (12, "Losec (omeprazole) SmPC (EMC): children from 1 year"),
+    "N02BE01": (2, "Calpol Infant suspension SmPC (EMC): from 2 months"),
+    "M01AE01": (3, "Nurofen for Children suspension SmPC (EMC): from 3 months"),
+    "J01CA04": (0, "Amoxil suspension SmPC (EMC): children, dose by weight"),
+    "J01CR02": (2, "Augmentin 400/57 suspension SmPC (EMC): from 2 months"),
+    "J01FA10": (6, "Zithromax suspension SmPC (EMC): children from 6 months"),
+    "J01DC02": (3, "Zinnat suspension SmPC (EMC): children from 3 months"),
+    "B01AB05": (216, "Clexane SmPC (EMC): not for children"),
+    "H02AB06": (0, "Prednisolone SmPC (EMC): children, dose by weight"),
+    "J01GB03": (0, "Gentamicin injection SmPC (EMC): neonates and children"),
 }
 
 # Weight-based children's courses: (ATC, mg/kg per intake, intakes/day, course days, indication).
@@ -543,12 +755,49 @@ class Screening(NamedTuple):
 
 
 SCREENINGS: tuple[Screening, ...] = (
-    Screening("268556000", "Blood pressure screening", None, 40, 70),
-    Screening("268547008", "Screening for diabetes mellitus", None, 40, 70),
+    Screening("171222001", "Hypertension screening", None, 40, 70),
+    Screening("171183004", "Diabetes mellitus screening", None, 40, 70),
     Screening("171205003", "Glaucoma screening", None, 40, 70),
     Screening("71651007", "Mammography", "female", 40, 70),
     Screening("171149006", "Cervical smear test", "female", 30, 70),
     Screening("104435004", "Faecal occult blood test", None, 50, 70),
+)
+# Exclusions of the screening programme (gateway/data/screening_programme.json, KR DSM-174/2020
+# Appendix 1): the target groups are people "not under dynamic observation" for the diseases
+# named, so an active problem-list condition of these ICD-10 categories excludes the person;
+# the removal of the screened organ (SNOMED CT procedure) excludes for good.
+# screening code -> (ICD-10 category prefixes, procedure codes)
+CARDIO_METABOLIC = (
+    "I10", "I11", "I12", "I13", "I15",  # arterial hypertension
+    "I20", "I21", "I22", "I23", "I24", "I25",  # coronary heart disease
+    "E10", "E11", "E12", "E13", "E14",  # diabetes mellitus
+    "H40", "H42",  # glaucoma
+)  # fmt: skip
+SCREENING_EXCLUSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "171222001": (CARDIO_METABOLIC, ()),
+    "171183004": (CARDIO_METABOLIC, ()),
+    "171205003": (CARDIO_METABOLIC, ()),
+    "71651007": (("C50",), ("172043006",)),
+    "171149006": (("C53",), ("116140006",)),
+    "104435004": (("C18", "C19", "C20"), ()),
+}
+
+
+class OrganRemoval(NamedTuple):
+    """A past operation removing a screened organ, its reason and what remains on the list."""
+
+    snomed: str
+    display: str
+    reason: str  # ICD-10 of the disease operated on (problem list, no longer active)
+    reason_status: str
+    absence: str  # ICD-10 Z90.x, acquired absence of the organ (problem list, active)
+    min_age: int
+    chance: float
+
+
+ORGAN_REMOVALS: tuple[OrganRemoval, ...] = (
+    OrganRemoval("116140006", "Total hysterectomy", "D25.9", "resolved", "Z90.7", 40, 0.04),
+    OrganRemoval("172043006", "Simple mastectomy", "C50.9", "remission", "Z90.1", 40, 0.02),
 )
 SCREENING_OUTCOMES = ("Без патологии", "Норма", "Выявлены отклонения, направлен к специалисту")
 
@@ -557,15 +806,15 @@ STUDIES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "ecg": (
         "11524-6",
         "EKG study",
-        "CG",
+        "EC",
         (
             "Синусовый ритм, ЧСС 72 в мин. Нормальное положение ЭОС.",
             "Синусовый ритм. Признаки гипертрофии левого желудочка.",
             "Синусовая тахикардия. Неполная блокада правой ножки пучка Гиса.",
         ),
     ),
-    "ecg-af": ("11524-6", "EKG study", "CG", ("Фибрилляция предсердий, ЧЖС 88 в мин.",)),
-    "ecg-pacer": ("11524-6", "EKG study", "CG", ("Ритм электрокардиостимулятора, ЧСС 60 в мин.",)),
+    "ecg-af": ("11524-6", "EKG study", "EC", ("Фибрилляция предсердий, ЧЖС 88 в мин.",)),
+    "ecg-pacer": ("11524-6", "EKG study", "EC", ("Ритм электрокардиостимулятора, ЧСС 60 в мин.",)),
     "xray": (
         "36643-5",
         "XR Chest 2 Views",
@@ -581,39 +830,46 @@ STUDIES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "us-abdomen": (
         "24558-9",
         "US Abdomen",
-        "US",
+        "RAD",
         ("Без эхопатологии.", "Диффузные изменения печени.", "Конкременты желчного пузыря."),
     ),
     "us-heart": (
         "42148-7",
         "US Heart",
-        "US",
+        "CUS",
         (
             "Фракция выброса 58%. Гипертрофия миокарда ЛЖ.",
-            "Протез аортального клапана функционирует.",
+            "Фракция выброса 61%. Стеноз аортального клапана умеренный.",
         ),
+    ),
+    "us-heart-valve": (
+        "42148-7",
+        "US Heart",
+        "CUS",
+        ("Протез аортального клапана функционирует.",),
     ),
     "us-pregnancy": (
         "11525-3",
         "US Pelvis Fetus for pregnancy",
-        "US",
+        "RAD",
         ("Беременность прогрессирующая, соответствует сроку.",),
     ),
 }
 
 # Laboratory tests: code -> (LOINC or None, Russian name, unit, reference range text).
 LAB_TESTS: dict[str, tuple[str | None, str, str | None, str]] = {
-    "GLU": ("2345-7", "Глюкоза", "mmol/L", "3.9-6.1"),
+    "GLU": ("14749-6", "Глюкоза", "mmol/L", "3.9-6.1"),
     "HBA1C": ("4548-4", "Гликированный гемоглобин (HbA1c)", "%", "4.0-6.0"),
     "HGB": ("718-7", "Гемоглобин", "g/L", "120-160"),
     "WBC": ("6690-2", "Лейкоциты", "10*9/L", "4.0-9.0"),
     "PLT": ("777-3", "Тромбоциты", "10*9/L", "150-400"),
-    "ESR": (None, "СОЭ", "mm/h", "2-15"),
-    "CHOL": ("2093-3", "Холестерин общий", "mmol/L", "3.0-5.2"),
+    "ESR": ("30341-2", "СОЭ", "mm/h", "2-15"),
+    "CHOL": ("14647-2", "Холестерин общий", "mmol/L", "3.0-5.2"),
     "CREA": ("14682-9", "Креатинин", "umol/L", "53-106"),
     "CRP": ("1988-5", "С-реактивный белок", "mg/L", "0-5"),
     "TSH": ("3016-3", "ТТГ", "mIU/L", "0.4-4.0"),
     "HBSAG": ("5196-1", "HBsAg", None, "negative"),
+    "INR": ("6301-6", "МНО", None, "0.8-1.2"),
 }
 
 # Ambulance reasons: (complaint, ICD-10, Russian diagnosis, minimum age, chronic code or None).

@@ -8,13 +8,12 @@ disagree about which day an instant falls on. Almaty moved from UTC+6 to UTC+5 o
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+# Also the zone of source times written without an offset (SOURCES.md): Asia/Almaty
+# wall-clock time, +06:00 before 2024-03-01, +05:00 since.
 KAZAKHSTAN = ZoneInfo("Asia/Almaty")
-# Source times without an offset, as the emulators write them today (+05:00 for every date).
-# Goes once the emulators write Asia/Almaty wall-clock time for dates before 2024-03-01 too.
-SOURCE_LOCAL = timezone(timedelta(hours=5))
 
 
 def now() -> datetime:

@@ -75,6 +75,34 @@ class PractitionerRef:
     fhir_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """Organisations and practitioners as the register names them, by each key a source uses.
+
+    Reference data, not a person's: found by BIN or FHIR id (organisations) and by register
+    id or FHIR id (practitioners). A key the register does not know is absent.
+    """
+
+    organizations: dict[str, OrgRef] = dataclasses.field(default_factory=dict)  # by BIN
+    organizations_by_fhir_id: dict[str, OrgRef] = dataclasses.field(default_factory=dict)
+    practitioners: dict[str, PractitionerRef] = dataclasses.field(default_factory=dict)
+    practitioners_by_fhir_id: dict[str, PractitionerRef] = dataclasses.field(default_factory=dict)
+
+    def organization(self, ref: OrgRef) -> OrgRef | None:
+        """The register's record of an organisation reference, when it knows it."""
+        found = self.organizations.get(ref.bin) if ref.bin else None
+        if found is None and ref.fhir_id:
+            found = self.organizations_by_fhir_id.get(ref.fhir_id)
+        return found
+
+    def practitioner(self, ref: PractitionerRef) -> PractitionerRef | None:
+        """The register's record of a practitioner reference, when it knows it."""
+        found = self.practitioners.get(ref.id) if ref.id else None
+        if found is None and ref.fhir_id:
+            found = self.practitioners_by_fhir_id.get(ref.fhir_id)
+        return found
+
+
 @_record
 class Provenance:
     """Which source a fact was read from, who recorded it, where and when."""
@@ -84,6 +112,16 @@ class Provenance:
     organization: OrgRef | None = None
     practitioner: PractitionerRef | None = None
     recorded_at: datetime | None = None
+
+
+@_record
+class Contact:
+    """A person to call about a patient (register ``Patient.contact``)."""
+
+    name: str
+    relationship: str | None  # the register's text (e.g. "мать"), else the code's meaning
+    relationship_code: str | None  # v2-0131: C emergency contact, N next of kin, ...
+    phones: tuple[str, ...] = ()
 
 
 @_record
@@ -104,6 +142,7 @@ class PatientRecord:
     gp_id: str | None  # FHIR id of the general practitioner (register)
     gp: PractitionerRef | None
     provenance: Provenance
+    contacts: tuple[Contact, ...] = ()  # register only: people to call in an emergency
 
 
 @_record

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from emulators import population_data as D
 from emulators.population.base import PopulationBase
-from emulators.population.model import Person, Visit, clamp, coding, iso
+from emulators.population.model import Person, Visit, clamp, coding, icd10, iso
 
 
 class Ambulance(PopulationBase):
@@ -136,7 +136,7 @@ class Ambulance(PopulationBase):
                         "IMP",
                         hospital,
                         staff,
-                        coding(D.ICD10, icd_code, diagnosis_text),
+                        icd10(icd_code),
                         diagnosis_text,
                     )
                 )

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from emulators import population_data as D
+from emulators.population.census import build_census
 from emulators.population.directory import Directory
 from emulators.population.model import HISTORY_DAYS, Json, Org, Person, Staff, Token
 from emulators.population.sinks import FhirSink, RowSink
@@ -26,6 +27,11 @@ EDGE_CASES = (
     "implant",
     "overdueScreening",
     "weightUnrecorded",
+    "pharmacyOnly",
+    "guardianEnded",
+    "childTurned18",
+    "twins",
+    "legalGuardian",
 )
 
 
@@ -45,19 +51,16 @@ class PopulationBase:
         self.history_start = today - timedelta(days=HISTORY_DAYS)
         self.directory = Directory(self.rng, size, today)
         self.forced = self._forced_cases()
+        self.census = build_census(seed, size, today, self.forced, shards)
         self.register = FhirSink(shard_dir, "register", "", shard, shards)
         self.ehr = {r: FhirSink(shard_dir, f"ehr-{r}", f"{r[:3]}-", shard, shards) for r in REGIONS}
         self.lis = RowSink(shard_dir, "lis", {"patient": 1, "lab_order": 8, "lab_result": 10})
         self.dps = RowSink(shard_dir, "dps", {"prescription": 22, "dispensation": 18})
         self.ambulance = RowSink(shard_dir, "ambulance", {"call": 21})
-        self.used_iins: set[str] = set()
         self.counters: dict[str, int] = {}
         self.cases: dict[str, list[str]] = {name: [] for name in EDGE_CASES}
         self.people_out = (shard_dir / "people.json").open("wb")
         self.people_written = 0
-        self.age_cum = list(
-            _accumulate([w for _, _, w in D.AGE_BANDS]),
-        )
 
     def count(self, key: str) -> int:
         """The next number of a named sequence (order numbers, prescription ids...)."""
@@ -134,12 +137,3 @@ class PopulationBase:
             range(self.size), min(self.size, FORCED_PER_CASE * len(forced_cases))
         )
         return {idx: forced_cases[k // FORCED_PER_CASE] for k, idx in enumerate(order)}
-
-
-def _accumulate(weights: list[float]) -> list[float]:
-    total = 0.0
-    out = []
-    for weight in weights:
-        total += weight
-        out.append(total)
-    return out

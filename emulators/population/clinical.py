@@ -6,7 +6,17 @@ from datetime import date, datetime, timedelta
 
 from emulators import population_data as D
 from emulators.population.base import PopulationBase
-from emulators.population.model import Json, Person, Staff, coding, concept, iso
+from emulators.population.medications import licensed
+from emulators.population.model import (
+    Json,
+    Person,
+    Staff,
+    coding,
+    concept,
+    icd10,
+    iso,
+    years_before,
+)
 
 PROBLEM_STATUS = {
     "active": "ACTIVE",
@@ -16,7 +26,9 @@ PROBLEM_STATUS = {
     "remission": "INACTIVE",
     "resolved": "RESOLVED",
 }
+ACTIVE_STATUSES = frozenset({"active", "recurrence", "relapse"})
 CRITICALITY = {"low": "LOW", "high": "HIGH", "unable-to-assess": "UNKNOWN"}
+IMPLANT_FOR = {"pacemaker": "I44.2", "valve": "I35.0", "pump": "E10.9"}
 IMPLANTS = {
     "pacemaker": ("14106009", "Cardiac pacemaker", "Электрокардиостимулятор"),
     "valve": ("25510005", "Heart valve prosthesis", "Протез аортального клапана"),
@@ -69,7 +81,9 @@ class Clinical(PopulationBase):
         calls = self._ambulance_calls(person, forced == "ambulance")
         visits = self._plan_visits(person, calls)
         self._write_visits(person, visits, in_lis)
+        person.implant = implant
         self._chronic_records(person, implant)
+        self._organ_removals(person)
         checkups = sorted(v.start for v in visits if v.cls == "AMB")
         self._observations(person, checkups)
         self._immunizations(person)
@@ -228,16 +242,20 @@ class Clinical(PopulationBase):
                 )
                 onset_day = self.day_between(earliest, self.today - timedelta(days=90))
             status = "active"
-            if code == "J45.9":
+            if code == "I35.0" and implant == "valve":
+                status = "resolved"  # the stenosed valve was replaced by the prosthesis
+            elif code == "J45.9":
                 status = rng.choices(("active", "remission", "relapse"), (70, 20, 10))[0]
             elif code == "K29.5":
                 status = rng.choices(("active", "remission", "recurrence"), (50, 35, 15))[0]
             onset = self.at(onset_day)
+            if status in ACTIVE_STATUSES:
+                self._exclude_screenings(person, code, onset_day)
             self._condition(
                 person,
                 onset_day,
                 onset,
-                coding(D.ICD10, code, condition.display),
+                icd10(code),
                 condition.name_ru,
                 status,
                 "problem-list-item",
@@ -248,19 +266,97 @@ class Clinical(PopulationBase):
                 if group_index > 0 and rng.random() >= (0.7 if code == "I25.1" else 0.5):
                     continue
                 options = [
-                    r for r in group if r.atc not in person.excluded and r.atc not in seen_atc
+                    r
+                    for r in group
+                    if r.atc not in person.excluded
+                    and r.atc not in seen_atc
+                    and licensed(r.atc, person.birth, since_day)
                 ]
+                if not options:
+                    # A child too young for the group's drugs gets the paediatric alternative.
+                    options = [
+                        D.PAEDIATRIC_ALTERNATIVES[r.atc]
+                        for r in group
+                        if r.atc in D.PAEDIATRIC_ALTERNATIVES
+                        and licensed(D.PAEDIATRIC_ALTERNATIVES[r.atc].atc, person.birth, since_day)
+                    ]
                 if not options:
                     continue
                 regimen = rng.choice(options)
                 seen_atc.add(regimen.atc)
                 self._maintenance(person, since_day, regimen)
+            person.onsets[code] = onset_day
         if implant is not None:
-            snomed, display, text = IMPLANTS[implant]
-            day = self.day_between(
-                self.today - timedelta(days=365 * 8), self.today - timedelta(days=30)
-            )
-            body = {"status": "active", "type": concept(D.SNOMED, snomed, display, text)}
-            tokens = [("type", D.SNOMED, snomed), ("status", "", "active")]
-            self.emit(person, day, "Device", body, tokens, None, "patient")
-            person.truth["implants"].append(coding(D.SNOMED, snomed, display))
+            self._implant(person, implant)
+
+    def _implant(self, person: Person, implant: str) -> None:
+        """The device, implanted after the disease it treats; a valve leaves Z95.2 on the list."""
+        snomed, display, text = IMPLANTS[implant]
+        treated = person.onsets.get(IMPLANT_FOR[implant])
+        earliest = self.today - timedelta(days=365 * 8)
+        if treated is not None:
+            earliest = max(earliest, treated + timedelta(days=30))
+        day = self.day_between(earliest, self.today - timedelta(days=30))
+        body = {"status": "active", "type": concept(D.SNOMED, snomed, display, text)}
+        tokens = [("type", D.SNOMED, snomed), ("status", "", "active")]
+        self.emit(person, day, "Device", body, tokens, None, "patient")
+        person.truth["implants"].append(coding(D.SNOMED, snomed, display))
+        if implant == "valve":
+            moment = self.at(day)
+            self._condition(
+                person, day, moment, icd10("Z95.2"), "Протез аортального клапана", "active",
+                "problem-list-item", person.gp_at(day),
+            )  # fmt: skip
+
+    def _exclude_screenings(self, person: Person, icd: str, since: date) -> None:
+        """Record the screenings an active condition excludes from its onset on."""
+        for screening, (categories, _) in D.SCREENING_EXCLUSIONS.items():
+            if icd.startswith(categories):
+                reason = f"under dynamic observation for {icd} since {since.isoformat()}"
+                self._exclude(person, screening, since, reason)
+
+    @staticmethod
+    def _exclude(person: Person, screening: str, since: date, reason: str) -> None:
+        known = person.excluded_screenings.get(screening)
+        if known is None or since < known[0]:
+            person.excluded_screenings[screening] = (since, reason)
+
+    def _organ_removals(self, person: Person) -> None:
+        """Past hysterectomies and mastectomies: the procedure and the problem list they leave."""
+        rng = self.rng
+        if person.male:
+            return
+        for removal in D.ORGAN_REMOVALS:
+            if person.age < removal.min_age or rng.random() >= removal.chance:
+                continue
+            earliest = max(years_before(person.birth, -35), self.today - timedelta(days=365 * 20))
+            day = self.day_between(earliest, self.today - timedelta(days=60))
+            moment = self.at(day)
+            surgeon = person.gp_at(day)
+            self._condition(
+                person, day, moment, icd10(removal.reason), "", removal.reason_status,
+                "problem-list-item", surgeon,
+            )  # fmt: skip
+            after = moment + timedelta(days=3)
+            self._condition(
+                person, after.date(), after, icd10(removal.absence), "", "active",
+                "problem-list-item", surgeon,
+            )  # fmt: skip
+            body = {
+                "status": "completed",
+                "category": {"text": "surgical"},
+                "code": concept(D.SNOMED, removal.snomed, removal.display),
+                "performedDateTime": iso(moment + timedelta(hours=2)),
+                "performer": [{"actor": self.staff_ref(surgeon)}],
+                "outcome": {"text": "Без осложнений"},
+            }
+            tokens = [
+                ("category", "", "surgical"),
+                ("code", D.SNOMED, removal.snomed),
+                ("status", "", "completed"),
+            ]
+            self.emit(person, day, "Procedure", body, tokens, iso(moment + timedelta(hours=2)))
+            for screening, (_, procedures) in D.SCREENING_EXCLUSIONS.items():
+                if removal.snomed in procedures:
+                    reason = f"{removal.display.lower()} on {day.isoformat()}"
+                    self._exclude(person, screening, day, reason)

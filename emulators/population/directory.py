@@ -13,6 +13,7 @@ from emulators.storage import REGIONS
 
 QUALIFICATIONS = {
     "gp": "Врач общей практики",
+    "paediatrician": "Врач-педиатр участковый",
     "nurse": "Медицинская сестра общей практики",
     "cardiologist": "Кардиолог",
     "endocrinologist": "Эндокринолог",
@@ -58,16 +59,18 @@ class Directory:
                     orgs.append(org)
                 self.of_type[(region, template.type)] = orgs
             for org in self.of_type[(region, "polyclinic")]:
-                self._hire(rng, org, "gp", per_poly_gps)
+                self._hire(rng, org, "gp", per_poly_gps, today)
+                # About a third of the people are children, each attached to a paediatrician.
+                self._hire(rng, org, "paediatrician", max(1, per_poly_gps // 2), today)
                 for role in ("nurse", "cardiologist", "endocrinologist", "gynaecologist"):
-                    self._hire(rng, org, role, 1)
+                    self._hire(rng, org, role, 1, today)
             for org in self.of_type[(region, "hospital")]:
                 for role in ("therapist", "surgeon", "emergency"):
-                    self._hire(rng, org, role, per_hospital)
+                    self._hire(rng, org, role, per_hospital, today)
             for org in self.of_type[(region, "ambulance-station")]:
-                self._hire(rng, org, "paramedic", per_station)
+                self._hire(rng, org, "paramedic", per_station, today)
             for org in self.of_type[(region, "laboratory")]:
-                self._hire(rng, org, "lab", 1)
+                self._hire(rng, org, "lab", 1, today)
 
     @staticmethod
     def _new_bin(rng: random.Random, used: set[str], today: date, attribute: int) -> str:
@@ -79,11 +82,13 @@ class Directory:
                 used.add(number)
                 return number
 
-    def _hire(self, rng: random.Random, org: Org, role: str, count: int) -> None:
+    def _hire(self, rng: random.Random, org: Org, role: str, count: int, today: date) -> None:
         staff = self.roles.setdefault((org.bin, role), [])
         for _ in range(count):
-            male = rng.random() < (0.3 if role in ("nurse", "gynaecologist") else 0.45)
-            family, given, patronymic = make_name(rng, male, False)
+            mostly_women = role in ("nurse", "gynaecologist", "paediatrician")
+            male = rng.random() < (0.3 if mostly_women else 0.45)
+            born = rng.randint(today.year - 62, today.year - 26)
+            family, given, patronymic = make_name(rng, male, False, born)
             name = " ".join(x for x in (family, given, patronymic) if x)
             initials = " ".join(f"{x[0]}." for x in (given, patronymic) if x)
             n = len(self.staff) + 1

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 from emulators import population_data as D
 from emulators.population.base import PopulationBase
-from emulators.population.model import Json, Person, Staff, Visit, coding, concept, iso
+from emulators.population.model import Json, Person, Staff, Visit, concept, icd10, iso
 
 CLASS_DISPLAY = {"AMB": "ambulatory", "IMP": "inpatient encounter", "EMER": "emergency"}
 KIND_OF_CLASS = {"AMB": "OUTPATIENT", "IMP": "INPATIENT", "EMER": "EMERGENCY"}
@@ -116,9 +116,7 @@ class Encounters(PopulationBase):
             staff = None  # participant not recorded
         start = self.at(day)
         end = start + timedelta(minutes=rng.randint(12, 40))
-        return Visit(
-            start, end, "AMB", org, staff, coding(D.ICD10, reason[0], reason[1]), reason[2]
-        )
+        return Visit(start, end, "AMB", org, staff, icd10(reason[0]), reason[2])
 
     def _hospital_visit(self, person: Person, day: date, cls: str, acute: D.Acute) -> Visit:
         rng = self.rng
@@ -135,9 +133,7 @@ class Encounters(PopulationBase):
             end = start + timedelta(days=rng.randint(3, 12), hours=rng.randint(0, 6))
         if end is not None and end.date() >= self.today:
             end = None  # still in hospital
-        visit = Visit(
-            start, end, cls, org, staff, coding(D.ICD10, acute.code, acute.display), acute.name_ru
-        )
+        visit = Visit(start, end, cls, org, staff, icd10(acute.code), acute.name_ru)
         return visit
 
     def _write_visits(self, person: Person, visits: list[Visit], in_lis: bool) -> None:

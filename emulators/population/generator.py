@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import date
 from pathlib import Path
 
 import orjson
@@ -122,23 +123,7 @@ class Population(
 
     def _finish_truth(self, person: Person) -> None:
         truth = person.truth
-        current: dict[str, Json] = {}
-        for med in truth["ehrMedications"]:
-            if med["status"] == "active" and med["code"]["code"] not in current:
-                current[med["code"]["code"]] = {
-                    k: med[k] for k in ("code", "name", "dose", "timesPerDay", "route", "since")
-                }
-        for rx in truth["prescriptions"]:
-            if rx["status"] == "active" and rx["atc"] not in current:
-                current[rx["atc"]] = {
-                    "code": coding(D.ATC, rx["atc"], rx["inn"]),
-                    "name": rx["inn"],
-                    "dose": rx["dose"],
-                    "timesPerDay": rx["timesPerDay"],
-                    "route": rx["route"],
-                    "since": rx["issuedAt"][:10],
-                }
-        truth["currentMedications"] = list(current.values())
+        truth["currentMedications"] = current_medications(truth, person.supplied)
         truth["encounters"].sort(key=lambda e: e["start"])
         truth["problems"].sort(key=lambda p: p["onset"])
         truth["immunizations"].sort(key=lambda i: (i["date"], i["vaccine"]["code"]))
@@ -187,7 +172,53 @@ class Population(
             cases["overdueScreening"].append(iin)
         if truth["ehrRegions"] and truth["anthropometrics"] is None:
             cases["weightUnrecorded"].append(iin)
+        if any(m["pharmacyOnly"] for m in truth["currentMedications"]):
+            cases["pharmacyOnly"].append(iin)
         if self.people_written:
             self.people_out.write(b",")
         self.people_out.write(orjson.dumps(iin) + b":" + orjson.dumps(truth))
         self.people_written += 1
+
+
+def current_medications(truth: Json, supplied: list[tuple[str, date, str]]) -> list[Json]:
+    """The union of active EHR statements, active prescriptions and covering dispensations.
+
+    One entry per ATC code, sorted by code. Dose, times a day, route and since come from the
+    EHR statement (the latest active one), else the prescription (the latest active one),
+    else the dispensation covering today (the latest) and the prescription it names.
+    """
+    entries: dict[str, Json] = {}
+    sources: dict[str, list[str]] = {}
+
+    def add(atc: str, source: str, entry: Json) -> None:
+        entries.setdefault(atc, entry)
+        if source not in sources.setdefault(atc, []):
+            sources[atc].append(source)
+
+    statements = [m for m in truth["ehrMedications"] if m["status"] == "active"]
+    for med in sorted(statements, key=lambda m: m["since"], reverse=True):
+        add(med["code"]["code"], "ehr", {k: med[k] for k in MEDICATION_KEYS})
+    prescriptions = {rx["id"]: rx for rx in truth["prescriptions"]}
+    active = [rx for rx in truth["prescriptions"] if rx["status"] == "active"]
+    for rx in sorted(active, key=lambda r: r["issuedAt"], reverse=True):
+        add(rx["atc"], "prescription", _from_prescription(rx, rx["issuedAt"][:10]))
+    for atc, day, rx_id in sorted(supplied, key=lambda s: s[1], reverse=True):
+        add(atc, "dispensation", _from_prescription(prescriptions[rx_id], day.isoformat()))
+    return [
+        {**entries[atc], "sources": sources[atc], "pharmacyOnly": sources[atc] == ["dispensation"]}
+        for atc in sorted(entries)
+    ]
+
+
+MEDICATION_KEYS = ("code", "name", "dose", "timesPerDay", "route", "since")
+
+
+def _from_prescription(rx: Json, since: str) -> Json:
+    return {
+        "code": coding(D.ATC, rx["atc"], rx["inn"]),
+        "name": rx["inn"],
+        "dose": rx["dose"],
+        "timesPerDay": rx["timesPerDay"],
+        "route": rx["route"],
+        "since": since,
+    }

@@ -28,7 +28,7 @@ class Laboratory(PopulationBase):
                 tests.append("CREA")
             if rng.random() < 0.3:
                 tests.append("CRP")
-            if person.age >= 18 and rng.random() < 0.1:
+            if person.age >= 18 and rng.random() < 0.2:
                 tests.append("HBSAG")
             self._lab_order(person, self.at(self.day_between(start, self.yesterday), 8, 12), tests)
         if chronic & {"E11.9", "E10.9"}:
@@ -36,6 +36,13 @@ class Laboratory(PopulationBase):
             while day >= start:
                 self._lab_order(person, self.at(day, 8, 11), ("GLU", "HBA1C"))
                 day -= timedelta(days=rng.randint(90, 180))
+        if person.warfarin_since is not None:
+            # INR every 3-5 weeks while on warfarin (stable patients; NICE CKS, anticoagulation).
+            first = max(start, person.warfarin_since + timedelta(days=3))
+            day = self.today - timedelta(days=rng.randint(2, 25))
+            while day >= first:
+                self._lab_order(person, self.at(day, 8, 11), ("INR",), monitoring=True)
+                day -= timedelta(days=rng.randint(21, 35))
         if "E03.9" in chronic:
             self._lab_order(
                 person, self.at(self.day_between(start, self.yesterday), 8, 11), ("TSH",)
@@ -63,6 +70,7 @@ class Laboratory(PopulationBase):
         acute: bool = False,
         lab: Org | None = None,
         pending: bool = False,
+        monitoring: bool = False,
     ) -> None:
         rng = self.rng
         if ordered.date() >= self.today:
@@ -73,7 +81,8 @@ class Laboratory(PopulationBase):
         if pending:
             status = rng.choice(("NEW", "IN_WORK"))
         else:
-            status = "CANCELLED" if rng.random() < 0.05 else "DONE"
+            cancelled = rng.random() < 0.05 and not monitoring  # a monitoring test is redone
+            status = "CANCELLED" if cancelled else "DONE"
         doctor = person.gp_at(ordered.date()) if rng.random() < 0.85 else None
         self.lis.add(
             "lab_order",
@@ -178,6 +187,8 @@ class Laboratory(PopulationBase):
                 f"{clamp(g(3.4, 2.0) if 'E03.9' in chronic else g(2.0, 0.8), 0.1, 14.0):.2f}",
                 ref,
             )
+        if test == "INR":
+            return f"{clamp(g(2.6, 0.45), 1.2, 4.8):.1f}", ref  # therapeutic range 2.0-3.0
         positive = self.rng.random() < 0.03
         return ("positive" if positive else "negative"), ref
 

@@ -12,6 +12,10 @@ from emulators.population.model import Person, Staff, Visit, coding, concept, is
 
 TIMES_TEXT = {1: "once daily", 2: "twice daily", 3: "three times daily", 4: "four times daily"}
 UCUM_CODE = {"IU": "[IU]"}
+# Strength units by form: per ml for liquids and pens, per metered dose for inhalers.
+STRENGTH_UNIT = {"suspension": "{unit}/ml", "pen": "{unit}/ml", "inhaler": "{unit}/dose"}
+WARFARIN = "B01AA03"
+SUPPLY_MARGIN = 2  # days: no supply ends this close to today, so rounding cannot flip a verdict
 
 
 def fmt_number(value: float) -> str:
@@ -64,6 +68,8 @@ class Medications(PopulationBase):
             )
         atc, dose, times, days = regimen
         start = visit.start + timedelta(minutes=30)
+        if not licensed(atc, person.birth, start.date()):
+            return  # too young for it: treated without a medicine of the generator's list
         end = start + timedelta(days=days)
         active = ongoing and end.date() >= self.today
         self._medication_statement(
@@ -82,6 +88,8 @@ class Medications(PopulationBase):
     def _maintenance(self, person: Person, since_day: date, regimen: D.Regimen) -> None:
         """A long-term medicine: in the EHR, in DPS prescriptions, or in both."""
         rng = self.rng
+        if regimen.atc == WARFARIN:
+            person.warfarin_since = since_day
         mode = rng.choices(("both", "ehr", "dps"), (60, 25, 15))[0]
         program = "GOBMP" if rng.random() < 0.7 else "OSMS"
         if mode in ("both", "ehr"):
@@ -196,8 +204,18 @@ class Medications(PopulationBase):
         issued = self.at(issue)
         rx_id = f"RX-{self.count('rx'):07d}"
         valid_until = (issue + timedelta(days=30)).isoformat()
+        strength_unit = STRENGTH_UNIT.get(drug.form, "{unit}").format(unit=drug.unit)
+        dispensed: datetime | None = None
+        if status == "dispensed":
+            day = min(issue + timedelta(days=rng.randint(0, 3)), self.yesterday)
+            dispensed = self.at(day, 9, 21)
+            if dispensed < issued:
+                dispensed = issued + timedelta(minutes=rng.randint(20, 120))
+            # Lengthen the course until its supply ends clearly before or after today.
+            elapsed = (self.today - dispensed.date()).days
+            while abs(_supply(drug, strength_unit, dose, times, days) - elapsed) <= SUPPLY_MARGIN:
+                days += 1
         text = f"{fmt_number(dose)} {drug.unit} {TIMES_TEXT.get(times, f'{times} times daily')}"
-        strength_unit = f"{drug.unit}/ml" if drug.form in ("suspension", "pen") else drug.unit
         self.dps.add(
             "prescription",
             (
@@ -234,18 +252,16 @@ class Medications(PopulationBase):
                 "dose": {"value": dose, "unit": drug.unit},
                 "timesPerDay": times,
                 "route": drug.route,
+                "durationDays": days,
                 "issuedAt": iso(issued),
                 "validUntil": valid_until,
                 "program": program,
             }
         )
-        if status != "dispensed":
+        if dispensed is None:
             return
-        day = min(issue + timedelta(days=rng.randint(0, 3)), self.yesterday)
-        dispensed = self.at(day, 9, 21)
-        if dispensed < issued:
-            dispensed = issued + timedelta(minutes=rng.randint(20, 120))
-        quantity = math.ceil(dose * times * days / (drug.strength * drug.units_per_pack) - 1e-9)
+        day = dispensed.date()
+        quantity = _quantity(drug, dose, times, days)
         price = Decimal(str(drug.price_kzt)).quantize(Decimal("0.01"))
         amount = price * quantity
         region = person.region_at(day)
@@ -284,8 +300,34 @@ class Medications(PopulationBase):
                 "program": program,
                 "dispensedAt": iso(dispensed),
                 "pharmacy": {"bin": pharmacy.bin, "name": pharmacy.name, "region": region},
+                "prescriptionId": rx_id,
             }
         )
+        if (self.today - day).days < _supply(drug, strength_unit, dose, times, days):
+            person.supplied.append((atc, day, rx_id))
+
+
+def licensed(atc: str, birth: date, day: date) -> bool:
+    """Whether a medicine is licensed at the person's age on that day (MIN_AGE_MONTHS)."""
+    months = (day.year - birth.year) * 12 + day.month - birth.month - (day.day < birth.day)
+    return months >= D.MIN_AGE_MONTHS[atc][0]
+
+
+def _quantity(drug: D.Drug, dose: float, times: int, days: int) -> int:
+    """Items dispensed for a course: tablets, capsules, syringes, or whole packs."""
+    return math.ceil(dose * times * days / (drug.strength * drug.units_per_pack) - 1e-9)
+
+
+def _supply(drug: D.Drug, strength_unit: str, dose: float, times: int, days: int) -> float:
+    """Days a dispensation lasts, by the rule of docs/ground-truth.md.
+
+    quantity / (dose / strength x times a day) when dose and strength share a unit, else the
+    prescription's duration.
+    """
+    if strength_unit != drug.unit:
+        return float(days)
+    per_day = dose / drug.strength * times
+    return _quantity(drug, dose, times, days) / per_day
 
 
 def _child_regimen(atc: str, weight: float) -> tuple[str, float, int, int]:

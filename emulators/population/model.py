@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from emulators import population_data as D
+from emulators.clock import local_iso
+
 HISTORY_DAYS = 3 * 365
 OVERDUE_YEARS = 5  # a screening older than this is overdue under any national interval
 Json = dict[str, Any]
@@ -13,13 +16,18 @@ Token = tuple[str, str, str]
 
 
 def iso(moment: datetime) -> str:
-    """An ISO 8601 Almaty date-time (moments are naive local times in whole minutes)."""
-    return moment.isoformat() + "+05:00"
+    """An ISO 8601 date-time with its Asia/Almaty offset (moments are naive local times)."""
+    return local_iso(moment)
 
 
 def coding(system: str, code: str, display: str | None) -> Json:
     """A Coding as both FHIR and the ground truth write it."""
     return {"system": system, "code": code, "display": display}
+
+
+def icd10(code: str) -> Json:
+    """An ICD-10 Coding as the EHRs write it (the Russian edition's title as display)."""
+    return {"system": D.ICD10, "code": code, "display": D.ICD10_RU[code]}
 
 
 def concept(system: str, code: str, display: str, text: str | None = None) -> Json:
@@ -103,6 +111,13 @@ class Person:
     local_ids: dict[str, str] = field(default_factory=dict)
     chronic: list[str] = field(default_factory=list)
     excluded: set[str] = field(default_factory=set)
+    onsets: dict[str, date] = field(default_factory=dict)  # chronic code -> onset day
+    implant: str | None = None
+    warfarin_since: date | None = None
+    # Since when a screening is excluded (code -> (day, reason)): active disease, removed organ.
+    excluded_screenings: dict[str, tuple[date, str]] = field(default_factory=dict)
+    # (ATC, dispensed day, prescription id) of dispensations whose supply covers today.
+    supplied: list[tuple[str, date, str]] = field(default_factory=list)
     edd: date | None = None
     z_height: float = 0.0
     z_bmi: float = 0.0

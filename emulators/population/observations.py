@@ -126,7 +126,9 @@ class Observations(PopulationBase):
     ) -> str:
         body: Json = {
             "status": "final",
-            "category": [concept(D.OBSERVATION_CATEGORY, category, category)],
+            "category": [
+                concept(D.OBSERVATION_CATEGORY, category, D.OBSERVATION_CATEGORY_DISPLAY[category])
+            ],
             "code": concept(D.LOINC, code, display),
             "effectiveDateTime": iso(moment),
             "performer": performer,
@@ -140,7 +142,7 @@ class Observations(PopulationBase):
         return self.emit(person, moment.date(), "Observation", body, tokens, iso(moment))[1]
 
     def _weight_unrecorded(self, person: Person) -> bool:
-        """A child on a weight-based course whose weight never reached the EHR (1 in 3).
+        """A child on a weight-based course whose weight never reached the EHR (1 in 2).
 
         It happens (a dose worked out at a home visit, a measurement written on paper), and it
         is the case a dose check must answer NO_WEIGHT for. Chosen from the IIN, not the
@@ -152,7 +154,7 @@ class Observations(PopulationBase):
         truth = person.truth
         active = {m["code"]["code"] for m in truth["ehrMedications"] if m["status"] == "active"}
         active |= {rx["atc"] for rx in truth["prescriptions"] if rx["status"] == "active"}
-        return bool(active & courses) and zlib.crc32(person.iin.encode()) % 3 == 0
+        return bool(active & courses) and zlib.crc32(person.iin.encode()) % 2 == 0
 
     def _observations(self, person: Person, checkups: list[datetime]) -> None:
         rng = self.rng
@@ -312,8 +314,8 @@ class Observations(PopulationBase):
                 person,
                 latest,
                 "social-history",
-                "68516-4",
-                "On those days that you engage in moderate to strenuous exercise",
+                "82290-8",
+                "Frequency of moderate to vigorous aerobic physical activity",
                 q(exercise, "min/wk"),
                 performer,
             )

@@ -1,14 +1,13 @@
-"""One person: sex, age, name, IIN, region, the register's Patient and the EHR patients."""
+"""One person: the register's Patient (contacts, guardians), the EHR patients, the family truth."""
 
 from __future__ import annotations
 
-from bisect import bisect
-from datetime import date, timedelta
+from datetime import timedelta
 
-from emulators import ids
 from emulators import population_data as D
 from emulators.population.base import PopulationBase
-from emulators.population.model import Json, Person, age_on, years_before
+from emulators.population.census import ADULT, Guardianship, Identity
+from emulators.population.model import Json, Person, coding
 from emulators.population.names import make_name
 from emulators.storage import REGIONS
 
@@ -18,23 +17,18 @@ class People(PopulationBase):
 
     def _person(self, index: int, forced: str | None) -> None:
         rng = self.rng
-        male, age = self._sex_and_age(forced)
-        anniversary = years_before(self.today, age)
-        birth = anniversary - timedelta(days=rng.randint(0, 364))
-        age = age_on(birth, self.today)
-        family, given, patronymic = make_name(rng, male, forced == "kazakhLetters")
-        full_name = " ".join(x for x in (family, given, patronymic) if x)
-        iin, second_pass = self._new_iin(birth, male, forced == "secondPassIin")
-        region = rng.choices(REGIONS, weights=[D.REGION_WEIGHTS[r] for r in REGIONS])[0]
+        who = self.census[index]
+        male, age, birth, iin = who.male, who.age, who.birth, who.iin
+        region = who.region
         polyclinic = rng.choice(self.directory.orgs_of(region, "polyclinic"))
-        gp = rng.choice(self.directory.staff_of(polyclinic, "gp"))
+        gp = rng.choice(self.directory.staff_of(polyclinic, _doctor_role(age)))
         truth: Json = {
             "identity": {
                 "iin": iin,
-                "familyName": family,
-                "givenName": given,
-                "patronymic": patronymic,
-                "fullName": full_name,
+                "familyName": who.family,
+                "givenName": who.given,
+                "patronymic": who.patronymic,
+                "fullName": who.full_name,
                 "birthDate": birth.isoformat(),
                 "sex": "MALE" if male else "FEMALE",
                 "age": age,
@@ -50,8 +44,9 @@ class People(PopulationBase):
             },
         }
         person = Person(index, iin, birth, male, age, region, polyclinic, gp, truth)
-        self._register_patient(person, family, given, patronymic, full_name)
-        truth["_secondPass"] = second_pass
+        self._register_patient(person, who)
+        self._family_truth(person, who)
+        truth["_secondPass"] = who.second_pass
         register_only = forced == "registerOnly" or (forced is None and rng.random() < 0.015)
         if register_only:
             self._empty_sections(truth)
@@ -64,43 +59,13 @@ class People(PopulationBase):
             person.old_polyclinic = rng.choice(
                 self.directory.orgs_of(person.old_region, "polyclinic")
             )
-            person.old_gp = rng.choice(self.directory.staff_of(person.old_polyclinic, "gp"))
+            person.old_gp = rng.choice(
+                self.directory.staff_of(person.old_polyclinic, _doctor_role(age))
+            )
             person.regions = [person.old_region, region]
         in_lis = not (forced == "noLabHistory" or (forced is None and rng.random() < 0.04))
         self._clinical(person, forced, in_lis)
         self._close_person(iin, truth)
-
-    def _sex_and_age(self, forced: str | None) -> tuple[bool, int]:
-        rng = self.rng
-        if forced == "veryOld":
-            return rng.random() < 0.3, rng.randint(90, 101)
-        if forced == "child":
-            return rng.random() < 0.5, rng.randint(0, 4)
-        if forced == "pregnant":
-            return False, rng.randint(20, 40)
-        if forced == "overdueScreening":
-            return rng.random() < 0.5, rng.randint(48, 69)
-        if forced == "implant":
-            return rng.random() < 0.5, rng.randint(58, 85)
-        low, high, _ = D.AGE_BANDS[bisect(self.age_cum, rng.random() * self.age_cum[-1])]
-        age = rng.randint(low, high)
-        # Women outlive men: the old are mostly women.
-        male = rng.random() < (0.5 if age < 60 else 0.42 if age < 80 else 0.3)
-        return male, age
-
-    def _new_iin(self, birth: date, male: bool, want_second_pass: bool) -> tuple[str, bool]:
-        prefix = ids.iin_prefix(birth, male)
-        while True:
-            # Serials of different shards differ in residue, so shards never issue the same IIN.
-            serial = self.rng.randint(0, (9998 - self.shard) // self.shards) * self.shards
-            serial += self.shard + 1
-            number, second_pass = ids.make_number(f"{prefix}{serial:04d}")
-            if number is None or number in self.used_iins:
-                continue  # a serial with no valid check digit is never issued
-            if want_second_pass and not second_pass:
-                continue
-            self.used_iins.add(number)
-            return number, second_pass
 
     def _patient_resource(
         self,
@@ -129,24 +94,30 @@ class People(PopulationBase):
         }
         return resource
 
-    def _register_patient(
-        self, person: Person, family: str, given: str, patronymic: str | None, full_name: str
-    ) -> None:
-        rng = self.rng
+    def _register_patient(self, person: Person, who: Identity) -> None:
         pid = f"pat-{person.index + 1}"
-        person.truth["_names"] = (family, given, patronymic, full_name)
-        resource = self._patient_resource(
-            pid, person, (family, given, patronymic, full_name), person.region
-        )
-        if person.age >= 14 or rng.random() < 0.5:
-            phone = f"+7{rng.choice(D.MOBILE_PREFIXES)}{rng.randint(0, 9999999):07d}"
-            resource["telecom"] = [{"system": "phone", "value": phone, "use": "mobile"}]
+        names = (who.family, who.given, who.patronymic, who.full_name)
+        person.truth["_names"] = names
+        resource = self._patient_resource(pid, person, names, person.region)
+        if who.phone is not None:
+            resource["telecom"] = [_phone(who.phone)]
         resource["managingOrganization"] = {
             "reference": f"Organization/{person.polyclinic.fhir_id}",
             "display": person.polyclinic.name,
         }
         resource["generalPractitioner"] = [
             {"reference": f"Practitioner/{person.gp.fhir_id}", "display": person.gp.name}
+        ]
+        contacts = self._contacts(who)
+        if contacts:
+            resource["contact"] = [_contact_resource(*c) for c in contacts]
+        person.truth["contacts"] = [
+            {
+                "name": name,
+                "relationship": text or D.CONTACT_ROLE_DISPLAY[code],
+                "phones": [phone] if phone else [],
+            }
+            for name, text, code, phone in contacts
         ]
         tokens = [
             ("identifier", D.IIN_SYSTEM, person.iin),
@@ -156,6 +127,112 @@ class People(PopulationBase):
             ("general-practitioner", "", f"Practitioner/{person.gp.fhir_id}"),
         ]
         self.register.add("Patient", pid, pid, person.birth.isoformat(), resource, tokens)
+        for k, record in enumerate(who.guardians, start=1):
+            self._related_person(f"rp-{person.index + 1}-{k}", pid, record)
+
+    def _contacts(self, who: Identity) -> list[tuple[str, str | None, str, str | None]]:
+        """(name, relationship text, v2-0131 code, phone): a child's guardians, else 0-2 people."""
+        rng = self.rng
+        if who.age < ADULT:
+            return [
+                (
+                    self.census[g.adult].full_name,
+                    D.GUARDIAN_WORDS[g.code],
+                    "C" if g.code == "GUARD" else "N",
+                    self.census[g.adult].phone,
+                )
+                for g in who.guardians
+                if g.grants_access(who.age, self.today)
+            ]
+        count = rng.choices((0, 1, 2), (15, 55, 30))[0]
+        contacts: list[tuple[str, str | None, str, str | None]] = []
+        if who.spouse is not None and count:
+            spouse = self.census[who.spouse]
+            word = "супруг" if spouse.male else "супруга"
+            contacts.append((spouse.full_name, word, "N", spouse.phone))
+        while len(contacts) < count:
+            text, code = rng.choice(D.ADULT_CONTACTS)
+            male = text in ("сын", "брат", "отец") or (text is None and rng.random() < 0.5)
+            born = who.birth.year + rng.randint(-30, 30)
+            family, given, patronymic = make_name(rng, male, False, min(born, self.today.year - 18))
+            name = " ".join(x for x in (family, given, patronymic) if x)
+            phone = f"+7{rng.choice(D.MOBILE_PREFIXES)}{rng.randint(0, 9999999):07d}"
+            contacts.append((name, text, code, phone))
+        return contacts
+
+    def _related_person(self, rid: str, child_pid: str, record: Guardianship) -> None:
+        adult = self.census[record.adult]
+        period = {"start": record.start.isoformat()}
+        if record.end is not None:
+            period["end"] = record.end.isoformat()
+        resource: Json = {
+            "resourceType": "RelatedPerson",
+            "id": rid,
+            "identifier": [{"system": D.IIN_SYSTEM, "value": adult.iin}],
+            "active": record.active,
+            "patient": {"reference": f"Patient/{child_pid}"},
+            "relationship": [
+                {
+                    "coding": [coding(D.ROLE_CODE, record.code, D.ROLE_CODE_DISPLAY[record.code])],
+                    "text": D.GUARDIAN_WORDS[record.code],
+                }
+            ],
+            "name": [{"text": adult.full_name}],
+            "gender": "male" if adult.male else "female",
+            "birthDate": adult.birth.isoformat(),
+            "period": period,
+        }
+        if adult.phone is not None:
+            resource["telecom"] = [_phone(adult.phone)]
+        tokens = [
+            ("identifier", D.IIN_SYSTEM, adult.iin),
+            ("active", "", "true" if record.active else "false"),
+            ("relationship", D.ROLE_CODE, record.code),
+        ]
+        self.register.add("RelatedPerson", rid, child_pid, None, resource, tokens)
+
+    def _family_truth(self, person: Person, who: Identity) -> None:
+        """Guardians of a child, dependants of an adult, the twin, and the family edge cases."""
+        today = self.today
+        census = self.census
+        guardians = [
+            {
+                "iin": census[g.adult].iin,
+                "relationship": g.code,
+                "active": g.active,
+                "periodStart": g.start.isoformat(),
+                "periodEnd": g.end.isoformat() if g.end else None,
+                "grantsAccess": g.grants_access(who.age, today),
+            }
+            for g in who.guardians
+        ]
+        dependants = []
+        for ward in who.wards:
+            child = census[ward]
+            if any(
+                g.adult == who.index and g.grants_access(child.age, today) for g in child.guardians
+            ):
+                dependants.append(child.iin)
+        truth = person.truth
+        truth["guardians"] = guardians
+        truth["dependants"] = sorted(set(dependants))
+        truth["twin"] = census[who.twin].iin if who.twin is not None else None
+        cases = self.cases
+        if any(g["periodEnd"] is not None for g in guardians):
+            cases["guardianEnded"].append(person.iin)
+        if who.age >= ADULT and any(
+            g.active and g.start <= today and (g.end is None or today <= g.end)
+            for g in who.guardians
+        ):
+            cases["childTurned18"].append(person.iin)
+        codes = {g.code for g in who.guardians}
+        if "GUARD" in codes and not codes & {"MTH", "FTH", "PRN"}:
+            cases["legalGuardian"].append(person.iin)
+        if who.twin is not None:
+            mine = {g["iin"] for g in guardians if g["grantsAccess"]}
+            theirs = {census[g.adult].iin for g in census[who.twin].guardians}
+            if mine - theirs:
+                cases["twins"].append(person.iin)
 
     @staticmethod
     def _empty_sections(truth: Json) -> None:
@@ -172,6 +249,7 @@ class People(PopulationBase):
                 "riskBehaviours": None,
                 "immunizations": [],
                 "screenings": [],
+                "screeningExclusions": [],
                 "problems": [],
                 "ehrMedications": [],
                 "prescriptions": [],
@@ -184,3 +262,23 @@ class People(PopulationBase):
                 "ambulanceCalls": [],
             }
         )
+
+
+def _doctor_role(age: int) -> str:
+    """Children are attached to a paediatrician, adults to a general practitioner."""
+    return "paediatrician" if age < ADULT else "gp"
+
+
+def _phone(number: str) -> Json:
+    return {"system": "phone", "value": number, "use": "mobile"}
+
+
+def _contact_resource(name: str, text: str | None, code: str, phone: str | None) -> Json:
+    """A Patient.contact: v2-0131 relationship (with the register's word), name and phone."""
+    relationship: Json = {"coding": [coding(D.CONTACT_ROLE, code, D.CONTACT_ROLE_DISPLAY[code])]}
+    if text is not None:
+        relationship["text"] = text
+    contact: Json = {"relationship": [relationship], "name": {"text": name}}
+    if phone is not None:
+        contact["telecom"] = [_phone(phone)]
+    return contact

@@ -83,6 +83,7 @@ class Prevention(PopulationBase):
 
     def _screenings(self, person: Person, force_overdue: bool) -> None:
         rng = self.rng
+        self._screening_exclusions(person)
         eligible = [
             s
             for s in D.SCREENINGS
@@ -91,7 +92,8 @@ class Prevention(PopulationBase):
         ]
         if not eligible:
             return
-        overdue_pick = rng.choice(eligible) if force_overdue else None
+        offered = [s for s in eligible if s.code not in person.excluded_screenings]
+        overdue_pick = rng.choice(offered) if force_overdue and offered else None
         for screening in eligible:
             roll = rng.random()
             years_ago = rng.randint(OVERDUE_YEARS + 1, OVERDUE_YEARS + 2)
@@ -105,6 +107,9 @@ class Prevention(PopulationBase):
                 day = self.day_between(self.today - timedelta(days=330), self.yesterday)
             else:
                 continue  # never screened
+            excluded = person.excluded_screenings.get(screening.code)
+            if excluded is not None and day >= excluded[0]:
+                continue  # no screening once the disease is known or the organ removed
             day = min(day, self.yesterday)
             moment = self.at(day)
             outcome = rng.choices(D.SCREENING_OUTCOMES, (50, 35, 15))[0]
@@ -131,13 +136,27 @@ class Prevention(PopulationBase):
                 }
             )
 
+    def _screening_exclusions(self, person: Person) -> None:
+        """The truth's screeningExclusions: what the person's plan must never offer."""
+        person.truth["screeningExclusions"] = [
+            {
+                "code": coding(D.SNOMED, s.code, s.display),
+                "reason": person.excluded_screenings[s.code][1],
+            }
+            for s in D.SCREENINGS
+            if s.code in person.excluded_screenings
+            and (s.sex is None or (s.sex == "male") == person.male)
+        ]
+
     def _study(self, person: Person, moment: datetime, key: str, org: Org) -> None:
         rng = self.rng
         loinc, display, category, conclusions = D.STUDIES[key]
         conclusion = rng.choice(conclusions)
         body = {
             "status": "final",
-            "category": [concept(D.DIAGNOSTIC_SERVICE, category, category)],
+            "category": [
+                concept(D.DIAGNOSTIC_SERVICE, category, D.DIAGNOSTIC_SERVICE_DISPLAY[category])
+            ],
             "code": concept(D.LOINC, loinc, display),
             "effectiveDateTime": iso(moment),
             "issued": iso(moment + timedelta(minutes=rng.randint(20, 180))),
@@ -179,7 +198,7 @@ class Prevention(PopulationBase):
         if person.age >= 18 and rng.random() < (0.5 if "K29.5" in chronic else 0.08):
             planned("us-abdomen")
         if chronic & {"I25.1", "I35.0"} and rng.random() < 0.6:
-            planned("us-heart")
+            planned("us-heart-valve" if person.implant == "valve" else "us-heart")
         if person.edd is not None:
             day = max(person.edd - timedelta(days=266 - 70), self.today - timedelta(days=60))
             day = min(day, self.yesterday)

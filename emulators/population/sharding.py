@@ -7,25 +7,20 @@ import multiprocessing
 import random
 import shutil
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from pathlib import Path
 
 import orjson
 
+from emulators.clock import today_in_almaty
 from emulators.population.base import EDGE_CASES
 from emulators.population.directory import Directory, directory_truth
 from emulators.population.generator import Population
 from emulators.population.sinks import merge_shards
 from emulators.storage import DATABASES
 
-ALMATY = timezone(timedelta(hours=5))
 SHARDS = 2  # people are split by index parity; fixed, so the output never depends on the CPUs
 IN_PROCESS_BELOW = 5000  # small populations are generated shard after shard, without processes
-
-
-def today_in_almaty() -> date:
-    """The current calendar day in Kazakhstan (UTC+05:00)."""
-    return datetime.now(ALMATY).date()
 
 
 def generate_shard(shard_dir: Path, size: int, seed: int, today: date, shard: int) -> None:

@@ -8,10 +8,12 @@ from typing import Any
 
 import orjson
 
+from emulators.clock import search_date
 from emulators.population.model import Json, Token
-from emulators.storage import DATABASES, create_database
+from emulators.storage import DATABASES, PAGE_SIZE, create_database
 
 SORT_KEYS = {
+    "resource": ["type", "id"],
     "patient": ["iin"],
     "lab_order": ["order_no"],
     "lab_result": ["order_no", "seq"],
@@ -48,8 +50,9 @@ class FhirSink:
         resource: Json,
         tokens: list[Token],
     ) -> None:
-        """Queue one resource with its search tokens."""
-        self.resources.append((rtype, rid, patient_id, day, orjson.dumps(resource).decode()))
+        """Queue one resource with its search tokens (``day``: its FHIR date or dateTime)."""
+        when = search_date(day) if day is not None else None
+        self.resources.append((rtype, rid, patient_id, when, orjson.dumps(resource).decode()))
         for param, system, code in tokens:
             self.tokens.append((rtype, rid, param, system, code))
 
@@ -108,6 +111,7 @@ def open_shard(shard_dir: Path, system: str) -> sqlite3.Connection:
     path = shard_dir / f"{system}.sqlite"
     path.unlink(missing_ok=True)
     connection = sqlite3.connect(path)
+    connection.execute(f"PRAGMA page_size = {PAGE_SIZE}")
     tune_for_bulk(connection)
     for table, columns in table_columns(system).items():
         connection.execute(f"CREATE TABLE {table} ({', '.join(columns)})")
@@ -131,7 +135,9 @@ def merge_shards(data_dir: Path, shard_dirs: list[Path], system: str) -> None:
     connection.execute("BEGIN")
     for table, columns in table_columns(system).items():
         keys = SORT_KEYS.get(table, columns)
-        if table in ("resource", "token"):  # EHR ids ascend within and across shards: appends
+        if table == "token" or (table == "resource" and system != "register"):
+            # EHR ids ascend within and across shards: appends. The register interleaves
+            # patients and their RelatedPersons: sorted by key, its pages stay full.
             for k in range(len(shard_dirs)):
                 connection.execute(f"INSERT INTO main.{table} SELECT * FROM s{k}.{table}")
             continue

@@ -178,7 +178,9 @@ EMERGENCY_FIELDS: dict[str, Section | Feature | None] = {
     "currentMedications": Section.MEDICATIONS,
     "pregnancy": Section.PHYSIOLOGICAL_STATE,
     "weightKg": Section.ANTHROPOMETRICS,
+    "contacts": Section.EMERGENCY,
     "sources": None,
+    "complete": None,
 }
 # Fields narrower than their section's row: the dose check is for nurses and doctors.
 FIELD_ROLES: dict[str, frozenset[Role]] = {"doseCheck": CLINICIANS}

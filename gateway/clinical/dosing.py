@@ -1,13 +1,18 @@
-"""A medication's daily dose against the patient's weight and a weight-based reference range.
+"""A medication's daily dose against the published dose reference for the patient's age.
 
-The reference is data (``gateway/data/dose_reference.json``), each figure with its public
-source. A drug, or an age, without a weight-based band is NO_REFERENCE: the check never
-guesses. Everything here is a pure function of its arguments.
+The reference is data (``gateway/data/dose_reference.json``), each band with its public source.
+A band covers an age range (and, where children change to the adult dose at some weight, a
+weight range) and gives a weight-based daily range (mg/kg/day), an absolute daily maximum, or
+both. The absolute maximum applies with or without a weight: no weight is ever needed to say
+that 8 g of paracetamol a day is too much. Where the reference has nothing for a medicine or
+an age, the answer is NO_REFERENCE with a reason true for that age: the check never guesses.
+Everything here is a pure function of its arguments.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
@@ -27,6 +32,9 @@ _MG_PER_UNIT = {
     "µg": 0.001,
     "microgram": 0.001,
 }
+# A strength per volume: "mg/ml", "mg/5 ml", "g/ml", "ug/ml" (the amount in that many ml).
+_PER_VOLUME = re.compile(r"^\s*([a-zµ]+)\s*/\s*([0-9]+(?:\.[0-9]+)?)?\s*ml\s*$", re.IGNORECASE)
+_ML = frozenset({"ml", "milliliter", "millilitre"})
 
 
 class Verdict(Enum):
@@ -41,15 +49,25 @@ class Verdict(Enum):
 
 @dataclass(frozen=True, slots=True)
 class DoseBand:
-    """A weight-based daily range for ages [from, to) months and, if set, weights below a limit."""
+    """A daily dose range for ages [from, to) months and, if set, a weight range [from, below).
+
+    Weight-based when it has a mg/kg/day maximum (and maybe a minimum); ``max_daily_mg`` is an
+    absolute ceiling whatever the weight.
+    """
 
     from_age_months: int
     to_age_months: int
-    min_mg_per_kg_per_day: float
-    max_mg_per_kg_per_day: float
+    min_mg_per_kg_per_day: float | None
+    max_mg_per_kg_per_day: float | None
     max_daily_mg: float | None
     below_weight_kg: float | None
+    from_weight_kg: float | None
     source: str
+
+    @property
+    def weight_based(self) -> bool:
+        """Whether the band's range is per kilogram of body weight."""
+        return self.max_mg_per_kg_per_day is not None
 
     def covers_age(self, age_months: int) -> bool:
         """Whether the band is for a patient of this age."""
@@ -57,12 +75,14 @@ class DoseBand:
 
     def covers_weight(self, weight_kg: float) -> bool:
         """Whether the band is for a patient of this weight."""
-        return self.below_weight_kg is None or weight_kg < self.below_weight_kg
+        if self.below_weight_kg is not None and weight_kg >= self.below_weight_kg:
+            return False
+        return self.from_weight_kg is None or weight_kg >= self.from_weight_kg
 
 
 @dataclass(frozen=True, slots=True)
 class DrugReference:
-    """One medicine's weight-based bands, and why there is none outside them."""
+    """One medicine's bands, and why there is none when it has none at all."""
 
     atc: str
     name: str
@@ -88,13 +108,15 @@ class Weight:
 
 @dataclass(frozen=True, slots=True)
 class MedicationDose:
-    """What is taken: drug, dose per intake with its unit, intakes per day."""
+    """What is taken: drug, dose per intake with its unit, intakes per day, product strength."""
 
     atc: str
     name: str
     dose_value: float | None
     dose_unit: str | None
     times_per_day: int | None
+    strength_value: float | None = None  # of the product, e.g. 24 for 24 mg/ml
+    strength_unit: str | None = None  # e.g. "mg/ml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,18 +130,51 @@ class DoseAssessment:
     mg_per_kg_per_day: float | None
     reference_min_mg_per_kg_per_day: float | None
     reference_max_mg_per_kg_per_day: float | None
+    reference_max_daily_mg: float | None
     verdict: Verdict
     note: str | None
 
 
-def daily_dose_mg(value: float | None, unit: str | None, times_per_day: int | None) -> float | None:
-    """Dose per intake times intakes per day, in mg; None unless the unit is a mass unit."""
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """A verdict, and what it rests on when that is worth saying (the tolerance, a ceiling)."""
+
+    verdict: Verdict
+    why: str | None = None
+
+
+def mg_per_ml(strength_value: float | None, strength_unit: str | None) -> float | None:
+    """Milligrams in one ml of a product whose strength is per volume (24 mg/ml, 120 mg/5 ml)."""
+    if strength_value is None or strength_value <= 0 or not strength_unit:
+        return None
+    found = _PER_VOLUME.match(strength_unit)
+    if found is None:
+        return None
+    factor = _MG_PER_UNIT.get(found.group(1).lower())
+    volume = float(found.group(2) or 1)
+    if factor is None or volume <= 0:
+        return None
+    return strength_value * factor / volume
+
+
+def daily_dose_mg(
+    value: float | None,
+    unit: str | None,
+    times_per_day: int | None,
+    strength_value: float | None = None,
+    strength_unit: str | None = None,
+) -> float | None:
+    """Dose per intake times intakes per day, in mg; a dose in ml is converted with the
+    product's strength when it is per volume. None when it cannot be known."""
     if value is None or times_per_day is None or value <= 0 or times_per_day <= 0:
         return None
-    factor = _MG_PER_UNIT.get((unit or "").strip().lower())
+    spelled = (unit or "").strip().lower()
+    factor = _MG_PER_UNIT.get(spelled)
+    if factor is None and spelled in _ML:
+        factor = mg_per_ml(strength_value, strength_unit)
     if factor is None:
         return None
-    return round(value * factor * times_per_day, 3)
+    return round(value * factor * times_per_day, 6)  # micrograms matter for inhalers
 
 
 def age_in_months(birth_date: date, on: date) -> int:
@@ -128,6 +183,15 @@ def age_in_months(birth_date: date, on: date) -> int:
     if on.day < birth_date.day:
         months -= 1
     return months
+
+
+def describe_age(months: int) -> str:
+    """An age as people say it: "under 1 month", "5 months", "12 years"."""
+    if months < 1:
+        return "under 1 month"
+    if months < 24:
+        return f"{months} month" + ("s" if months != 1 else "")
+    return f"{months // 12} years"
 
 
 def weight_notes(weight: Weight, birth_date: date | None, on: date) -> list[str]:
@@ -148,21 +212,35 @@ def weight_notes(weight: Weight, birth_date: date | None, on: date) -> list[str]
     return notes
 
 
-def judge(daily_mg: float, weight_kg: float, band: DoseBand, tolerance: float) -> Verdict:
-    """The verdict of a daily dose for a weight: the range widened by the rounding tolerance."""
+def judge(daily_mg: float, weight_kg: float | None, band: DoseBand, tolerance: float) -> Judgement:
+    """The verdict of a daily dose in one band: the absolute maximum first, then the weight-based
+    range widened by the rounding tolerance (saying so when only the tolerance keeps it in)."""
     cap = band.max_daily_mg
     if cap is not None and _exceeds(daily_mg, cap):
-        return Verdict.ABOVE_RANGE
-    upper = band.max_mg_per_kg_per_day * weight_kg * (1 + tolerance)
+        return Judgement(Verdict.ABOVE_RANGE, f"above the maximum of {cap:g} mg a day")
+    if not band.weight_based:
+        return Judgement(Verdict.WITHIN_RANGE)
+    if weight_kg is None:
+        return Judgement(Verdict.NO_WEIGHT, "no body weight recorded")
+    per_kg = daily_mg / weight_kg
+    top = band.max_mg_per_kg_per_day or 0.0
+    upper = top * weight_kg
+    if _exceeds(daily_mg, upper * (1 + tolerance)):
+        return Judgement(Verdict.ABOVE_RANGE)
+    if _exceeds(daily_mg, upper):
+        return Judgement(Verdict.WITHIN_RANGE, _tolerated(per_kg, "maximum", top, tolerance))
+    if band.min_mg_per_kg_per_day is None:
+        return Judgement(Verdict.WITHIN_RANGE)
     lowest = band.min_mg_per_kg_per_day * weight_kg
     # A heavy child at the daily ceiling is not under-dosed for being below the mg/kg minimum.
     if cap is not None:
         lowest = min(lowest, cap)
-    if _exceeds(daily_mg, upper):
-        return Verdict.ABOVE_RANGE
     if _exceeds(lowest * (1 - tolerance), daily_mg):
-        return Verdict.BELOW_RANGE
-    return Verdict.WITHIN_RANGE
+        return Judgement(Verdict.BELOW_RANGE)
+    if _exceeds(lowest, daily_mg):
+        bottom = band.min_mg_per_kg_per_day
+        return Judgement(Verdict.WITHIN_RANGE, _tolerated(per_kg, "minimum", bottom, tolerance))
+    return Judgement(Verdict.WITHIN_RANGE)
 
 
 def assess(
@@ -175,9 +253,16 @@ def assess(
     """Check one medication's daily dose against the reference for the patient's age and weight."""
     if weight is not None and weight.kg <= 0:
         weight = None
-    daily = daily_dose_mg(medication.dose_value, medication.dose_unit, medication.times_per_day)
+    daily = daily_dose_mg(
+        medication.dose_value,
+        medication.dose_unit,
+        medication.times_per_day,
+        medication.strength_value,
+        medication.strength_unit,
+    )
     per_kg = round(daily / weight.kg, 2) if daily is not None and weight is not None else None
     notes = weight_notes(weight, birth_date, on) if weight is not None else []
+    converted = _conversion_note(medication)
 
     def result(verdict: Verdict, band: DoseBand | None, why: str | None) -> DoseAssessment:
         return DoseAssessment(
@@ -188,33 +273,49 @@ def assess(
             mg_per_kg_per_day=per_kg,
             reference_min_mg_per_kg_per_day=band.min_mg_per_kg_per_day if band else None,
             reference_max_mg_per_kg_per_day=band.max_mg_per_kg_per_day if band else None,
+            reference_max_daily_mg=band.max_daily_mg if band else None,
             verdict=verdict,
-            note="; ".join([*([why] if why else []), *notes]) or None,
+            note="; ".join(n for n in (why, converted, *notes) if n) or None,
         )
 
     drug = reference.drugs.get(medication.atc)
     if drug is None:
         return result(Verdict.NO_REFERENCE, None, "no dose reference for this medicine")
+    if not drug.bands:
+        return result(Verdict.NO_REFERENCE, None, drug.otherwise or "no dose reference")
     if birth_date is None:
         return result(Verdict.NO_REFERENCE, None, "birth date unknown, so no age band applies")
     age_months = age_in_months(birth_date, on)
     for_age = [band for band in drug.bands if band.covers_age(age_months)]
     if not for_age:
-        return result(Verdict.NO_REFERENCE, None, drug.otherwise or "no weight-based reference")
-    if weight is None:
-        return result(Verdict.NO_WEIGHT, for_age[0], "no body weight recorded")
-    band = next((b for b in for_age if b.covers_weight(weight.kg)), None)
-    if band is None:
-        return result(Verdict.NO_REFERENCE, None, drug.otherwise or "no weight-based reference")
+        return result(Verdict.NO_REFERENCE, None, _uncovered_age(drug, age_months))
+    if weight is not None:
+        band = next((b for b in for_age if b.covers_weight(weight.kg)), None)
+        if band is None:
+            why = f"no dose reference for a weight of {weight.kg:g} kg at this age"
+            return result(Verdict.NO_REFERENCE, None, why)
+        if daily is None:
+            return result(Verdict.NO_REFERENCE, band, _unknown_daily(medication))
+        judged = judge(daily, weight.kg, band, reference.tolerance)
+        return result(judged.verdict, band, judged.why)
+    # No weight: the bands of every weight this age may have could apply.
+    shown = for_age[0]
     if daily is None:
-        return result(
-            Verdict.NO_REFERENCE, band, "daily dose in mg unknown (dose, unit or frequency missing)"
-        )
-    verdict = judge(daily, weight.kg, band, reference.tolerance)
-    why = None
-    if band.max_daily_mg is not None and _exceeds(daily, band.max_daily_mg):
-        why = f"above the maximum of {band.max_daily_mg:g} mg a day"
-    return result(verdict, band, why)
+        return result(Verdict.NO_REFERENCE, shown, _unknown_daily(medication))
+    caps = [b.max_daily_mg for b in for_age]
+    if all(cap is not None for cap in caps) and _exceeds(daily, max(caps)):  # type: ignore[type-var]
+        highest = max(for_age, key=lambda b: b.max_daily_mg or 0.0)
+        why = f"above the maximum of {highest.max_daily_mg:g} mg a day for any weight at this age"
+        return result(Verdict.ABOVE_RANGE, highest, why)
+    if len(for_age) == 1 and not shown.weight_based:
+        judged = judge(daily, None, shown, reference.tolerance)
+        return result(judged.verdict, shown, judged.why)
+    over = [b for b in for_age if b.max_daily_mg is not None and _exceeds(daily, b.max_daily_mg)]
+    why = "no body weight recorded"
+    if over:
+        limits = ", ".join(_ceiling(b) for b in over)
+        why += f"; above the maximum for {limits}"
+    return result(Verdict.NO_WEIGHT, shown, why)
 
 
 def parse_dose_reference(data: dict[str, Any]) -> DoseReference:
@@ -225,8 +326,11 @@ def parse_dose_reference(data: dict[str, Any]) -> DoseReference:
     drugs = {}
     for atc, entry in data["drugs"].items():
         bands = tuple(_band(atc, raw) for raw in entry.get("bands", ()))
+        otherwise = str(entry.get("otherwise", ""))
+        if not bands and not otherwise.strip():
+            raise ValueError(f"{atc}: a medicine without bands needs the reason it has none")
         drugs[atc] = DrugReference(
-            atc=atc, name=str(entry["name"]), bands=bands, otherwise=str(entry.get("otherwise", ""))
+            atc=atc, name=str(entry["name"]), bands=bands, otherwise=otherwise
         )
     return DoseReference(tolerance=tolerance, drugs=drugs)
 
@@ -248,19 +352,75 @@ def _band(atc: str, raw: dict[str, Any]) -> DoseBand:
     band = DoseBand(
         from_age_months=int(raw["fromAgeMonths"]),
         to_age_months=int(raw["toAgeMonths"]),
-        min_mg_per_kg_per_day=float(raw["minMgPerKgPerDay"]),
-        max_mg_per_kg_per_day=float(raw["maxMgPerKgPerDay"]),
+        min_mg_per_kg_per_day=_optional_float(raw.get("minMgPerKgPerDay")),
+        max_mg_per_kg_per_day=_optional_float(raw.get("maxMgPerKgPerDay")),
         max_daily_mg=_optional_float(raw.get("maxDailyMg")),
         below_weight_kg=_optional_float(raw.get("belowWeightKg")),
+        from_weight_kg=_optional_float(raw.get("fromWeightKg")),
         source=str(raw["source"]),
     )
     if not 0 <= band.from_age_months < band.to_age_months:
         raise ValueError(f"{atc}: empty or negative age band")
-    if not 0 < band.min_mg_per_kg_per_day <= band.max_mg_per_kg_per_day:
+    if band.max_mg_per_kg_per_day is None and band.max_daily_mg is None:
+        raise ValueError(f"{atc}: a band needs a mg/kg/day maximum or a daily maximum")
+    if band.min_mg_per_kg_per_day is not None and band.max_mg_per_kg_per_day is None:
+        raise ValueError(f"{atc}: a mg/kg/day minimum needs a mg/kg/day maximum")
+    low, high = band.min_mg_per_kg_per_day, band.max_mg_per_kg_per_day
+    if high is not None and (high <= 0 or (low is not None and not 0 < low <= high)):
         raise ValueError(f"{atc}: reference minimum must be positive and not above the maximum")
+    if band.max_daily_mg is not None and band.max_daily_mg <= 0:
+        raise ValueError(f"{atc}: the daily maximum must be positive")
     if not band.source.strip():
         raise ValueError(f"{atc}: every band needs its public source")
     return band
+
+
+def _uncovered_age(drug: DrugReference, age_months: int) -> str:
+    """Why no band applies, in words true for this patient's age."""
+    youngest = min(b.from_age_months for b in drug.bands)
+    oldest = max(b.to_age_months for b in drug.bands)
+    if age_months < youngest:
+        return (
+            f"no dose reference under {describe_age(youngest)} (patient {describe_age(age_months)})"
+        )
+    if age_months >= oldest:
+        return f"no dose reference from {describe_age(oldest)} (patient {describe_age(age_months)})"
+    return f"no dose reference at this age (patient {describe_age(age_months)})"
+
+
+def _unknown_daily(medication: MedicationDose) -> str:
+    if (medication.dose_unit or "").strip().lower() in _ML:
+        return "dose in ml and the product's strength per ml is not known"
+    return "daily dose in mg unknown (dose, unit or frequency missing, or not a mass)"
+
+
+def _conversion_note(medication: MedicationDose) -> str | None:
+    """Says how a dose in ml became mg."""
+    if (medication.dose_unit or "").strip().lower() not in _ML:
+        return None
+    per_ml = mg_per_ml(medication.strength_value, medication.strength_unit)
+    if per_ml is None:
+        return None
+    return (
+        f"{medication.dose_value:g} ml at {medication.strength_value:g} "
+        f"{medication.strength_unit} = {per_ml * (medication.dose_value or 0):g} mg a dose"
+    )
+
+
+def _tolerated(per_kg: float, bound: str, limit: float, tolerance: float) -> str:
+    return (
+        f"within range only by the {tolerance:.0%} rounding tolerance: {per_kg:.1f} mg/kg/day "
+        f"against a {bound} of {limit:g}"
+    )
+
+
+def _ceiling(band: DoseBand) -> str:
+    weight = ""
+    if band.below_weight_kg is not None:
+        weight = f" under {band.below_weight_kg:g} kg"
+    elif band.from_weight_kg is not None:
+        weight = f" of {band.from_weight_kg:g} kg or more"
+    return f"patients{weight} at this age ({band.max_daily_mg:g} mg a day)"
 
 
 def _optional_float(value: Any) -> float | None:

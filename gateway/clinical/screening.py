@@ -2,7 +2,9 @@
 
 The programme is data (``gateway/data/screening_programme.json``, Order KR DSM-174/2020 as
 amended). A check-up is due ``intervalYears`` after the last one, never before the person
-reaches ``minAge`` and never once they are past ``maxAge``; one never done is due now.
+reaches ``minAge`` and never once they are past ``maxAge``; one never done is due now. A
+person the programme leaves out (under dynamic observation for a disease it names, or whose
+screened organ was removed) is not invited to that check-up at all.
 Everything here is a pure function of its arguments.
 """
 
@@ -22,8 +24,23 @@ _SEX_WORDS = {"FEMALE": "women", "MALE": "men", None: "men and women"}
 
 
 @dataclass(frozen=True, slots=True)
+class Exclusion:
+    """Who the programme leaves out of a check-up: people under observation for a disease
+    (ICD-10 categories or codes) or whose organ was removed (SNOMED CT procedures)."""
+
+    problems: tuple[str, ...]
+    procedures: frozenset[str]
+    why: str  # a sentence with {code}, {display} and {date} of the matching record
+    source: str
+
+    def covers_problem(self, icd10: str) -> bool:
+        """Whether an ICD-10 code falls under one of the excluding categories or codes."""
+        return any(icd10 == p or icd10.startswith(p + ".") for p in self.problems)
+
+
+@dataclass(frozen=True, slots=True)
 class ScreeningRule:
-    """One check-up of the programme: who, from and to which age, how often."""
+    """One check-up of the programme: who, from and to which age, how often, who not."""
 
     system: str
     code: str
@@ -34,6 +51,7 @@ class ScreeningRule:
     max_age: int
     interval_years: int
     source: str
+    exclusions: tuple[Exclusion, ...] = ()
 
     def applies_to(self, sex: str | None) -> bool:
         """Whether a person of this sex is in the target group (unknown sex: only unisex rules)."""
@@ -51,6 +69,26 @@ class ScreeningProgramme:
 
     source: str
     rules: tuple[ScreeningRule, ...]
+    # Clinical statuses of a condition that mean "under dynamic observation" for it.
+    observed_statuses: frozenset[str] = frozenset({"active", "recurrence", "relapse"})
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A problem-list condition: its ICD-10 code, clinical status and onset."""
+
+    icd10: str
+    status: str | None
+    onset: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class PastProcedure:
+    """A procedure done: its SNOMED CT code, name and day."""
+
+    code: str
+    display: str | None
+    performed: date | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +129,39 @@ def last_done(screenings: Iterable[tuple[str, date]]) -> dict[str, date]:
     return latest
 
 
+def exclusions(
+    programme: ScreeningProgramme,
+    conditions: Iterable[Condition],
+    procedures: Iterable[PastProcedure],
+) -> dict[str, str]:
+    """Why each check-up the person is left out of does not apply (screening code -> reason)."""
+    observed = [c for c in conditions if c.status in programme.observed_statuses]
+    procedures = list(procedures)
+    reasons: dict[str, str] = {}
+    for rule in programme.rules:
+        for exclusion in rule.exclusions:
+            reason = _first_reason(exclusion, observed, procedures)
+            if reason is not None:
+                reasons[rule.code] = reason
+                break
+    return reasons
+
+
+def _first_reason(
+    exclusion: Exclusion, observed: list[Condition], procedures: list[PastProcedure]
+) -> str | None:
+    for condition in observed:
+        if exclusion.covers_problem(condition.icd10):
+            since = f" since {condition.onset.isoformat()}" if condition.onset else ""
+            return exclusion.why.format(code=condition.icd10, display="", date="") + since
+    for procedure in procedures:
+        if procedure.code in exclusion.procedures:
+            day = procedure.performed.isoformat() if procedure.performed else "a day not recorded"
+            display = procedure.display or procedure.code
+            return exclusion.why.format(code=procedure.code, display=display, date=day)
+    return None
+
+
 def plan(
     rules: Iterable[ScreeningRule],
     birth_date: date | None,
@@ -98,14 +169,19 @@ def plan(
     done: Mapping[str, date],
     today: date,
     months: int,
+    excluded: Mapping[str, str] | None = None,
 ) -> list[PlannedCheck]:
-    """Check-ups due before the end of the ``months``-th month from now: overdue first, by month."""
+    """Check-ups due before the end of the ``months``-th month from now: overdue first, by month.
+
+    ``excluded`` (from ``exclusions``) names the check-ups the person is left out of: none of
+    them is planned.
+    """
     if birth_date is None or months < 0:
         return []
     horizon = add_months(today.replace(day=1), months)
     planned: list[PlannedCheck] = []
     for rule in rules:
-        if rule.applies_to(sex):
+        if rule.applies_to(sex) and rule.code not in (excluded or {}):
             planned.extend(_occurrences(rule, birth_date, done.get(rule.code), today, horizon))
     planned.sort(key=lambda p: (not p.overdue, p.due, p.rule.name))
     return planned
@@ -157,6 +233,7 @@ def parse_screening_programme(data: dict[str, Any]) -> ScreeningProgramme:
             max_age=int(raw["maxAge"]),
             interval_years=int(raw["intervalYears"]),
             source=str(raw["source"]),
+            exclusions=tuple(_exclusion(code["code"], e) for e in raw.get("exclusions", ())),
         )
         if rule.sex is not None and rule.sex not in SEXES:
             raise ValueError(f"{rule.code}: sex must be MALE, FEMALE or null")
@@ -165,7 +242,30 @@ def parse_screening_programme(data: dict[str, Any]) -> ScreeningProgramme:
         if not rule.source.strip():
             raise ValueError(f"{rule.code}: every rule needs its legal source")
         rules.append(rule)
-    return ScreeningProgramme(source=str(data["source"]), rules=tuple(rules))
+    observed = data.get("observedStatuses")
+    if observed is None:
+        return ScreeningProgramme(source=str(data["source"]), rules=tuple(rules))
+    if not str(observed.get("source", "")).strip():
+        raise ValueError("observedStatuses needs its source")
+    return ScreeningProgramme(
+        source=str(data["source"]),
+        rules=tuple(rules),
+        observed_statuses=frozenset(str(s) for s in observed["statuses"]),
+    )
+
+
+def _exclusion(code: str, raw: dict[str, Any]) -> Exclusion:
+    exclusion = Exclusion(
+        problems=tuple(str(p) for p in raw.get("problems", ())),
+        procedures=frozenset(str(p) for p in raw.get("procedures", ())),
+        why=str(raw["why"]),
+        source=str(raw.get("source", "")),
+    )
+    if not exclusion.problems and not exclusion.procedures:
+        raise ValueError(f"{code}: an exclusion names no problem and no procedure")
+    if not exclusion.source.strip():
+        raise ValueError(f"{code}: every exclusion needs its source")
+    return exclusion
 
 
 def load_screening_programme(path: Path | None = None) -> ScreeningProgramme:

@@ -99,6 +99,22 @@ class DoseVerdict(Enum):
 
 
 @strawberry.enum
+class MedicationEvidence(Enum):
+    """What kind of record says a medicine is current."""
+
+    STATEMENT = strawberry.enum_value(
+        "STATEMENT", description="An active MedicationStatement of a regional clinical record."
+    )
+    PRESCRIPTION = strawberry.enum_value(
+        "PRESCRIPTION", description="An active prescription of the drug provision system."
+    )
+    DISPENSATION = strawberry.enum_value(
+        "DISPENSATION",
+        description="A pharmacy dispensation whose supply still covers today.",
+    )
+
+
+@strawberry.enum
 class DispensationGrouping(Enum):
     """How dispensation aggregates are grouped."""
 

@@ -18,6 +18,7 @@ from gateway.contract.enums import (
     DoseVerdict,
     EncounterKind,
     LabFlag,
+    MedicationEvidence,
     PregnancyStatus,
     ProblemStatus,
     Role,
@@ -232,6 +233,18 @@ class Problem:
     provenance: Provenance | None = None
 
 
+@strawberry.type(description="One record that says a medicine is current, and where it is from.")
+class MedicationSource:
+    """A statement, prescription or dispensation holding a current medicine."""
+
+    kind: MedicationEvidence
+    provenance: Provenance
+    covers_until: dt.date | None = strawberry.field(
+        default=None,
+        description="Dispensations: the last day the supply lasts at the prescribed dose.",
+    )
+
+
 @strawberry.type
 class Medication:
     """A medicine currently taken."""
@@ -243,6 +256,20 @@ class Medication:
     route: str | None
     since: dt.date | None
     provenance: Provenance | None = None
+    sources: list[MedicationSource] = strawberry.field(
+        default_factory=list,
+        description=(
+            "Every record that holds this medicine: active EHR statements, active "
+            "prescriptions, dispensations whose supply covers today (one per kind and system)."
+        ),
+    )
+    pharmacy_only: bool = strawberry.field(
+        default=False,
+        description=(
+            "True when only a pharmacy dispensation shows it: no clinical record or active "
+            "prescription does; dose and times a day are the dispensed prescription's."
+        ),
+    )
 
 
 @strawberry.type
@@ -298,6 +325,13 @@ class DoseCheck:
     reference_max_mg_per_kg_per_day: float | None
     verdict: DoseVerdict
     note: str | None
+    reference_max_daily_mg: float | None = strawberry.field(
+        default=None,
+        description=(
+            "The absolute daily maximum of the reference band applied (mg), whatever the "
+            "weight; null when the band has none."
+        ),
+    )
 
 
 @strawberry.type
@@ -325,18 +359,46 @@ class AccessEvent:
 
 
 @strawberry.type
+class EmergencyContact:
+    """Someone to call: the register's Patient.contact."""
+
+    name: str
+    relationship: str | None = strawberry.field(description='e.g. "мать", "next of kin"')
+    phones: list[str]
+
+
+@strawberry.type(
+    description=(
+        "Emergency data. A list is [] only when every source that holds such facts answered "
+        "(fresh or from a flagged stale copy) and holds none; it is null when a source that "
+        "may hold them did not answer, and then one error with extensions.code "
+        'SOURCE_UNAVAILABLE names that field. Nothing unknown may look like "none".'
+    )
+)
 class EmergencyData:
     """Critical data for emergency care."""
 
     identity: Identity | None
     blood_group: str | None = strawberry.field(description='e.g. "A(II) Rh+"; null when no record.')
-    allergies: list[Allergy]
-    active_problems: list[Problem]
-    current_medications: list[Medication]
-    implants: list[Coding]
+    allergies: list[Allergy] | None
+    active_problems: list[Problem] | None
+    current_medications: list[Medication] | None
+    implants: list[Coding] | None
     pregnancy: Pregnancy | None
     weight_kg: float | None
     sources: list[SourceStatus]
+    contacts: list[EmergencyContact] | None = strawberry.field(
+        description=(
+            "People to call: the register's Patient.contact entries. Null when the register "
+            "did not answer."
+        )
+    )
+    complete: bool = strawberry.field(
+        description=(
+            "True when every source consulted answered fresh; false when any part is missing "
+            "or is a stale copy."
+        )
+    )
 
 
 @strawberry.type(

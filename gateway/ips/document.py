@@ -135,7 +135,7 @@ def _empty(b: Build, ips: IpsSection, left: list[Missing]) -> tuple[str, str | N
         return "unavailable", None
     if left:
         return "withheld", None
-    if not b.read.ehr(partial=True).records:
+    if not b.read.ehr().records:  # every region answered (else SOURCE_UNAVAILABLE is left)
         return "notasked", b.say("empty.no_record")
     return "nilknown", b.say(f"empty.{ips.key}")
 

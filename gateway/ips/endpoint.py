@@ -150,7 +150,11 @@ async def _read(
     if not is_valid_iin(iin):
         raise BadUserInput("invalid IIN")
     reason = _break_glass_reason(request, language)
-    read = await open_read(context, iin, EntryPoint.PASSPORT, REQUESTED, reason)
+    # The plan of care needs the problem list beside the screenings (its exclusions), also
+    # when PROBLEMS itself may not be shown.
+    read = await open_read(
+        context, iin, EntryPoint.PASSPORT, REQUESTED, reason, fields=frozenset({"screeningPlan"})
+    )
     await read.settled()
     # NOT_FOUND for an IIN the register does not know; when the register is down, the Patient
     # carries the IIN alone and the OperationOutcome says why.

@@ -28,7 +28,6 @@ from gateway.ips.narrative import Block, Table
 from gateway.ips.texts import text
 from gateway.resolvers import observations as obs
 from gateway.resolvers import passport as resolve
-from gateway.resolvers import shaping
 from gateway.resolvers.reads import PatientRead
 from gateway.resolvers.screening_plan import screening_plan
 
@@ -191,10 +190,12 @@ def pregnancy(b: Build) -> Part:
     record = latest.get(obs.PREGNANCY)
     if shown is None or record is None:
         return part
-    resource = fhir.observation(record, _by(record), SOCIAL, b.subject, b.entries, PREGNANCY_STATUS)
+    resource = fhir.observation(
+        record, _by(b, record), SOCIAL, b.subject, b.entries, PREGNANCY_STATUS
+    )
     due = latest.get(obs.DELIVERY_DATE)
     if shown.expected_delivery_date is not None and due is not None:
-        edd = fhir.observation(due, _by(due), SOCIAL, b.subject, b.entries, PREGNANCY_EDD)
+        edd = fhir.observation(due, _by(b, due), SOCIAL, b.subject, b.entries, PREGNANCY_EDD)
         edd["valueDateTime"] = shown.expected_delivery_date.isoformat()  # the passport's date
         resource["hasMember"] = [b.entries.add(edd)]
     row = [
@@ -274,15 +275,15 @@ def _observations(b: Build, section: Section, specs: tuple[ObservationSpec, ...]
         record = latest.get(code)
         if record is None:
             continue
-        resource = fhir.observation(record, _by(record), category, b.subject, b.entries, profile)
+        resource = fhir.observation(record, _by(b, record), category, b.subject, b.entries, profile)
         row = [_coded(record.code), _measured(record), _time(record.effective)]
         part.add(b.entries.add(resource), table, row)
     return part
 
 
-def _by(record: rec.Observation) -> t.Provenance:
-    """Who recorded an observation, named as the passport names them."""
-    return shaping.provenance(record.provenance)
+def _by(b: Build, record: rec.Observation) -> t.Provenance:
+    """Who recorded an observation, named as the passport names them (from the register)."""
+    return b.read.names.provenance(record.provenance)
 
 
 def _dosage(b: Build, item: t.Medication) -> str:

@@ -37,9 +37,10 @@ async def open_read(
     requested: frozenset[Section],
     reason: str | None,
     deadline: Deadline | None = None,
-    wants_weight: bool = False,
+    fields: frozenset[str] = frozenset(),
 ) -> PatientRead:
-    """Decide what this request may read of ``iin`` and start loading exactly that."""
+    """Decide what this request may read of ``iin`` and start loading exactly that
+    (``fields``: the selected field names, for the fields that need more than their section)."""
     principal = context.principal
     reader = context.services.sources.person(iin, deadline or context.deadline)
     reader.care_team = Section.CARE_TEAM in requested or (
@@ -75,7 +76,7 @@ async def open_read(
         await ceiling.admit(principal, iin)  # RateLimited past the day's ceiling
     # Patients see everything of their own, so their reads do not wait for restrictions.
     known = restricted if principal.role in CLINICIANS and entry is EntryPoint.PASSPORT else None
-    read = PatientRead(context, iin, entry, decision, reader, known, wants_weight)
+    read = PatientRead(context, iin, entry, decision, reader, known, fields)
     context.reads.append(read)
     read.start()
     return read

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from gateway.audit import AuditEvent
 from gateway.audit.events import Outcome
 from gateway.auth.policy import may_read_access_log
@@ -13,6 +11,8 @@ from gateway.contract.enums import AccessBasis, AccessOutcome
 from gateway.contract.enums import Role as RoleEnum
 from gateway.contract.enums import Section as SectionEnum
 from gateway.errors import BadUserInput, Forbidden, Internal
+from gateway.records import OrgRef, PractitionerRef
+from gateway.resolvers.names import Names
 from gateway.resolvers.reads import PatientRead
 
 MAX_LIMIT = 500
@@ -30,36 +30,35 @@ async def access_log(read: PatientRead, limit: int) -> list[t.AccessEvent]:
     except Exception as exc:  # the store's failure must not look like an empty log
         raise Internal("access log unavailable") from exc
     reads = [event for event in events if event.action == "disclose"]
-    org_names, practitioner_names = await _names(read, reads)
-    return [_shape(event, org_names, practitioner_names) for event in reads]
+    names = await _names(read, reads)
+    return [_shape(event, names) for event in reads]
 
 
-async def _names(
-    read: PatientRead, events: list[AuditEvent]
-) -> tuple[dict[str, str | None], dict[str, str | None]]:
-    """Names of the readers' organisations and of the readers, best effort within the deadline."""
-    bins = {e.org_bin for e in events if e.org_bin and not e.org_name}
-    ids = {e.practitioner_id for e in events if e.practitioner_id and not e.practitioner_name}
-    if not bins and not ids:
-        return {}, {}
-    try:
-        async with asyncio.timeout(read.context.deadline.remaining()):
-            return await read.context.services.sources.names(bins, ids)
-    except Exception:  # names are a courtesy; the log itself must still be served
-        return {}, {}
+async def _names(read: PatientRead, events: list[AuditEvent]) -> Names:
+    """The register's names of the readers and their organisations (cached directory; the
+    others asked once within the deadline; best effort)."""
+    organizations = [OrgRef(e.org_bin, e.org_name) for e in events if e.org_bin]
+    practitioners = [
+        PractitionerRef(e.practitioner_id, e.practitioner_name) for e in events if e.practitioner_id
+    ]
+    if not organizations and not practitioners:
+        return Names()
+    context = read.context
+    directory = await context.services.sources.directory(
+        organizations, practitioners, context.deadline
+    )
+    return Names(directory)
 
 
-def _shape(
-    event: AuditEvent, org_names: dict[str, str | None], practitioner_names: dict[str, str | None]
-) -> t.AccessEvent:
-    organization = None
-    if event.org_bin:
-        name = event.org_name or org_names.get(event.org_bin)
-        organization = t.Organization(bin=event.org_bin, name=name)
-    practitioner = None
-    if event.practitioner_id:
-        name = event.practitioner_name or practitioner_names.get(event.practitioner_id)
-        practitioner = t.Practitioner(id=event.practitioner_id, name=name)
+def _shape(event: AuditEvent, names: Names) -> t.AccessEvent:
+    organization = (
+        names.organization(OrgRef(event.org_bin, event.org_name)) if event.org_bin else None
+    )
+    practitioner = (
+        names.practitioner(PractitionerRef(event.practitioner_id, event.practitioner_name))
+        if event.practitioner_id
+        else None
+    )
     return t.AccessEvent(
         at=local_time(event.at),
         role=RoleEnum(event.role),

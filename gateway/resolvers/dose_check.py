@@ -5,6 +5,7 @@ from __future__ import annotations
 from gateway.auth.policy import Section
 from gateway.auth.principal import Role
 from gateway.clinical import dosing
+from gateway.clinical.current_medicines import CurrentMedicine
 from gateway.clock import local_date, today
 from gateway.contract import types as t
 from gateway.contract.enums import DoseVerdict
@@ -15,14 +16,14 @@ from gateway.resolvers.reads import PatientRead
 
 
 def dose_check(read: PatientRead) -> list[t.DoseCheck] | None:
-    """NURSE and DOCTOR only: current medications (EHR + DPS) judged against the reference."""
+    """NURSE and DOCTOR only: current medicines (as ``currentMedications`` lists them) judged
+    against the reference."""
     if read.context.principal.role not in (Role.NURSE, Role.DOCTOR):
         raise Forbidden("doseCheck is for nurses and doctors")
     read.check(Section.MEDICATIONS)
     # The read loads Observation beside MedicationStatement when doseCheck is selected.
-    ehr, prescriptions, patient = read.ehr(), read.prescriptions(), read.patient()
-    medications = shaping.medications(ehr.items("medications"), prescriptions)
-    weight = _latest_weight(ehr.latest)
+    medications, patient = read.current_medicines(), read.patient()
+    weight = _latest_weight(read.ehr().latest)
     reference = dosing.load_dose_reference()
     on = today()
     checks = [
@@ -43,26 +44,29 @@ def _latest_weight(latest: obs.LatestObservations) -> dosing.Weight | None:
     return dosing.Weight(kg=kg, measured_on=local_date(found.effective))
 
 
-def _dose(medication: t.Medication) -> dosing.MedicationDose:
-    dose = medication.dose
+def _dose(medication: CurrentMedicine) -> dosing.MedicationDose:
+    dose, strength = medication.dose, medication.strength
     return dosing.MedicationDose(
         atc=medication.code.code,
         name=medication.name,
         dose_value=dose.value if dose is not None else None,
         dose_unit=dose.unit if dose is not None else None,
         times_per_day=medication.times_per_day,
+        strength_value=strength.value if strength is not None else None,
+        strength_unit=strength.unit if strength is not None else None,
     )
 
 
-def _shape(assessment: dosing.DoseAssessment, medication: t.Medication) -> t.DoseCheck:
+def _shape(assessment: dosing.DoseAssessment, medication: CurrentMedicine) -> t.DoseCheck:
     return t.DoseCheck(
-        medication=medication.code,
+        medication=shaping.coding(medication.code),  # type: ignore[arg-type]
         name=assessment.name,
         daily_dose_mg=assessment.daily_dose_mg,
         weight_kg=assessment.weight_kg,
         mg_per_kg_per_day=assessment.mg_per_kg_per_day,
         reference_min_mg_per_kg_per_day=assessment.reference_min_mg_per_kg_per_day,
         reference_max_mg_per_kg_per_day=assessment.reference_max_mg_per_kg_per_day,
+        reference_max_daily_mg=assessment.reference_max_daily_mg,
         verdict=DoseVerdict(assessment.verdict.value),
         note=assessment.note,
     )

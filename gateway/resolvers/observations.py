@@ -10,13 +10,13 @@ from gateway import records as rec
 from gateway.clock import today
 from gateway.contract import types as t
 from gateway.contract.enums import PregnancyStatus, SmokingStatus
-from gateway.resolvers.shaping import provenance
+from gateway.resolvers.names import Names
 
 WEIGHT, HEIGHT, BMI, WAIST = "29463-7", "8302-2", "39156-5", "8280-0"
 BLOOD_PRESSURE, SYSTOLIC, DIASTOLIC, HEART_RATE = "85354-9", "8480-6", "8462-4", "8867-4"
 ABO, RH = "883-9", "10331-7"
 SMOKING, ALCOHOL, DRUGS = "72166-2", "75626-2", "11343-1"
-EXERCISE, SLEEP = "68516-4", "93832-4"
+EXERCISE, SLEEP = "82290-8", "93832-4"  # min/wk (68516-4 is min/day)
 PREGNANCY, DELIVERY_DATE = "82810-3", "11778-8"
 
 _ABO = {"112144000": "A(II)", "112149005": "B(III)", "165743006": "AB(IV)", "58460004": "O(I)"}
@@ -81,7 +81,7 @@ def weight_kg(latest: LatestObservations) -> float | None:
     return latest.number(WEIGHT)
 
 
-def anthropometrics(latest: LatestObservations) -> t.Anthropometrics | None:
+def anthropometrics(latest: LatestObservations, names: Names) -> t.Anthropometrics | None:
     """Weight, height, BMI and waist; null when none was measured."""
     newest = latest.newest(WEIGHT, HEIGHT, BMI, WAIST)
     if newest is None:
@@ -92,11 +92,11 @@ def anthropometrics(latest: LatestObservations) -> t.Anthropometrics | None:
         bmi=latest.number(BMI),
         waist_cm=latest.number(WAIST),
         measured_at=newest.effective,
-        provenance=provenance(newest.provenance),
+        provenance=names.provenance(newest.provenance),
     )
 
 
-def lifestyle(latest: LatestObservations) -> t.Lifestyle | None:
+def lifestyle(latest: LatestObservations, names: Names) -> t.Lifestyle | None:
     """Exercise and sleep; null when neither was recorded."""
     newest = latest.newest(EXERCISE, SLEEP)
     if newest is None:
@@ -105,11 +105,11 @@ def lifestyle(latest: LatestObservations) -> t.Lifestyle | None:
     return t.Lifestyle(
         exercise_minutes_per_week=round(exercise) if exercise is not None else None,
         sleep_hours_per_day=latest.number(SLEEP),
-        provenance=provenance(newest.provenance),
+        provenance=names.provenance(newest.provenance),
     )
 
 
-def risk_behaviours(latest: LatestObservations) -> t.RiskBehaviours | None:
+def risk_behaviours(latest: LatestObservations, names: Names) -> t.RiskBehaviours | None:
     """Smoking, alcohol (AUDIT-C) and drug use; null when none was recorded."""
     newest = latest.newest(SMOKING, ALCOHOL, DRUGS)
     if newest is None:
@@ -119,11 +119,13 @@ def risk_behaviours(latest: LatestObservations) -> t.RiskBehaviours | None:
         smoking=_SMOKING.get(latest.concept(SMOKING) or "", SmokingStatus.UNKNOWN),
         alcohol_audit_c=round(alcohol) if alcohol is not None else None,
         drug_use=_DRUG_USE.get(latest.concept(DRUGS) or ""),
-        provenance=provenance(newest.provenance),
+        provenance=names.provenance(newest.provenance),
     )
 
 
-def pregnancy(latest: LatestObservations, on: date | None = None) -> t.Pregnancy | None:
+def pregnancy(
+    latest: LatestObservations, names: Names, on: date | None = None
+) -> t.Pregnancy | None:
     """Pregnancy status, due date and gestational weeks; null when never recorded."""
     status_obs = latest.get(PREGNANCY)
     if status_obs is None:
@@ -141,21 +143,21 @@ def pregnancy(latest: LatestObservations, on: date | None = None) -> t.Pregnancy
         status=status,
         expected_delivery_date=due,
         gestational_weeks=weeks,
-        provenance=provenance(status_obs.provenance),
+        provenance=names.provenance(status_obs.provenance),
     )
 
 
-def physiological_state(latest: LatestObservations) -> t.PhysiologicalState | None:
+def physiological_state(latest: LatestObservations, names: Names) -> t.PhysiologicalState | None:
     """Pregnancy, blood pressure and heart rate; null when none was recorded."""
     newest = latest.newest(PREGNANCY, BLOOD_PRESSURE, HEART_RATE)
     if newest is None:
         return None
     heart_rate = latest.number(HEART_RATE)
     return t.PhysiologicalState(
-        pregnancy=pregnancy(latest),
+        pregnancy=pregnancy(latest, names),
         blood_pressure=_blood_pressure(latest.get(BLOOD_PRESSURE)),
         heart_rate=round(heart_rate) if heart_rate is not None else None,
-        provenance=provenance(newest.provenance),
+        provenance=names.provenance(newest.provenance),
     )
 
 

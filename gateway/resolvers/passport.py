@@ -34,7 +34,7 @@ def identity(read: PatientRead) -> t.Identity | None:
     """IDENTITY: the register's identity."""
 
     def build() -> t.Identity:
-        return shaping.identity(read.patient())
+        return shaping.identity(read.patient(), read.names)
 
     return _section(read, Section.IDENTITY, build)
 
@@ -43,7 +43,7 @@ def care_team(read: PatientRead) -> t.CareTeam | None:
     """CARE_TEAM: attached polyclinic and GP."""
 
     def build() -> t.CareTeam:
-        return shaping.care_team(read.patient())
+        return shaping.care_team(read.patient(), read.names)
 
     return _section(read, Section.CARE_TEAM, build)
 
@@ -67,7 +67,7 @@ def allergies(read: PatientRead) -> list[t.Allergy] | None:
     """ALLERGIES."""
 
     def build() -> list[t.Allergy]:
-        return shaping.allergies(read.ehr().items("allergies"))
+        return shaping.allergies(read.ehr().items("allergies"), read.names)
 
     return _section(read, Section.ALLERGIES, build)
 
@@ -76,7 +76,7 @@ def lifestyle(read: PatientRead) -> t.Lifestyle | None:
     """LIFESTYLE: exercise and sleep."""
 
     def build() -> t.Lifestyle | None:
-        return obs.lifestyle(read.ehr().latest)
+        return obs.lifestyle(read.ehr().latest, read.names)
 
     return _section(read, Section.LIFESTYLE, build)
 
@@ -85,7 +85,7 @@ def diagnostic_studies(read: PatientRead) -> list[t.DiagnosticStudy] | None:
     """DIAGNOSTIC_STUDIES."""
 
     def build() -> list[t.DiagnosticStudy]:
-        return shaping.diagnostic_studies(read.ehr().items("diagnostic_reports"))
+        return shaping.diagnostic_studies(read.ehr().items("diagnostic_reports"), read.names)
 
     return _section(read, Section.DIAGNOSTIC_STUDIES, build)
 
@@ -98,7 +98,7 @@ def lab_results(
 
     def build() -> list[t.LabResult]:
         history = read.lab_history()
-        return [] if history is None else shaping.lab_results(history, first, last)
+        return [] if history is None else shaping.lab_results(history, read.names, first, last)
 
     return _section(read, Section.LAB_RESULTS, build)
 
@@ -107,7 +107,7 @@ def physiological_state(read: PatientRead) -> t.PhysiologicalState | None:
     """PHYSIOLOGICAL_STATE: pregnancy, blood pressure, heart rate."""
 
     def build() -> t.PhysiologicalState | None:
-        return obs.physiological_state(read.ehr().latest)
+        return obs.physiological_state(read.ehr().latest, read.names)
 
     return _section(read, Section.PHYSIOLOGICAL_STATE, build)
 
@@ -116,7 +116,7 @@ def risk_behaviours(read: PatientRead) -> t.RiskBehaviours | None:
     """RISK_BEHAVIOURS: smoking, alcohol, drugs."""
 
     def build() -> t.RiskBehaviours | None:
-        return obs.risk_behaviours(read.ehr().latest)
+        return obs.risk_behaviours(read.ehr().latest, read.names)
 
     return _section(read, Section.RISK_BEHAVIOURS, build)
 
@@ -125,7 +125,7 @@ def immunizations(read: PatientRead) -> list[t.Immunization] | None:
     """IMMUNIZATIONS."""
 
     def build() -> list[t.Immunization]:
-        return shaping.immunizations(read.ehr().items("immunizations"))
+        return shaping.immunizations(read.ehr().items("immunizations"), read.names)
 
     return _section(read, Section.IMMUNIZATIONS, build)
 
@@ -134,7 +134,7 @@ def screenings(read: PatientRead) -> list[t.Screening] | None:
     """SCREENINGS done."""
 
     def build() -> list[t.Screening]:
-        return shaping.screenings(read.ehr().items("procedures"))
+        return shaping.screenings(read.ehr().items("procedures"), read.names)
 
     return _section(read, Section.SCREENINGS, build)
 
@@ -146,6 +146,7 @@ def problems(read: PatientRead, include_resolved: bool) -> list[t.Problem] | Non
         items = read.ehr().items("problems")
         return shaping.problems(
             items,
+            read.names,
             include_resolved=include_resolved,
             active_only=read.decision.active_problems_only,
         )
@@ -154,11 +155,11 @@ def problems(read: PatientRead, include_resolved: bool) -> list[t.Problem] | Non
 
 
 def current_medications(read: PatientRead) -> list[t.Medication] | None:
-    """MEDICATIONS: EHR statements and DPS prescriptions, one per ATC code."""
+    """MEDICATIONS: active EHR statements, active prescriptions and dispensations whose supply
+    covers today, one per ATC code."""
 
     def build() -> list[t.Medication]:
-        ehr, prescriptions = read.ehr(), read.prescriptions()
-        return shaping.medications(ehr.items("medications"), prescriptions)
+        return shaping.medications(read.current_medicines(), read.names)
 
     return _section(read, Section.MEDICATIONS, build)
 
@@ -167,7 +168,7 @@ def anthropometrics(read: PatientRead) -> t.Anthropometrics | None:
     """ANTHROPOMETRICS: the latest body measurements."""
 
     def build() -> t.Anthropometrics | None:
-        return obs.anthropometrics(read.ehr().latest)
+        return obs.anthropometrics(read.ehr().latest, read.names)
 
     return _section(read, Section.ANTHROPOMETRICS, build)
 
@@ -180,7 +181,7 @@ def encounters(
 
     def build() -> list[t.Encounter]:
         ehr, calls = read.ehr(), read.ambulance_encounters()
-        return shaping.encounters([*ehr.items("encounters"), *calls], first, last)
+        return shaping.encounters([*ehr.items("encounters"), *calls], read.names, first, last)
 
     return _section(read, Section.ENCOUNTERS, build)
 
@@ -193,7 +194,9 @@ def dispensations(
 
     def build() -> list[t.Dispensation]:
         items = read.dispensations()
-        return shaping.dispensations(items, first, last, show_cost=read.decision.show_cost)
+        return shaping.dispensations(
+            items, read.names, first, last, show_cost=read.decision.show_cost
+        )
 
     return _section(read, Section.DISPENSATIONS, build)
 

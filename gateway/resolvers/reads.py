@@ -18,10 +18,13 @@ from gateway import records as rec
 from gateway.audit.disclosure import Disclosure
 from gateway.audit.events import Outcome
 from gateway.auth.policy import CLINICIANS, Basis, Decision, EntryPoint, Section
+from gateway.clinical.current_medicines import CurrentMedicine, current_medicines
+from gateway.clock import today
 from gateway.config import SourceKind
 from gateway.errors import Forbidden, GatewayError, NotFound, RestrictedByPatient, SourceUnavailable
 from gateway.resolvers import observations as obs
 from gateway.resolvers.context import RequestContext
+from gateway.resolvers.names import Names, references
 from gateway.resolvers.observations import LatestObservations
 from gateway.sources import Fetched, PersonReader
 
@@ -53,7 +56,14 @@ OBSERVATION_CODES: dict[Section, frozenset[str]] = {
     Section.RISK_BEHAVIOURS: frozenset({obs.SMOKING, obs.ALCOHOL, obs.DRUGS}),
     Section.ANTHROPOMETRICS: frozenset({obs.WEIGHT, obs.HEIGHT, obs.BMI, obs.WAIST}),
 }
+# Sections that show current medicines: EHR statements, prescriptions and dispensations.
 PRESCRIPTION_SECTIONS = frozenset({Section.MEDICATIONS, Section.EMERGENCY})
+# Fields that need more of the EHR than their section shows: (section, types, LOINC codes).
+# doseCheck weighs the patient; screeningPlan excludes people under observation for a disease.
+FIELD_NEEDS: dict[str, tuple[Section, frozenset[str], frozenset[str]]] = {
+    "doseCheck": (Section.MEDICATIONS, frozenset({"Observation"}), frozenset({obs.WEIGHT})),
+    "screeningPlan": (Section.SCREENINGS, frozenset({"Condition"}), frozenset()),
+}
 
 
 def source_kinds(sections: Iterable[Section]) -> frozenset[SourceKind]:
@@ -105,15 +115,18 @@ class PatientRead:
     reader: PersonReader
     # The patient's restrictions when the decision needed them; else read on demand.
     restricted: frozenset[Section] | None = None
-    # doseCheck needs the weight (Observation) beside the medicines, in the same EHR call.
-    wants_weight: bool = False
+    # The selected fields of FIELD_NEEDS: their extra resources come in the same EHR call.
+    fields: frozenset[str] = frozenset()
     disclosed: set[Section] = field(default_factory=set)
     # The register did not know the IIN (audited as NOT_FOUND).
     not_found: bool = False
     # A clinician was told which sections the patient restricted (`restrictedSections`).
     restrictions_shown: bool = False
+    # The register's names of every reference in the loaded records (set once settled).
+    names: Names = field(default_factory=Names)
     _loads: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
-    _views: dict[bool, EhrView] = field(default_factory=dict)
+    _view: EhrView | None = None
+    _medicines: list[CurrentMedicine] | None = None
 
     @cached_property
     def ehr_types(self) -> frozenset[str]:
@@ -121,8 +134,8 @@ class PatientRead:
         types: set[str] = set()
         for section in self.decision.allowed:
             types |= EHR_TYPES.get(section, frozenset())
-        if self.wants_weight and Section.MEDICATIONS in self.decision.allowed:
-            types.add("Observation")
+        for _, extra, _ in self._field_needs():
+            types |= extra
         return frozenset(types)
 
     @cached_property
@@ -131,9 +144,14 @@ class PatientRead:
         codes: set[str] = set()
         for section in self.decision.allowed:
             codes |= OBSERVATION_CODES.get(section, frozenset())
-        if self.wants_weight and Section.MEDICATIONS in self.decision.allowed:
-            codes.add(obs.WEIGHT)
+        for _, _, extra in self._field_needs():
+            codes |= extra
         return frozenset(codes)
+
+    def _field_needs(self) -> list[tuple[Section, frozenset[str], frozenset[str]]]:
+        """The extra needs of the selected fields whose section may be read."""
+        needs = (FIELD_NEEDS[name] for name in self.fields if name in FIELD_NEEDS)
+        return [need for need in needs if need[0] in self.decision.allowed]
 
     def start(self) -> None:
         """Start every load the allowed sections need, all at once."""
@@ -147,17 +165,32 @@ class PatientRead:
             loads["lab"] = reader.lab_history()
         if allowed & PRESCRIPTION_SECTIONS:
             loads["prescriptions"] = reader.prescriptions()
-        if Section.DISPENSATIONS in allowed:
+        if allowed & (PRESCRIPTION_SECTIONS | {Section.DISPENSATIONS}):
             loads["dispensations"] = reader.dispensations()
         if Section.ENCOUNTERS in allowed:
             loads["calls"] = reader.ambulance_encounters()
         self._loads = loads
 
     async def settled(self) -> None:
-        """Wait until every started load has answered; the section accessors need this."""
+        """Wait until every started load has answered, then name what they refer to; the
+        section accessors need this."""
         pending = [load for load in self._loads.values() if not load.done()]
         if pending:  # a warm read has none: every item came from the cache at once
             await asyncio.gather(*pending, return_exceptions=True)
+        loaded = []
+        for load in self._loads.values():
+            result = load.result()
+            for fetched in result if isinstance(result, list) else [result]:
+                if fetched is not None and fetched.ok:
+                    loaded.append(fetched.value)
+        organizations, practitioners = references(loaded)
+        if organizations or practitioners:
+            # A register that did not answer for the patient is not asked for names either.
+            ask = self.failure("patient") is None
+            directory = await self.context.services.sources.directory(
+                organizations, practitioners, self.reader.deadline, ask
+            )
+            self.names = Names(directory)
 
     def check(self, section: Section) -> None:
         """Raise the decision's error for ``section``, if it may not be read."""
@@ -203,20 +236,17 @@ class PatientRead:
             raise NotFound("no such person in the register")
         return patient
 
-    def ehr(self, partial: bool = False) -> EhrView:
+    def ehr(self) -> EhrView:
         """The merged EHR records for the allowed sections.
 
-        A section must not look complete when a region is missing, so by default one failed
-        EHR is SOURCE_UNAVAILABLE; ``partial`` keeps the regions that answered instead.
+        A section must not look complete when a region is missing, so one failed EHR is
+        SOURCE_UNAVAILABLE (a stale copy of it is served).
         """
-        view = self._views.get(partial)
-        if view is None:
+        if self._view is None:
             results = self._loaded("ehr") if self.ehr_types else []
-            if partial:
-                results = [fetched for fetched in results if fetched.ok]
             records = [record for record in map(_value, results) if record is not None]
-            view = self._views.setdefault(partial, EhrView(records))
-        return view
+            self._view = EhrView(records)
+        return self._view
 
     def lab_history(self) -> rec.LabHistory | None:
         """The laboratory history, or None when no laboratory system is configured."""
@@ -224,7 +254,8 @@ class PatientRead:
         return None if fetched is None else _value(fetched)
 
     def prescriptions(self) -> list[rec.Prescription]:
-        """Active prescriptions (empty when no drug provision system is configured)."""
+        """Every prescription, whatever its status (empty when no drug provision system is
+        configured)."""
         fetched = self._loaded("prescriptions")
         return [] if fetched is None else list(_value(fetched))
 
@@ -238,6 +269,40 @@ class PatientRead:
         fetched = self._loaded("calls")
         return [] if fetched is None else list(_value(fetched))
 
+    def current_medicines(self) -> list[CurrentMedicine]:
+        """Active EHR statements, active prescriptions and dispensations covering today, by ATC;
+        SOURCE_UNAVAILABLE when any of those sources failed (worked out once per read)."""
+        if self._medicines is None:
+            self._medicines = current_medicines(
+                self.ehr().items("medications"), self.prescriptions(), self.dispensations(), today()
+            )
+        return self._medicines
+
+    def failure(self, *names: str) -> SourceUnavailable | None:
+        """The error of the first of the named loads (``ehr`` covers every region) that gave
+        no data, fresh or stale; None when all of them answered."""
+        for name in names:
+            load = self._loads.get(name)
+            if load is None:
+                continue
+            results = self._loaded(name)
+            for fetched in results if isinstance(results, list) else [results]:
+                if fetched is not None and not fetched.ok:
+                    return _unavailable(fetched)
+        return None
+
+    def fresh(self, *names: str) -> bool:
+        """Whether every one of the named loads that was started answered fresh (no error, no
+        stale copy)."""
+        for name in names:
+            if name not in self._loads:
+                continue
+            results = self._loaded(name)
+            for fetched in results if isinstance(results, list) else [results]:
+                if fetched is not None and (fetched.error is not None or fetched.stale):
+                    return False
+        return True
+
     def _loaded(self, name: str) -> Any:
         """The result of a started load; a load not started or not settled is our bug."""
         load = self._loads.get(name)
@@ -249,11 +314,15 @@ class PatientRead:
 def _value(fetched: Fetched[Any]) -> Any:
     """The fetched value, or SOURCE_UNAVAILABLE when neither fresh nor stale data came."""
     if not fetched.ok:
-        error = fetched.error
-        source = error.source if error is not None else "unknown"
-        reason = error.kind if error is not None else "unavailable"
-        raise SourceUnavailable(source, reason)
+        raise _unavailable(fetched)
     return fetched.value
+
+
+def _unavailable(fetched: Fetched[Any]) -> SourceUnavailable:
+    error = fetched.error
+    source = error.source if error is not None else "unknown"
+    reason = error.kind if error is not None else "unavailable"
+    return SourceUnavailable(source, reason)
 
 
 def sections_of(fields: Iterable[str], mapping: dict[str, Section | None]) -> frozenset[Section]:

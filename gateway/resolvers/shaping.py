@@ -10,18 +10,20 @@ from collections.abc import Iterable
 from datetime import date, datetime
 
 from gateway import records as rec
+from gateway.clinical.current_medicines import CurrentMedicine
 from gateway.clock import local_date, today
 from gateway.contract import types as t
 from gateway.contract.enums import (
     Criticality,
     EncounterKind,
     LabFlag,
+    MedicationEvidence,
     ProblemStatus,
     Sex,
 )
+from gateway.resolvers.names import Names
 from gateway.sources import SourceReport
 
-ATC_SYSTEM = "http://www.whocc.no/atc"
 PROBLEM_LIST = "problem-list-item"
 SCREENING = "screening"
 
@@ -34,7 +36,7 @@ _PROBLEM_STATUS = {
     "remission": ProblemStatus.INACTIVE,
     "resolved": ProblemStatus.RESOLVED,
 }
-_NOT_DONE = frozenset({"not-done", "entered-in-error"})
+NOT_DONE = frozenset({"not-done", "entered-in-error"})
 
 
 def coding(code: rec.Coding | None) -> t.Coding | None:
@@ -42,31 +44,6 @@ def coding(code: rec.Coding | None) -> t.Coding | None:
     if code is None:
         return None
     return t.Coding(system=code.system, code=code.code, display=code.display)
-
-
-def organization(ref: rec.OrgRef | None) -> t.Organization | None:
-    """An organisation reference, when it carries a BIN."""
-    if ref is None or not ref.bin:
-        return None
-    return t.Organization(bin=ref.bin, name=ref.name, region=ref.region)
-
-
-def practitioner(ref: rec.PractitionerRef | None) -> t.Practitioner | None:
-    """A practitioner reference, when it carries a register id."""
-    if ref is None or not ref.id:
-        return None
-    return t.Practitioner(id=ref.id, name=ref.name)
-
-
-def provenance(prov: rec.Provenance) -> t.Provenance:
-    """Where a fact came from."""
-    return t.Provenance(
-        source=prov.source,
-        region=prov.region,
-        organization=organization(prov.organization),
-        practitioner=practitioner(prov.practitioner),
-        recorded_at=prov.recorded_at,
-    )
 
 
 def age_on(birth_date: date | None, day: date) -> int | None:
@@ -77,7 +54,7 @@ def age_on(birth_date: date | None, day: date) -> int | None:
     return day.year - birth_date.year - int(before_birthday)
 
 
-def identity(patient: rec.PatientRecord) -> t.Identity:
+def identity(patient: rec.PatientRecord, names: Names) -> t.Identity:
     """The register's identity of a person."""
     return t.Identity(
         iin=patient.iin,
@@ -89,20 +66,28 @@ def identity(patient: rec.PatientRecord) -> t.Identity:
         sex=Sex(patient.sex) if patient.sex in ("MALE", "FEMALE") else None,
         age=age_on(patient.birth_date, today()),
         region=patient.region,
-        provenance=provenance(patient.provenance),
+        provenance=names.provenance(patient.provenance),
     )
 
 
-def care_team(patient: rec.PatientRecord) -> t.CareTeam:
+def care_team(patient: rec.PatientRecord, names: Names) -> t.CareTeam:
     """The polyclinic and GP the person is attached to."""
     return t.CareTeam(
-        attached_organization=organization(patient.managing_org),
-        general_practitioner=practitioner(patient.gp),
-        provenance=provenance(patient.provenance),
+        attached_organization=names.organization(patient.managing_org),
+        general_practitioner=names.practitioner(patient.gp),
+        provenance=names.provenance(patient.provenance),
     )
 
 
-def allergies(items: Iterable[rec.Allergy]) -> list[t.Allergy]:
+def contacts(patient: rec.PatientRecord) -> list[t.EmergencyContact]:
+    """The people to call, as the register lists them."""
+    return [
+        t.EmergencyContact(name=c.name, relationship=c.relationship, phones=list(c.phones))
+        for c in patient.contacts
+    ]
+
+
+def allergies(items: Iterable[rec.Allergy], names: Names) -> list[t.Allergy]:
     """Allergies that are not resolved or refuted, one per substance, highest risk first."""
     chosen: dict[tuple[str, str], rec.Allergy] = {}
     for allergy in items:
@@ -120,7 +105,7 @@ def allergies(items: Iterable[rec.Allergy]) -> list[t.Allergy]:
             category=a.category,
             criticality=_CRITICALITY.get(a.criticality or "", Criticality.UNKNOWN),
             reactions=list(a.reactions),
-            provenance=provenance(a.provenance),
+            provenance=names.provenance(a.provenance),
         )
         for a in chosen.values()
     ]
@@ -134,7 +119,11 @@ def problem_status(problem: rec.Problem) -> ProblemStatus:
 
 
 def problems(
-    items: Iterable[rec.Problem], *, include_resolved: bool, active_only: bool = False
+    items: Iterable[rec.Problem],
+    names: Names,
+    *,
+    include_resolved: bool,
+    active_only: bool = False,
 ) -> list[t.Problem]:
     """The problem list (problem-list items), newest onset first."""
     chosen: dict[tuple[str, str, date | None], rec.Problem] = {}
@@ -153,7 +142,7 @@ def problems(
             code=coding(p.code),  # type: ignore[arg-type]
             status=problem_status(p),
             onset=p.onset.date() if p.onset else None,
-            provenance=provenance(p.provenance),
+            provenance=names.provenance(p.provenance),
         )
         for p in chosen.values()
     ]
@@ -161,49 +150,36 @@ def problems(
     return shaped
 
 
-def medications(
-    statements: Iterable[rec.MedicationStatement], prescriptions: Iterable[rec.Prescription]
-) -> list[t.Medication]:
-    """Active EHR statements and active DPS prescriptions, one per ATC code (EHR first)."""
-    by_atc: dict[str, t.Medication] = {}
-    for statement in statements:
-        if statement.status != "active" or statement.medication is None:
-            continue
-        key = statement.medication.code
-        if key in by_atc:
-            continue
-        by_atc[key] = t.Medication(
-            code=coding(statement.medication),  # type: ignore[arg-type]
-            name=statement.name or statement.medication.display or statement.medication.code,
-            dose=_quantity(statement.dose),
-            times_per_day=statement.times_per_day,
-            route=statement.route,
-            since=statement.since.date() if statement.since else None,
-            provenance=provenance(statement.provenance),
+def medications(medicines: Iterable[CurrentMedicine], names: Names) -> list[t.Medication]:
+    """Current medicines, each with every record that holds it."""
+    return [
+        t.Medication(
+            code=coding(m.code),  # type: ignore[arg-type]
+            name=m.name,
+            dose=_quantity(m.dose),
+            times_per_day=m.times_per_day,
+            route=m.route,
+            since=m.since,
+            provenance=names.provenance(m.provenance),
+            sources=[
+                t.MedicationSource(
+                    kind=MedicationEvidence(item.kind),
+                    provenance=names.provenance(item.provenance),
+                    covers_until=item.covers_until,
+                )
+                for item in m.evidence
+            ],
+            pharmacy_only=m.pharmacy_only,
         )
-    for prescription in prescriptions:
-        if prescription.status not in (None, "active") or prescription.drug is None:
-            continue
-        key = prescription.drug.code
-        if key in by_atc:
-            continue
-        by_atc[key] = t.Medication(
-            code=coding(prescription.drug),  # type: ignore[arg-type]
-            name=prescription.inn or prescription.drug.display or prescription.drug.code,
-            dose=_quantity(prescription.dose),
-            times_per_day=prescription.times_per_day,
-            route=prescription.route,
-            since=prescription.issued_at.date() if prescription.issued_at else None,
-            provenance=provenance(prescription.provenance),
-        )
-    return sorted(by_atc.values(), key=lambda m: m.name.lower())
+        for m in medicines
+    ]
 
 
-def immunizations(items: Iterable[rec.Immunization]) -> list[t.Immunization]:
+def immunizations(items: Iterable[rec.Immunization], names: Names) -> list[t.Immunization]:
     """Vaccinations given, oldest first."""
     seen: dict[tuple[str, date, int | None], t.Immunization] = {}
     for item in items:
-        if item.vaccine is None or item.occurred is None or item.status in _NOT_DONE:
+        if item.vaccine is None or item.occurred is None or item.status in NOT_DONE:
             continue
         day = item.occurred.date()
         seen.setdefault(
@@ -212,17 +188,17 @@ def immunizations(items: Iterable[rec.Immunization]) -> list[t.Immunization]:
                 vaccine=coding(item.vaccine),  # type: ignore[arg-type]
                 date=day,
                 dose_number=item.dose_number,
-                provenance=provenance(item.provenance),
+                provenance=names.provenance(item.provenance),
             ),
         )
     return sorted(seen.values(), key=lambda i: (i.date, i.vaccine.code))
 
 
-def screenings(items: Iterable[rec.Procedure]) -> list[t.Screening]:
+def screenings(items: Iterable[rec.Procedure], names: Names) -> list[t.Screening]:
     """Screening procedures done, newest first."""
     seen: dict[tuple[str, date], t.Screening] = {}
     for item in items:
-        if item.code is None or item.performed is None or item.status in _NOT_DONE:
+        if item.code is None or item.performed is None or item.status in NOT_DONE:
             continue
         if (item.category or "").lower() != SCREENING:
             continue
@@ -233,13 +209,15 @@ def screenings(items: Iterable[rec.Procedure]) -> list[t.Screening]:
                 code=coding(item.code),  # type: ignore[arg-type]
                 date=day,
                 outcome=item.outcome,
-                provenance=provenance(item.provenance),
+                provenance=names.provenance(item.provenance),
             ),
         )
     return sorted(seen.values(), key=lambda s: (s.date, s.code.code), reverse=True)
 
 
-def diagnostic_studies(items: Iterable[rec.DiagnosticReport]) -> list[t.DiagnosticStudy]:
+def diagnostic_studies(
+    items: Iterable[rec.DiagnosticReport], names: Names
+) -> list[t.DiagnosticStudy]:
     """Imaging, ECG and other studies, newest first."""
     shaped = [
         t.DiagnosticStudy(
@@ -247,7 +225,7 @@ def diagnostic_studies(items: Iterable[rec.DiagnosticReport]) -> list[t.Diagnost
             category=item.category,
             date=item.effective,
             conclusion=item.conclusion,
-            provenance=provenance(item.provenance),
+            provenance=names.provenance(item.provenance),
         )
         for item in items
         if item.code is not None and item.status != "entered-in-error"
@@ -257,7 +235,7 @@ def diagnostic_studies(items: Iterable[rec.DiagnosticReport]) -> list[t.Diagnost
 
 
 def lab_results(
-    history: rec.LabHistory, first: date | None, last: date | None
+    history: rec.LabHistory, names: Names, first: date | None, last: date | None
 ) -> list[t.LabResult]:
     """Validated results in the period (by result time), newest first."""
     shaped = []
@@ -275,7 +253,7 @@ def lab_results(
                 flag=LabFlag(result.flag) if result.flag else None,
                 resulted_at=result.resulted_at,
                 order_number=result.order_number,
-                provenance=provenance(result.provenance),
+                provenance=names.provenance(result.provenance),
             )
         )
     shaped.sort(key=lambda r: (_sort_time(r.resulted_at), r.order_number or ""), reverse=True)
@@ -283,7 +261,7 @@ def lab_results(
 
 
 def encounters(
-    items: Iterable[rec.Encounter], first: date | None, last: date | None
+    items: Iterable[rec.Encounter], names: Names, first: date | None, last: date | None
 ) -> list[t.Encounter]:
     """Encounters (EHR visits and ambulance calls) starting in the period, newest first."""
     shaped = []
@@ -295,10 +273,10 @@ def encounters(
                 kind=EncounterKind(item.kind),
                 start=item.start,
                 end=item.end,
-                organization=organization(item.organization),
-                practitioner=practitioner(item.practitioner),
+                organization=names.organization(item.organization),
+                practitioner=names.practitioner(item.practitioner),
                 diagnosis=coding(item.diagnosis),
-                provenance=provenance(item.provenance),
+                provenance=names.provenance(item.provenance),
             )
         )
     shaped.sort(key=lambda e: e.start, reverse=True)
@@ -306,7 +284,12 @@ def encounters(
 
 
 def dispensations(
-    items: Iterable[rec.Dispensation], first: date | None, last: date | None, *, show_cost: bool
+    items: Iterable[rec.Dispensation],
+    names: Names,
+    first: date | None,
+    last: date | None,
+    *,
+    show_cost: bool,
 ) -> list[t.Dispensation]:
     """Dispensations in the period, newest first; cost only for those who may see it."""
     shaped = []
@@ -323,7 +306,7 @@ def dispensations(
                 amount_kzt=item.amount if show_cost else None,
                 program=item.program or "",
                 dispensed_at=item.dispensed_at,
-                pharmacy=organization(item.pharmacy),
+                pharmacy=names.organization(item.pharmacy),
             )
         )
     shaped.sort(key=lambda d: d.dispensed_at, reverse=True)

@@ -58,7 +58,7 @@ class Query:
             EntryPoint.PASSPORT,
             requested_sections(fields, PASSPORT_FIELDS),
             break_glass_reason,
-            wants_weight="doseCheck" in fields,
+            fields=fields,
         )
         # Every load settles before the sections are shaped, so they need no await of their own.
         await read.settled()

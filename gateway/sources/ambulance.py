@@ -9,7 +9,7 @@ import httpx
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from gateway.clock import SOURCE_LOCAL
+from gateway.clock import KAZAKHSTAN
 from gateway.config import SourceSettings
 from gateway.records import (
     AMBULANCE,
@@ -66,7 +66,7 @@ def _time(value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=SOURCE_LOCAL)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=KAZAKHSTAN)
 
 
 def _int(value: str | None) -> int | None:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway.clock import SOURCE_LOCAL
+from gateway.clock import KAZAKHSTAN
 from gateway.config import SourceSettings
 from gateway.records import (
     Coding,
@@ -69,7 +69,7 @@ def _time(value: Any) -> datetime | None:
     if text is None:
         return None
     parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=SOURCE_LOCAL)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=KAZAKHSTAN)
 
 
 def _date(value: Any) -> date | None:

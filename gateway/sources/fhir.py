@@ -14,7 +14,14 @@ from typing import Any, Literal
 import httpx
 
 from gateway.config import SourceSettings
-from gateway.records import EhrRecord, OrgRef, PatientRecord, PractitionerRef, Screened
+from gateway.records import (
+    Directory,
+    EhrRecord,
+    OrgRef,
+    PatientRecord,
+    PractitionerRef,
+    Screened,
+)
 from gateway.sources.errors import source_errors
 from gateway.sources.fhir_client import FhirClient, chunked, entry_ok, request_url
 from gateway.sources.fhir_mapping import (
@@ -34,6 +41,18 @@ PAGE_SIZE = 500  # the contract's maximum _count: one page holds a whole record 
 _ICD10_PREFIX = re.compile(r"[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?")
 # Room for a national directory of organisations and practitioners (warm_directory).
 _NAMES_CACHE_SIZE = 200_000
+# Remembered for a key the register was asked for and does not know.
+_NOT_IN_REGISTER = object()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NameSearch:
+    """Keys of one kind the name caches do not hold, and the directory map they go into."""
+
+    resource_type: str
+    by: str
+    keys: tuple[str, ...]
+    into: dict[str, Any]
 
 
 def _safe_token(value: str) -> bool:
@@ -237,49 +256,80 @@ class RegisterAdapter:
         self, keys: Iterable[str], by: Literal["bin", "id"] = "bin"
     ) -> dict[str, OrgRef]:
         """Organisations by BIN (or FHIR id): one OR search per 100 uncached; unknown absent."""
-        return await self._lookup(
-            keys, by, self._orgs, "Organization", BIN_SYSTEM, _organization, self._remember_org
-        )
+        found, missing = self._known(self._orgs, by, keys)
+        if missing:
+            found.update(await self._search_names("Organization", by, missing))
+        return found
 
     async def practitioners(
         self, keys: Iterable[str], by: Literal["identifier", "id"] = "identifier"
     ) -> dict[str, PractitionerRef]:
         """Practitioners by register id (or FHIR id), batched like ``organizations``."""
-        return await self._lookup(
-            keys,
-            by,
-            self._practitioners,
-            "Practitioner",
-            PRACTITIONER_SYSTEM,
-            _practitioner,
-            self._remember_practitioner,
-        )
+        found, missing = self._known(self._practitioners, by, keys)
+        if missing:
+            found.update(await self._search_names("Practitioner", by, missing))
+        return found
 
-    async def _lookup(
+    def known_directory(
         self,
-        keys: Iterable[str],
-        by: str,
-        cache: TtlLru,
-        resource_type: str,
-        system: str,
-        parse: Callable[[dict[str, Any]], Any],
-        remember: Callable[[Any], Any],
-    ) -> dict[str, Any]:
+        bins: Iterable[str],
+        org_ids: Iterable[str],
+        practitioner_ids: Iterable[str],
+        practitioner_fhir_ids: Iterable[str],
+    ) -> tuple[Directory, list[NameSearch]]:
+        """The names of these keys the name caches hold, and the searches for the others."""
+        wanted = (
+            ("Organization", "bin", self._orgs, bins),
+            ("Organization", "id", self._orgs, org_ids),
+            ("Practitioner", "identifier", self._practitioners, practitioner_ids),
+            ("Practitioner", "id", self._practitioners, practitioner_fhir_ids),
+        )
+        found: list[dict[str, Any]] = []
+        searches: list[NameSearch] = []
+        for resource_type, by, cache, keys in wanted:
+            known, missing = self._known(cache, by, keys)
+            found.append(known)
+            if missing:
+                searches.append(NameSearch(resource_type, by, tuple(missing), known))
+        return Directory(*found), searches
+
+    async def complete_directory(self, searches: Iterable[NameSearch]) -> None:
+        """Run the searches of ``known_directory`` in parallel, filling the directory it gave."""
+        searches = list(searches)
+        answers = await asyncio.gather(
+            *(self._search_names(s.resource_type, s.by, list(s.keys)) for s in searches)
+        )
+        for search, answer in zip(searches, answers, strict=True):
+            search.into.update(answer)
+
+    def _known(
+        self, cache: TtlLru, by: str, keys: Iterable[str]
+    ) -> tuple[dict[str, Any], list[str]]:
+        """The cached entries of ``keys`` and the keys never looked up (or expired)."""
         found: dict[str, Any] = {}
         missing: list[str] = []
         for key in dict.fromkeys(keys):  # dedupe, keep order
             if not _safe_token(key):
                 continue
             cached = cache.get((by, key))
-            if cached is not None:
-                found[key] = cached
-            else:
+            if cached is None:
                 missing.append(key)
-        if not missing:
-            return found
+            elif cached is not _NOT_IN_REGISTER:
+                found[key] = cached
+        return found, missing
+
+    async def _search_names(self, resource_type: str, by: str, keys: list[str]) -> dict[str, Any]:
+        """Search the register for ``keys``; remember what it answered, and what it did not
+        know (so an unknown reference is not asked for again within ttl_s)."""
+        is_org = resource_type == "Organization"
+        system = BIN_SYSTEM if is_org else PRACTITIONER_SYSTEM
+        parse = _organization if is_org else _practitioner
+        remember = self._remember_org if is_org else self._remember_practitioner
+        cache = self._orgs if is_org else self._practitioners
+        found: dict[str, Any] = {}
         with source_errors(self.source):
             searches = []
-            for chunk in chunked(missing):
+            for chunk in chunked(keys):
                 if by == "id":
                     params = [("_id", ",".join(chunk))]
                 else:
@@ -290,9 +340,12 @@ class RegisterAdapter:
             for entries in await asyncio.gather(*searches):
                 for resource in _resources(entries, resource_type):
                     ref = remember(parse(resource))
-                    key = ref.fhir_id if by == "id" else (ref.bin if by == "bin" else ref.id)
-                    if key in missing:
+                    key = ref.fhir_id if by == "id" else (ref.bin if is_org else ref.id)
+                    if key in keys:
                         found[key] = ref
+        for key in keys:
+            if key not in found:
+                cache.put((by, key), _NOT_IN_REGISTER)
         return found
 
 

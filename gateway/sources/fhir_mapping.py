@@ -10,13 +10,14 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from gateway.clock import SOURCE_LOCAL
+from gateway.clock import KAZAKHSTAN
 from gateway.records import (
     EMERGENCY,
     INPATIENT,
     OUTPATIENT,
     Allergy,
     Coding,
+    Contact,
     Device,
     DiagnosticReport,
     Encounter,
@@ -51,6 +52,18 @@ ENCOUNTER_KINDS = {
     "OBSENC": INPATIENT,
     "PRENC": OUTPATIENT,
     "EMER": EMERGENCY,
+}
+
+# Patient.contact.relationship codes (HL7 v2 table 0131) -> their published displays.
+CONTACT_ROLES = {
+    "C": "Emergency Contact",
+    "E": "Employer",
+    "F": "Federal Agency",
+    "I": "Insurance Company",
+    "N": "Next-of-Kin",
+    "O": "Other",
+    "S": "State Agency",
+    "U": "Unknown",
 }
 
 # Timing.repeat.periodUnit -> periods per day.
@@ -97,7 +110,7 @@ def parse_datetime(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=SOURCE_LOCAL)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=KAZAKHSTAN)
 
 
 def parse_date(value: Any) -> date | None:
@@ -247,6 +260,38 @@ def map_patient(resource: Resource, source: str, region: str | None) -> PatientR
         provenance=Provenance(
             source, region, managing_org, gp_ref, parse_datetime(meta.get("lastUpdated"))
         ),
+        contacts=tuple(
+            contact for raw in _list(resource.get("contact")) if (contact := _contact(raw))
+        ),
+    )
+
+
+def _contact(raw: Any) -> Contact | None:
+    """A Patient.contact with a name: relationship word, v2-0131 code and phone numbers."""
+    raw = _dict(raw)
+    name = _dict(raw.get("name"))
+    given = [g for g in _list(name.get("given")) if _str(g)]
+    text = _str(name.get("text")) or " ".join(
+        part for part in (_str(name.get("family")), *given) if part
+    )
+    if not text:
+        return None
+    relationship = _dict(next(iter(_list(raw.get("relationship"))), None))
+    role = _dict(next(iter(_list(relationship.get("coding"))), None))
+    code = _str(role.get("code"))
+    phones = tuple(
+        value
+        for point in _list(raw.get("telecom"))
+        if _dict(point).get("system") in (None, "phone", "sms")
+        and (value := _str(_dict(point).get("value")))
+    )
+    return Contact(
+        name=text,
+        relationship=_str(relationship.get("text"))
+        or _str(role.get("display"))
+        or CONTACT_ROLES.get(code or ""),
+        relationship_code=code,
+        phones=phones,
     )
 
 

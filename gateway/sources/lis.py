@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway.clock import SOURCE_LOCAL
+from gateway.clock import KAZAKHSTAN
 from gateway.config import SourceSettings
 from gateway.records import (
     ABNORMAL,
@@ -44,7 +44,7 @@ def parse_local_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return datetime.strptime(value.strip(), "%d.%m.%Y %H:%M").replace(tzinfo=SOURCE_LOCAL)
+        return datetime.strptime(value.strip(), "%d.%m.%Y %H:%M").replace(tzinfo=KAZAKHSTAN)
     except ValueError:
         return None
 

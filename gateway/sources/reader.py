@@ -159,11 +159,14 @@ class PersonReader:
         return self._fetch(lis.source, "lab", lambda: lis.history(self.iin))
 
     def prescriptions(self) -> asyncio.Future[Fetched[list[Prescription]] | None]:
-        """Active prescriptions from the drug provision system."""
+        """Every prescription of the person, whatever its status (one call): the active ones,
+        and the dose and duration behind each dispensation."""
         dps = self.systems.dps
         if dps is None:
             return _finished(None)
-        return self._fetch(dps.source, "prescriptions", lambda: dps.active_prescriptions(self.iin))
+        return self._fetch(
+            dps.source, "prescriptions-all", lambda: dps.prescriptions(self.iin, "all")
+        )
 
     def dispensations(self) -> asyncio.Future[Fetched[list[Dispensation]] | None]:
         """Every dispensation of the person (filtered by period by the caller)."""

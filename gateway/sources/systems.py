@@ -19,7 +19,7 @@ import httpx
 
 from gateway.config import Settings, SourceKind, SourceSettings
 from gateway.deadline import Deadline
-from gateway.records import StatRow
+from gateway.records import Directory, OrgRef, PractitionerRef, StatRow
 from gateway.sources.ambulance import AmbulanceAdapter
 from gateway.sources.breaker import BreakerSettings
 from gateway.sources.dps import DpsAdapter
@@ -174,19 +174,27 @@ class SourceSystems:
             for ehr, result in zip(ehrs, fetched, strict=True)
         ]
 
-    async def names(
-        self, org_bins: Iterable[str], practitioner_ids: Iterable[str]
-    ) -> tuple[dict[str, str | None], dict[str, str | None]]:
-        """Names of organisations (by BIN) and practitioners (by register id) from the register;
-        unknown ones are absent."""
-        orgs, practitioners = await asyncio.gather(
-            self.register.organizations(sorted(set(org_bins))),
-            self.register.practitioners(sorted(set(practitioner_ids))),
-        )
-        return (
-            {key: ref.name for key, ref in orgs.items()},
-            {key: ref.name for key, ref in practitioners.items()},
-        )
+    async def directory(
+        self,
+        organizations: Iterable[OrgRef],
+        practitioners: Iterable[PractitionerRef],
+        deadline: Deadline,
+        ask: bool = True,
+    ) -> Directory:
+        """The register's names of these references: the cached ones at once (the directory is
+        kept warm), the others asked in one round trip within ``deadline`` unless ``ask`` is
+        false (the register is known to be down). Best effort: names are never worth an error."""
+        bins, org_ids = _keys(organizations, "bin")
+        ids, fhir_ids = _keys(practitioners, "id")
+        register = self.register
+        directory, searches = register.known_directory(bins, org_ids, ids, fhir_ids)
+        if searches and ask:
+            try:
+                async with asyncio.timeout(deadline.remaining()):
+                    await register.complete_directory(searches)
+            except Exception:  # noqa: S110 - names are a courtesy: serve the cached ones
+                pass
+        return directory
 
     # --- operations ------------------------------------------------------------------------------
 
@@ -230,3 +238,16 @@ class SourceSystems:
             codec=RECORD_CODEC,
             timeout_s=self.timeout_s(source),
         )
+
+
+def _keys(refs: Iterable[OrgRef | PractitionerRef], attribute: str) -> tuple[set[str], set[str]]:
+    """The identifiers (BIN or register id) of references, and the FHIR ids of those without."""
+    identifiers: set[str] = set()
+    fhir_ids: set[str] = set()
+    for ref in refs:
+        key = getattr(ref, attribute)
+        if key:
+            identifiers.add(key)
+        elif ref.fhir_id:
+            fhir_ids.add(ref.fhir_id)
+    return identifiers, fhir_ids

@@ -342,7 +342,8 @@ def assert_asked_only_for(observed: Observed, allowed: set[str]) -> None:
     """No source was asked for data of a section outside ``allowed``, and each allowed one was."""
     assert bool(observed.api("lis")) == ("LAB_RESULTS" in allowed)
     dps_paths = [r["path"].rsplit("/", 1)[-1] for r in observed.api("dps")]
-    assert ("dispensations" in dps_paths) == ("DISPENSATIONS" in allowed)
+    # Current medicines include dispensations whose supply covers today (issue 12).
+    assert ("dispensations" in dps_paths) == bool(allowed & DISPENSED_FOR)
     assert bool(observed.api("ambulance")) == ("ENCOUNTERS" in allowed)
     needed = set().union(*(EHR_NEEDS.get(section, frozenset()) for section in allowed))
     assert observed.revincluded_types() == needed
@@ -351,11 +352,14 @@ def assert_asked_only_for(observed: Observed, allowed: set[str]) -> None:
     assert observed.observation_codes() <= shown
 
 
+# The sections shown from DPS dispensations: their list, and the current medicines.
+DISPENSED_FOR = frozenset({"DISPENSATIONS", "MEDICATIONS", "EMERGENCY"})
+
 # The LOINC codes of SOURCES.md's Observation table each section shows (this test's own
 # reading of the contract and the passport's fields).
 OBSERVATION_CODES: dict[str, frozenset[str]] = {
     "EMERGENCY": frozenset({"883-9", "10331-7", "82810-3", "11778-8", "29463-7"}),
-    "LIFESTYLE": frozenset({"68516-4", "93832-4"}),
+    "LIFESTYLE": frozenset({"82290-8", "93832-4"}),
     "PHYSIOLOGICAL_STATE": frozenset({"82810-3", "11778-8", "85354-9", "8867-4"}),
     "RISK_BEHAVIOURS": frozenset({"72166-2", "75626-2", "11343-1"}),
     "ANTHROPOMETRICS": frozenset({"29463-7", "8302-2", "39156-5", "8280-0"}),

@@ -60,7 +60,13 @@ def _discloses(body: dict[str, Any]) -> bool:
     """True when the answer carries any part of a person's record."""
     data = body.get("data") or {}
     passport = data.get("passport") or {}
-    return data.get("emergency") is not None or any(
+    # An emergency summary whose every field is unknown (its sources did not answer within the
+    # deadline: each null with SOURCE_UNAVAILABLE) shows nothing of the person.
+    emergency = data.get("emergency") or {}
+    shown = {
+        name: value for name, value in emergency.items() if name not in ("sources", "complete")
+    }
+    return any(value is not None for value in shown.values()) or any(
         value is not None for name, value in passport.items() if name != "iin"
     )
 

@@ -153,21 +153,16 @@ def readiness(gateway: Gateway) -> dict[str, Any]:
 
 
 def _rich_person(stack: Stack) -> str:
-    """Someone every source knows something about (labs, drugs, ambulance, two regions)."""
-    truth = stack.ground_truth
+    """Someone most sources know something about (labs, drugs, ambulance, problems,
+    allergies; two regions preferred): the richest record, first by IIN on a tie."""
+    people = stack.ground_truth["people"]
 
-    def rich(person: dict[str, Any]) -> bool:
-        return bool(
-            person["labResults"]
-            and person["dispensations"]
-            and person["ambulanceCalls"]
-            and person["problems"]
-            and person["allergies"]
-        )
+    def richness(iin: str) -> tuple[int, int]:
+        person = people[iin]
+        kinds = ("labResults", "dispensations", "ambulanceCalls", "problems", "allergies")
+        return (sum(bool(person[kind]) for kind in kinds), len(person["ehrRegions"]))
 
-    candidates = people(stack, rich)
-    two_regions = [iin for iin in candidates if len(truth["people"][iin]["ehrRegions"]) > 1]
-    return (two_regions or candidates)[0]
+    return max(sorted(people), key=richness)
 
 
 # --- each source down in turn ---------------------------------------------------------------
@@ -221,13 +216,19 @@ def test_each_source_down_serves_every_other_section(
     assert passport is not None, body.get("errors")
     failed = FIELDS_OF[emulator]
     expected_errors = {("passport", name): "SOURCE_UNAVAILABLE" for name in failed}
+    # The emergency summary's fields that source feeds say so too (issue 12).
+    if emulator.startswith("ehr-"):
+        expected_errors |= {
+            ("passport", "emergency", name): "SOURCE_UNAVAILABLE"
+            for name in ("bloodGroup", "allergies")
+        }
     assert errors_by_path(body) == expected_errors
     for name in sorted(set(healthy) - {"sources", "emergency"}):
         if name in failed:
             assert passport[name] is None, name
         else:
             assert passport[name] == healthy[name], name
-    # The emergency summary serves what it has when a source fails (its own `sources` says so).
+    # The emergency summary serves what it has (tests/e2e/test_outage_truth.py has the rest).
     assert passport["emergency"] is not None
     report = source_report(passport["sources"], source)
     assert report["ok"] is False and report["stale"] is False and report["error"]
@@ -287,18 +288,22 @@ def test_emergency_answers_within_deadline_when_a_source_hangs(
         assert data["identity"]["iin"] == target
 
 
-def test_emergency_keeps_healthy_regions_when_one_ehr_hangs(clean_faults: Stack) -> None:
+def test_emergency_with_one_ehr_hung_does_not_pass_off_half_the_allergies(
+    clean_faults: Stack,
+) -> None:
+    # Issue 12: a list is [] or complete only when every source that may hold it answered.
     stack = clean_faults
     crew = stack.token("emergency", org_bin="000000000000")
     target = _emergency_patients(stack)[2]
     with stack.fresh_gateway(policy={"emergency_deadline_ms": EMERGENCY_DEADLINE_MS}) as gateway:
         stack.fault("ehr-almaty", hang=True)
         response = gateway.graphql(EMERGENCY, {"iin": target, "reason": "anaphylaxis"}, crew)
-    data = response.json()["data"]["emergency"]
-    truth = stack.ground_truth["people"][target]
-    assert {a["substance"]["code"] for a in data["allergies"]} == _active_allergies(
-        truth, skip_region="almaty"
-    )
+    body = response.json()
+    data = body["data"]["emergency"]
+    assert data["identity"]["iin"] == target
+    assert data["allergies"] is None and data["activeProblems"] is None
+    assert errors_by_path(body)[("emergency", "allergies")] == "SOURCE_UNAVAILABLE"
+    assert source_report(data["sources"], "ehr-almaty")["error"] == "timeout"
 
 
 # --- 30 % errors: retries recover most, the budget caps the extra calls ---------------------

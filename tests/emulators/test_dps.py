@@ -348,6 +348,7 @@ def _served_prescription(item: dict) -> dict:
         "dose": item["dosage"]["dose"],
         "timesPerDay": item["dosage"]["timesPerDay"],
         "route": item["dosage"]["route"],
+        "durationDays": item["dosage"]["durationDays"],
         "issuedAt": item["issuedAt"],
         "validUntil": item["validUntil"],
         "program": item["program"],
@@ -364,6 +365,7 @@ def _served_dispensation(item: dict) -> tuple:
         item["dispensedAt"],
         item["pharmacy"]["bin"],
         item["pharmacy"]["region"],
+        item["prescriptionId"],
     )
 
 
@@ -377,6 +379,7 @@ def _expected_dispensation(d: dict) -> tuple:
         d["dispensedAt"],
         d["pharmacy"]["bin"],
         d["pharmacy"]["region"],
+        d["prescriptionId"],
     )
 
 

@@ -18,6 +18,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from emulators.clock import search_date
 from emulators.fhir import create_fhir_app
 from emulators.storage import create_database, database_path
 from tests.servers import serve_app
@@ -66,6 +67,10 @@ ENCOUNTERS = [
     ("e1", "p1", "AMB", "2025-12-31T23:30:00+05:00"),
     ("e2", "p1", "IMP", "2026-01-01T00:30:00+05:00"),
     ("e3", "p2", "EMER", "2026-02-10T12:00:00+05:00"),
+    # Almaty was UTC+06:00 until 2024-03-01 (tzdata Asia/Almaty): local days decide.
+    ("e4", "p3", "AMB", "2023-05-01T00:30:00+06:00"),
+    ("e5", "p3", "AMB", "2023-04-30T23:30:00+06:00"),
+    ("e6", "p3", "AMB", "2024-03-01T00:30:00+05:00"),
 ]
 
 
@@ -137,7 +142,7 @@ def _build_ehr(data_dir: Path) -> Path:
             "subject": {"reference": f"Patient/{pid}"},
             "period": {"start": start},
         }
-        _insert(db, encounter, pid, start, [("class", ACT_CODE, klass)])
+        _insert(db, encounter, pid, search_date(start), [("class", ACT_CODE, klass)])
     db.commit()
     db.close()
     return database_path(data_dir, "ehr-astana")
@@ -459,6 +464,21 @@ def test_encounter_class(ehr: httpx.Client) -> None:
     """Encounter class token."""
     bundle = fhir_json(ehr.get("/Encounter", params={"class": "IMP,EMER"}))
     assert sorted(ids(bundle)) == ["e2", "e3"]
+
+
+def test_dates_before_2024_are_days_of_the_old_almaty_offset(ehr: httpx.Client) -> None:
+    """A day is an Almaty calendar day, at +06:00 before 2024-03-01; instants compare in time."""
+
+    def found(**params: str) -> list[str]:
+        return ids(fhir_json(ehr.get("/Encounter", params={"patient": "p3", **params})))
+
+    assert found(date="2023-05-01") == ["e4"]
+    assert found(date="2023-04-30") == ["e5"]
+    assert found(date="2023-05") == ["e4"]
+    assert found(date="2024-03-01") == ["e6"]
+    assert found(date="ge2023-04-30T18:00:00Z") == ["e4", "e6"]  # e5 is 17:30 UTC
+    assert found(date="lt2023-05-01T00:00:00") == ["e5"]  # local time without an offset
+    assert found(_sort="-date") == ["e6", "e4", "e5"]
 
 
 def test_patient_search_by_identifier_gender_and_birthdate(ehr: httpx.Client) -> None:
@@ -1055,3 +1075,142 @@ def test_every_resource_of_sampled_people_validates(population: dict, truth: dic
             ):
                 for resource in ehr_search(ehr, resource_type, iin):  # validates the pages
                     assert resource["resourceType"] == resource_type
+
+
+# --- parents and guardians (RelatedPerson) and emergency contacts ---------------------------
+
+
+def guardians_in_truth(truth: dict) -> list[tuple[str, dict]]:
+    """(child IIN, guardian entry) for every RelatedPerson the truth knows."""
+    return [(iin, g) for iin, p in truth["people"].items() for g in p["guardians"]]
+
+
+def related_key(resource: dict) -> tuple:
+    """What the truth says of one RelatedPerson resource."""
+    period = resource["period"]
+    return (
+        resource["identifier"][0]["value"],
+        resource["relationship"][0]["coding"][0]["code"],
+        resource["active"],
+        period["start"],
+        period.get("end"),
+    )
+
+
+def truth_key(entry: dict) -> tuple:
+    """The same tuple from a ground-truth guardian entry."""
+    return (
+        entry["iin"],
+        entry["relationship"],
+        entry["active"],
+        entry["periodStart"],
+        entry["periodEnd"],
+    )
+
+
+def family_sample(truth: dict) -> list[str]:
+    """Children of every family edge case, then other children with guardians."""
+    cases = truth["edgeCases"]
+    edge = [*cases["twins"], *cases["legalGuardian"], *cases["guardianEnded"]]
+    edge += cases["childTurned18"]
+    others = sorted(iin for iin, p in truth["people"].items() if p["guardians"])
+    return list(dict.fromkeys([*edge, *others]))[:SAMPLE]
+
+
+def test_related_persons_of_a_child_are_the_truths_guardians(population: dict, truth: dict) -> None:
+    """By chained search and by patient reference: exactly the guardians the truth lists."""
+    register = population["register"]
+    people = truth["people"]
+    for iin in family_sample(truth):
+        chained = search_all(register, "/RelatedPerson", **{"patient.identifier": f"{IIN}|{iin}"})
+        found = sorted(related_key(r) for r in chained[1])
+        assert found == sorted(truth_key(g) for g in people[iin]["guardians"])
+        patient = fhir_json(register.get("/Patient", params={"identifier": f"{IIN}|{iin}"}))
+        pid = patient["entry"][0]["resource"]["id"]
+        direct = search_all(register, "/RelatedPerson", patient=f"Patient/{pid}")[1]
+        assert direct == chained[1]
+        for resource in direct:
+            assert resource["patient"]["reference"] == f"Patient/{pid}"
+            assert fhir_json(register.get(f"/RelatedPerson/{resource['id']}")) == resource
+
+
+def test_related_persons_of_an_adult_by_identifier_and_active(
+    population: dict, truth: dict
+) -> None:
+    """identifier = the adult's IIN; active=true keeps only the active records."""
+    register = population["register"]
+    by_adult: dict[str, list[tuple[str, dict]]] = {}
+    for child, entry in guardians_in_truth(truth):
+        by_adult.setdefault(entry["iin"], []).append((child, entry))
+    adults = sorted(by_adult)[:SAMPLE]
+    patients = {
+        r["id"]: r["identifier"][0]["value"]
+        for r in search_all(register, "/Patient", _count=500)[1]
+    }
+    for adult in adults:
+        found = search_all(register, "/RelatedPerson", identifier=f"{IIN}|{adult}")[1]
+        children = sorted(patients[r["patient"]["reference"].split("/")[1]] for r in found)
+        assert children == sorted(child for child, _ in by_adult[adult])
+        active = search_all(register, "/RelatedPerson", identifier=f"{IIN}|{adult}", active="true")[
+            1
+        ]
+        assert len(active) == sum(1 for _, e in by_adult[adult] if e["active"])
+        assert all(r["active"] is True for r in active)
+
+
+def test_patient_search_reverse_includes_related_persons(population: dict, truth: dict) -> None:
+    """Patient?identifier=...&_revinclude=RelatedPerson:patient: the child and its guardians."""
+    register = population["register"]
+    for iin in family_sample(truth)[:10]:
+        bundle = fhir_json(
+            register.get(
+                "/Patient",
+                params={"identifier": f"{IIN}|{iin}", "_revinclude": "RelatedPerson:patient"},
+            )
+        )
+        assert bundle["total"] == 1
+        included = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "include"]
+        assert sorted(related_key(r) for r in included) == sorted(
+            truth_key(g) for g in truth["people"][iin]["guardians"]
+        )
+
+
+def test_related_person_searches_in_a_batch(population: dict, truth: dict) -> None:
+    """A batch of RelatedPerson searches answers what each search answers alone."""
+    register = population["register"]
+    urls = [f"RelatedPerson?patient.identifier={IIN}|{iin}" for iin in family_sample(truth)[:5]]
+    answer = fhir_json(register.post("", json=_batch(*urls)))
+    for url, entry in zip(urls, answer["entry"], strict=True):
+        assert entry["response"]["status"] == "200 OK"
+        assert entry["resource"] == fhir_json(register.get(f"/{url}"))
+
+
+def test_related_person_is_only_in_the_register_and_searches_are_strict(
+    population: dict,
+) -> None:
+    """The EHR holds none (404); an unknown parameter or sort is 400, never ignored."""
+    outcome(population["ehr-almaty"].get("/RelatedPerson", params={"patient": "x"}), 404)
+    register = population["register"]
+    outcome(register.get("/RelatedPerson", params={"name": "Ахметова"}), 400)
+    outcome(register.get("/RelatedPerson", params={"_sort": "-date"}), 400)
+    outcome(register.get("/RelatedPerson", params={"patient": "Organization/org-1"}), 400)
+
+
+def test_patient_contacts_are_the_truths_emergency_contacts(population: dict, truth: dict) -> None:
+    """Patient.contact: v2-0131 C or N, the register's word, name and phones, as the truth says."""
+    register = population["register"]
+    people = truth["people"]
+    with_contacts = [iin for iin in sorted(people) if people[iin]["contacts"]]
+    for iin in [*family_sample(truth)[:10], *with_contacts[:SAMPLE]]:
+        bundle = fhir_json(register.get("/Patient", params={"identifier": f"{IIN}|{iin}"}))
+        patient = bundle["entry"][0]["resource"]
+        shown = []
+        for contact in patient.get("contact", []):
+            relationship = contact["relationship"][0]
+            coding = relationship["coding"][0]
+            assert coding["system"] == "http://terminology.hl7.org/CodeSystem/v2-0131"
+            assert coding["code"] in ("C", "N")
+            phones = [t["value"] for t in contact.get("telecom", []) if t["system"] == "phone"]
+            word = relationship.get("text") or coding["display"]
+            shown.append({"name": contact["name"]["text"], "relationship": word, "phones": phones})
+        assert shown == people[iin]["contacts"]

@@ -46,7 +46,7 @@ def _tiny_lis(data_dir: Path) -> Path:
             "LIS-1",
             1,
             "GLU",
-            "2345-7",
+            "14749-6",
             "Glucose",
             "5.4",
             "mmol/L",
@@ -67,7 +67,7 @@ def _tiny_lis(data_dir: Path) -> Path:
             "2026-11-25T15:02",
         ),
         # A result row under an order still in work must not be shown.
-        ("LIS-2", 1, "GLU", "2345-7", "Glucose", "9.9", "mmol/L", "3.9-6.1", "H", None),
+        ("LIS-2", 1, "GLU", "14749-6", "Glucose", "9.9", "mmol/L", "3.9-6.1", "H", None),
         ("LIS-4", 1, "CRP", "1988-5", "CRP", "<0.1", "mg/L", "0-5", "L", "2026-09-30T10:00"),
     ]
     db.executemany("INSERT INTO lab_result VALUES (?,?,?,?,?,?,?,?,?,?)", results)
@@ -114,7 +114,7 @@ def test_orders_have_the_contract_shape(client: httpx.Client) -> None:
         "results": [
             {
                 "testCode": "GLU",
-                "loinc": "2345-7",
+                "loinc": "14749-6",
                 "testName": "Glucose",
                 "value": "5.4",
                 "units": "mmol/L",

@@ -21,7 +21,7 @@ PROGRAMME = screening.load_screening_programme()
 RULES = PROGRAMME.rules
 TODAY = date(2026, 11, 25)
 MAMMOGRAPHY, PAP, FOBT = "71651007", "171149006", "104435004"
-BLOOD_PRESSURE, DIABETES, GLAUCOMA = "268556000", "268547008", "171205003"
+BLOOD_PRESSURE, DIABETES, GLAUCOMA = "171222001", "171183004", "171205003"
 
 
 def _age(birth: date, day: date) -> int:
@@ -54,6 +54,8 @@ def test_programme_has_the_issue_figures_and_its_legal_source() -> None:
         (lambda r: r.update(minAge=80), "ages"),
         (lambda r: r.update(intervalYears=0), "interval"),
         (lambda r: r.update(source=""), "source"),
+        (lambda r: r["exclusions"].append({"why": "x", "source": "y"}), "no problem"),
+        (lambda r: r["exclusions"][0].update(source=" "), "exclusion needs its source"),
     ],
 )
 def test_inconsistent_programme_is_refused(change, message, tmp_path: Path) -> None:
@@ -213,3 +215,92 @@ def test_under_thirty_for_the_whole_horizon_nothing_is_due(born, sex, done) -> N
     horizon = screening.add_months(TODAY.replace(day=1), 12)
     if _age(born, horizon) < 30:
         assert screening.plan(RULES, born, sex, done, TODAY, 12) == []
+
+
+# --- exclusions: under dynamic observation, organ removed (issue 12) -----------------------
+
+OBSERVED = screening.Condition
+DONE = screening.PastProcedure
+SIXTY = date(1966, 3, 10)  # 60 on TODAY: in every adult target group
+
+
+def _excluded(conditions=(), procedures=()) -> dict[str, str]:
+    return screening.exclusions(PROGRAMME, conditions, procedures)
+
+
+def test_the_programme_states_each_exclusion_with_its_source() -> None:
+    raw = json.loads(DATA.read_text(encoding="utf-8"))
+    assert "dynamic observation" in raw["observedStatuses"]["source"]
+    for rule in RULES:
+        assert rule.exclusions, rule.code
+        assert all(e.source.strip() for e in rule.exclusions)
+    by_code = {r.code: r for r in RULES}
+    # KR DSM-174/2020 Appendix 1: the cardio-metabolic screenings leave out people under
+    # observation for hypertension, coronary heart disease, diabetes or glaucoma.
+    for code in (BLOOD_PRESSURE, DIABETES, GLAUCOMA):
+        problems = {p for e in by_code[code].exclusions for p in e.problems}
+        assert {"I10", "I25", "E10", "E11", "H40"} <= problems
+    assert "116140006" in by_code[PAP].exclusions[1].procedures  # total hysterectomy
+    assert "27865001" in by_code[MAMMOGRAPHY].exclusions[1].procedures  # bilateral mastectomy
+    assert "26390003" in by_code[FOBT].exclusions[1].procedures  # total colectomy
+
+
+@pytest.mark.parametrize("icd10", ["E11.9", "E10.9", "I10", "I25.1", "H40.1"])
+def test_a_diabetic_or_hypertensive_is_not_invited_to_the_cardio_metabolic_screenings(
+    icd10: str,
+) -> None:
+    excluded = _excluded([OBSERVED(icd10, "active", date(2020, 4, 29))])
+    assert set(excluded) == {BLOOD_PRESSURE, DIABETES, GLAUCOMA}
+    assert excluded[DIABETES] == f"under dynamic observation for {icd10} since 2020-04-29"
+    planned = screening.plan(RULES, SIXTY, "FEMALE", {}, TODAY, 12, excluded)
+    assert {p.rule.code for p in planned} == {MAMMOGRAPHY, PAP, FOBT}
+
+
+@pytest.mark.parametrize(
+    ("status", "excluded"),
+    [
+        ("active", True),
+        ("recurrence", True),
+        ("relapse", True),
+        ("remission", True),  # still under dispensary observation
+        ("inactive", False),
+        ("resolved", False),
+        (None, False),
+    ],
+)
+def test_only_a_condition_under_observation_excludes(status: str | None, excluded: bool) -> None:
+    found = _excluded([OBSERVED("I10", status, None)])
+    assert (BLOOD_PRESSURE in found) is excluded
+
+
+def test_codes_outside_the_named_categories_do_not_exclude() -> None:
+    # I10 must not catch I100-like neighbours, nor E16 (other disorders of pancreatic secretion).
+    assert _excluded([OBSERVED("E16.2", "active", None), OBSERVED("J45.9", "active", None)]) == {}
+
+
+def test_a_removed_organ_leaves_its_screening_out_for_good() -> None:
+    hysterectomy = DONE("116140006", "Total hysterectomy", date(2019, 5, 2))
+    colectomy = DONE("26390003", "Total colectomy", date(2021, 1, 12))
+    excluded = _excluded(procedures=[hysterectomy, colectomy])
+    assert excluded == {
+        PAP: "no cervix left (Total hysterectomy on 2019-05-02)",
+        FOBT: "colon removed (Total colectomy on 2021-01-12)",
+    }
+    planned = screening.plan(RULES, SIXTY, "FEMALE", {}, TODAY, 12, excluded)
+    assert {p.rule.code for p in planned} == {MAMMOGRAPHY, BLOOD_PRESSURE, DIABETES, GLAUCOMA}
+
+
+def test_a_hysterectomy_that_may_have_kept_the_cervix_keeps_its_screening() -> None:
+    # 236886002 "Hysterectomy" does not say the cervix went (a subtotal one keeps it), so the
+    # eCQM value set leaves it out, and so do we.
+    unspecified = DONE("236886002", "Hysterectomy", date(2019, 5, 2))
+    assert _excluded(procedures=[unspecified]) == {}
+
+
+def test_breast_cancer_in_remission_after_a_mastectomy_leaves_mammography_out() -> None:
+    excluded = _excluded(
+        [OBSERVED("C50.9", "remission", date(2018, 3, 1))],
+        [DONE("172043006", "Simple mastectomy", date(2018, 3, 1))],
+    )
+    assert set(excluded) == {MAMMOGRAPHY}
+    assert "breast cancer (C50.9)" in excluded[MAMMOGRAPHY]

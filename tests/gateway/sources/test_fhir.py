@@ -10,6 +10,7 @@ import httpx
 import orjson
 import pytest
 
+from gateway.clock import KAZAKHSTAN
 from gateway.config import SourceSettings
 from gateway.records import (
     Coding,
@@ -162,7 +163,7 @@ PROCEDURE = {
     "resourceType": "Procedure",
     "subject": PATIENT_REF,
     "status": "completed",
-    "code": cc(SNOMED, "268547008", "Diabetes screening"),
+    "code": cc(SNOMED, "171183004", "Diabetes mellitus screening"),
     "category": {"text": "screening"},
     "performedDateTime": "2025-06-01T11:00:00+05:00",
     "outcome": {"text": "normal"},
@@ -371,7 +372,7 @@ async def test_every_type_is_mapped_with_provenance():
     (problem,) = record.problems
     assert problem.code == Coding(ICD10, "E11.9", "Type 2 diabetes mellitus without complications")
     assert (problem.clinical_status, problem.category) == ("relapse", "problem-list-item")
-    assert problem.onset == datetime(2019, 3, 1, tzinfo=ALMATY)
+    assert problem.onset == datetime(2019, 3, 1, tzinfo=KAZAKHSTAN)  # a date: Almaty's midnight
     assert problem.recorded == datetime(2019, 3, 2, 10, 15, tzinfo=ALMATY)
     assert problem.provenance.source == "ehr-astana"
     assert problem.provenance.region == "astana"
@@ -387,7 +388,7 @@ async def test_every_type_is_mapped_with_provenance():
     )
     assert allergy.reactions == ("hives", "angioedema")
     assert allergy.severity == "severe"
-    assert allergy.provenance.recorded_at == datetime(2020, 5, 5, 9, 0, tzinfo=ALMATY)  # naive
+    assert allergy.provenance.recorded_at == datetime(2020, 5, 5, 9, 0, tzinfo=KAZAKHSTAN)  # naive
     assert allergy.provenance.practitioner == PractitionerRef("PR-78", None)
 
     by_code = {o.code.code: o for o in record.observations}
@@ -414,17 +415,17 @@ async def test_every_type_is_mapped_with_provenance():
     assert medication.dose == Quantity(500.0, "mg")
     assert (medication.times_per_day, medication.route) == (2, "oral")
     assert medication.dosage_text == "500 mg twice daily"
-    assert medication.since == datetime(2024, 2, 1, tzinfo=ALMATY)
+    assert medication.since == datetime(2024, 2, 1, tzinfo=KAZAKHSTAN)
 
     (immunization,) = record.immunizations
     assert immunization.vaccine == Coding("urn:kz:vaccine", "MMR", "Measles, mumps, rubella")
     assert (immunization.dose_number, immunization.lot_number) == (1, "L-42")
-    assert immunization.occurred == datetime(1991, 1, 10, tzinfo=ALMATY)
+    assert immunization.occurred == datetime(1991, 1, 10, tzinfo=KAZAKHSTAN)
     assert immunization.provenance.organization.bin == "040340001234"
 
     (procedure,) = record.procedures
     assert (procedure.category, procedure.outcome) == ("screening", "normal")
-    assert procedure.code.code == "268547008"
+    assert procedure.code.code == "171183004"
     assert procedure.provenance.practitioner.id == "PR-77"
     assert procedure.provenance.organization.bin == "040340001234"
 
@@ -668,6 +669,65 @@ async def test_practitioners_by_identifier():
         dict(upstream.query())["identifier"]
         == "urn:kz:practitioner|PR-77,urn:kz:practitioner|PR-99"
     )
+
+
+async def test_directory_names_known_keys_at_once_and_asks_once_per_kind_for_the_others():
+    upstream = Upstream((200, searchset(ORGANIZATION)), (200, searchset(PRACTITIONER)))
+    adapter = register(upstream)
+    directory, searches = adapter.known_directory(
+        ["040340001234", "999999999999"], [], ["PR-77"], []
+    )
+    assert directory.organizations == {} and len(searches) == 2  # nothing cached yet
+    await adapter.complete_directory(searches)
+    assert len(upstream.requests) == 2  # one Organization search, one Practitioner search
+    assert directory.organizations["040340001234"].name == "City polyclinic 4"
+    assert directory.organizations["040340001234"].region == "astana"
+    assert directory.practitioners["PR-77"].name == "Abenova Aigul Bolatovna"
+    # Asked again: the known ones come from the caches, the unknown BIN is remembered as such.
+    again, searches = adapter.known_directory(
+        ["040340001234", "999999999999"], ["o1"], ["PR-77"], ["d1"]
+    )
+    assert searches == [] and len(upstream.requests) == 2
+    assert set(again.organizations) == {"040340001234"}
+    assert again.organization(OrgRef(None, fhir_id="o1")).bin == "040340001234"
+    assert again.practitioner(PractitionerRef(None, fhir_id="d1")).id == "PR-77"
+
+
+async def test_register_contacts_are_read_from_patient_contact():
+    contact = [
+        {
+            "relationship": [
+                {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/v2-0131", "code": "N"}
+                    ],
+                    "text": "мать",
+                }
+            ],
+            "name": {"text": "Abenova Gulnara"},
+            "telecom": [
+                {"system": "phone", "value": "+77011234567"},
+                {"system": "email", "value": "g@example.kz"},
+            ],
+        },
+        {
+            "relationship": [
+                {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/v2-0131", "code": "C"}
+                    ]
+                }
+            ],
+            "name": {"family": "Serikov", "given": ["Dauren"]},
+        },
+        {"relationship": [{"text": "сосед"}]},  # no name: nobody to call
+    ]
+    upstream = Upstream((200, searchset({**PATIENT, "contact": contact})))
+    patient = await register(upstream).patient_by_iin(IIN, care_team=False)
+    assert [(c.name, c.relationship, c.relationship_code, c.phones) for c in patient.contacts] == [
+        ("Abenova Gulnara", "мать", "N", ("+77011234567",)),
+        ("Serikov Dauren", "Emergency Contact", "C", ()),
+    ]
 
 
 # --- against the FHIR emulators over real HTTP (expected values from the ground truth) -------

@@ -38,7 +38,7 @@ CONTRACT_PAGE = {
             "results": [
                 {
                     "testCode": "GLU",
-                    "loinc": "2345-7",
+                    "loinc": "14749-6",
                     "testName": "Glucose",
                     "value": "5.4",
                     "units": "mmol/L",
@@ -68,7 +68,7 @@ CONTRACT_PAGE = {
                 },
                 {
                     "testCode": "CHOL",
-                    "loinc": "2093-3",
+                    "loinc": "14647-2",
                     "testName": "Cholesterol",
                     "value": "7",
                     "units": "mmol/L",
@@ -128,7 +128,7 @@ async def test_contract_example_is_parsed():
         "pageSize": "200",
     }
     glucose, hbsag, crp, cholesterol = history.results
-    assert glucose.test == Coding("http://loinc.org", "2345-7", "Glucose")
+    assert glucose.test == Coding("http://loinc.org", "14749-6", "Glucose")
     assert (glucose.value, glucose.numeric_value, glucose.unit) == ("5.4", 5.4, "mmol/L")
     assert (glucose.reference_range, glucose.flag) == ("3.9-6.1", "NORMAL")
     assert glucose.resulted_at == datetime(2026, 11, 25, 12, 30, tzinfo=ALMATY)
