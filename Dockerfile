@@ -8,7 +8,12 @@ WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY gateway ./gateway
 COPY emulators ./emulators
+COPY docs/queries ./docs/queries
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# The trusted documents of this build (docs/queries and the web app's operations): the
+# manifest [documents] path names (README "Running in production").
+RUN pip install --no-cache-dir --no-index --find-links /wheels ehp-gateway \
+    && python -m gateway documents build --out /src/trusted-documents.json
 
 # --- stage 2: the app installed from those wheels, nothing else ------------------------------
 FROM python:3.11-slim-bookworm
@@ -23,6 +28,7 @@ RUN groupadd --system --gid 10001 ehp \
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links /wheels ehp-gateway \
     && rm -rf /wheels
+COPY --from=build /src/trusted-documents.json /usr/share/ehp/trusted-documents.json
 USER 10001:10001
 WORKDIR /var/lib/ehp
 EXPOSE 8000

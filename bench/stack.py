@@ -30,6 +30,9 @@ from gateway.auth.issuer import DEMO_AUDIENCE, DEMO_ISSUER, DemoIssuer
 REPO = Path(__file__).resolve().parent.parent
 # Populations are generated once and reused (100,000 people take about two minutes).
 BENCH_DIR = Path(tempfile.gettempdir()) / "ehp-bench"
+# A benchmark is one caller (one address, few tokens) at thousands of requests a second: the
+# request rates and the distinct-patients ceiling of [limits] are off (0) for it.
+UNLIMITED = {"requests_per_minute": 0, "burst": 0, "distinct_patients_per_day": 0}
 
 
 def free_port(count: int = 1) -> int:
@@ -88,6 +91,7 @@ def write_config(
 ) -> Path:
     """The gateway TOML for the bench stack."""
     audit = directory / f"audit-{secrets.token_hex(4)}.db"
+    sections = {**sections, "limits": {**UNLIMITED, **sections.get("limits", {})}}
     extra = "".join(
         f"\n[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
         for name, values in sections.items()

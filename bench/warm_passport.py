@@ -10,7 +10,12 @@ token, rotating through P people). Modes:
 
 - ``warm``: the configured TTLs (300-3600 s), so every source item is a cache hit;
 - ``uncached``: every source's ``ttl_s = 0``, so every passport asks all seven emulators
-  (the "before" figure: what the gateway costs without its cache).
+  (the "before" figure: what the gateway costs without its cache);
+- ``traced``: ``warm`` with ``[telemetry] otlp_endpoint`` set to an OTLP/HTTP sink in this
+  process, so each passport makes its spans and the gateway exports them (issue 15.4: the
+  cost of tracing is ``traced`` against ``warm``);
+- ``sampled``: ``traced`` with one trace in ten kept (the SDK's standard
+  ``OTEL_TRACES_SAMPLER=parentbased_traceidratio``, ``OTEL_TRACES_SAMPLER_ARG=0.1``).
 
 Prints a markdown table and one JSON line per mode. "Gateway CPU" is the gateway process's
 own user + system time over the run, as a share of one core (``/proc/PID/stat``).
@@ -27,14 +32,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from bench.stack import cpu_seconds, free_port
+from bench.stack import UNLIMITED, cpu_seconds, free_port
 from emulators.serve import ensure_population, sources_toml, start_emulators
 from gateway.auth.issuer import DEMO_AUDIENCE, DEMO_ISSUER, DemoIssuer
 
@@ -102,6 +110,7 @@ class Result:
     errors: int
     gateway_cpu: float
     requests: int
+    spans: int = 0  # spans exported (traced mode), over the warm-up and the run
 
 
 def _toml(value: Any) -> str:
@@ -112,10 +121,50 @@ def _toml(value: Any) -> str:
     return json.dumps(value)
 
 
+class SpanSink:
+    """An OTLP/HTTP collector stand-in on loopback that counts the spans it is sent."""
+
+    def __init__(self) -> None:
+        self.spans = 0
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                request = ExportTraceServiceRequest.FromString(body)
+                sink.spans += sum(
+                    len(scope.spans)
+                    for spans in request.resource_spans
+                    for scope in spans.scope_spans
+                )
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        """Stop listening."""
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def write_config(
-    path: Path, urls: dict[str, str], issuer: DemoIssuer, port: int, uncached: bool
+    path: Path,
+    urls: dict[str, str],
+    issuer: DemoIssuer,
+    port: int,
+    uncached: bool,
+    otlp_endpoint: str = "",
 ) -> None:
-    """The gateway's TOML (CONFIG.md) for these emulators; `uncached` sets every ttl_s to 0."""
+    """The gateway's TOML (CONFIG.md) for these emulators; `uncached` sets every ttl_s to 0,
+    `otlp_endpoint` turns tracing on."""
     sources = sources_toml(urls)
     if uncached:
         sources = re.sub(r"(?m)^ttl_s = \d+$", "ttl_s = 0", sources)
@@ -131,6 +180,8 @@ def write_config(
             "database_url": f"sqlite:///{path.parent / f'audit-{port}.db'}",
             "patient_key": "bench-audit-key-" + "0" * 32,
         },
+        "telemetry": {"otlp_endpoint": otlp_endpoint},
+        "limits": UNLIMITED,
     }
     lines = []
     for name, values in tables.items():
@@ -140,11 +191,14 @@ def write_config(
     path.write_text("\n".join(lines) + "\n" + sources, encoding="utf-8")
 
 
-def _start_gateway(config: Path, port: int) -> subprocess.Popen:
+SAMPLED = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+
+
+def _start_gateway(config: Path, port: int, extra_env: dict[str, str]) -> subprocess.Popen:
     command = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
     if shutil.which("taskset"):
         command = ["taskset", "-c", GATEWAY_CPU, *command]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), **extra_env}
     process = subprocess.Popen(command, cwd=REPO, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -218,9 +272,11 @@ def measure(
     """Start a pinned gateway in `mode`, warm it, load it with wrk, stop it."""
     port = free_port()
     config = directory / f"gateway-{mode}.toml"
-    write_config(config, urls, issuer, port, uncached=mode == "uncached")
+    sink = SpanSink() if mode in ("traced", "sampled") else None
+    endpoint = sink.url if sink is not None else ""
+    write_config(config, urls, issuer, port, uncached=mode == "uncached", otlp_endpoint=endpoint)
     url = f"http://127.0.0.1:{port}"
-    process = _start_gateway(config, port)
+    process = _start_gateway(config, port, SAMPLED if mode == "sampled" else {})
     try:
         requests = _requests(issuer, iins)
         _warm(url, requests)
@@ -229,7 +285,9 @@ def measure(
         cpu = (cpu_seconds(process.pid) - cpu_before) / (time.monotonic() - started)
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=30)  # a traced gateway sends its last spans on the way out
+        if sink is not None:
+            sink.close()
     return Result(
         mode=mode,
         requests_per_s=figures["requests"] / (figures["duration_us"] / 1e6),
@@ -239,18 +297,20 @@ def measure(
         errors=figures["socket_errors"] + figures["non2xx"],
         gateway_cpu=cpu,
         requests=figures["requests"],
+        spans=sink.spans if sink is not None else 0,
     )
 
 
 def markdown(results: list[Result]) -> str:
     """The results as a markdown table."""
     rows = [
-        "| mode | req/s | p50 ms | p90 ms | p99 ms | errors | gateway CPU |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| mode | req/s | p50 ms | p90 ms | p99 ms | errors | gateway CPU | CPU ms / passport |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     rows += [
         f"| {r.mode} | {r.requests_per_s:,.0f} | {r.p50_ms:.1f} | {r.p90_ms:.1f} | "
-        f"{r.p99_ms:.1f} | {r.errors} | {r.gateway_cpu:.0%} |"
+        f"{r.p99_ms:.1f} | {r.errors} | {r.gateway_cpu:.0%} | "
+        f"{1000 * r.gateway_cpu / r.requests_per_s:.2f} |"
         for r in results
     ]
     return "\n".join(rows)

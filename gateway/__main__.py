@@ -1,4 +1,5 @@
-"""``python -m gateway {serve,demo,token,audit verify}``: the commands of CONFIG.md."""
+"""``python -m gateway {serve,demo,token,audit verify,documents build}``: the commands of
+CONFIG.md, and the trusted documents' manifest builder."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def _serve(argv: Sequence[str]) -> int:
     parser.add_argument("--config")
     args = parser.parse_args(argv)
     settings = load_settings(_config_path(args.config))
-    configure_logging(os.environ.get("EHP_LOG_LEVEL", "INFO"))
+    level = os.environ.get("EHP_LOG_LEVEL", "INFO")
+    configure_logging(level, log_format=settings.telemetry.log_format.value)
     uvicorn.run(
         create_app(settings),
         host=settings.server.host,
@@ -50,10 +52,52 @@ def _audit(argv: Sequence[str]) -> int:
     return run_verify(settings.audit)
 
 
+def _documents(argv: Sequence[str]) -> int:
+    from gateway.schema.manifest import (
+        BuildError,
+        build_manifest,
+        graphql_files,
+        render_manifest,
+    )
+    from gateway.schema.schema import build_schema
+
+    root = Path(__file__).resolve().parents[1]
+    defaults = [root / "docs" / "queries", root / "gateway" / "web" / "static"]
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway documents",
+        description="Write the trusted documents' manifest from .graphql files.",
+    )
+    parser.add_argument("action", choices=["build"])
+    parser.add_argument("--out", help="write here instead of standard output")
+    parser.add_argument(
+        "sources",
+        nargs="*",
+        type=Path,
+        help="files or folders of .graphql (default: docs/queries/ and gateway/web/static/)",
+    )
+    args = parser.parse_intermixed_args(argv)  # sources may come before or after --out
+    sources = args.sources or [path for path in defaults if path.is_dir()]
+    if not sources:
+        sys.stderr.write("documents: no docs/queries/ here; name the .graphql files or folders\n")
+        return 2
+    try:
+        operations = build_manifest(graphql_files(sources), build_schema()._schema)
+    except BuildError as error:
+        sys.stderr.write(f"documents: {error}\n")
+        return 1
+    text = render_manifest(operations)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        sys.stderr.write(f"documents: {len(operations)} operations written to {args.out}\n")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Dispatch to one command; a bad config stops with a message naming the key."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = ("serve", "demo", "token", "audit")
+    commands = ("serve", "demo", "token", "audit", "documents")
     if not argv or argv[0] not in commands:
         sys.stderr.write(f"usage: python -m gateway {{{','.join(commands)}}} ...\n")
         return 2
@@ -63,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(rest)
         if command == "audit":
             return _audit(rest)
+        if command == "documents":
+            return _documents(rest)
         if command == "token":
             from gateway.auth.issuer import main as token_main
 

@@ -10,6 +10,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import orjson
@@ -27,12 +28,17 @@ from gateway.audit.keys import patient_key_secret
 from gateway.audit.trail import Trail
 from gateway.auth.restrictions import open_restriction_store
 from gateway.auth.tokens import TokenVerifier
-from gateway.config import Settings
+from gateway.config import DocumentsSettings, LimitsStorage, Settings
 from gateway.ips.endpoint import routes as summary_routes
+from gateway.limits import PatientCeiling, RequestRates
+from gateway.logs import REQUEST_ID, carries_identifier
 from gateway.metrics import BREAKER_STATE, BREAKER_STATE_VALUES, render_metrics
 from gateway.resolvers.context import Services
+from gateway.schema.manifest import load_manifest
 from gateway.schema.schema import build_schema
+from gateway.schema.trusted import TrustedDocuments
 from gateway.sources import SourceSystems
+from gateway.telemetry import TracedRequests, Tracing
 from gateway.view import PassportView
 
 log = logging.getLogger("gateway.app")
@@ -41,8 +47,14 @@ READINESS_AUDIT_TIMEOUT_S = 2.5
 
 
 def create_app(settings: Settings) -> Starlette:
-    """The gateway as an ASGI app; clients, cache and stores live as long as it runs."""
+    """The gateway as an ASGI app; clients, cache and stores live as long as it runs.
+
+    A bad trusted-documents manifest stops it here (ConfigError naming the entry).
+    """
     state: dict[str, Gateway] = {}
+    documents = trusted_documents(settings.documents)
+    endpoint = settings.telemetry.otlp_endpoint
+    tracing = Tracing(endpoint) if endpoint else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -54,6 +66,8 @@ def create_app(settings: Settings) -> Starlette:
             gateway.verifier,
             request_deadline_ms=settings.policy.request_deadline_ms,
             graphiql=bool(settings.server.graphiql),
+            documents=documents,
+            rates=gateway.rates,
         )
         app.state.view = view
         tune_garbage_collector()
@@ -63,6 +77,8 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             directory.cancel()
             await close_gateway(gateway)
+            if tracing is not None:
+                await asyncio.to_thread(tracing.shutdown)  # sends the spans still queued
 
     async def graphql(request: Request) -> Response:
         return await request.app.state.view.handle(request)
@@ -81,6 +97,8 @@ def create_app(settings: Settings) -> Starlette:
         return Response(body, media_type=content_type)
 
     middleware = [Middleware(RequestLimits, max_body_bytes=settings.server.max_body_bytes)]
+    if tracing is not None:
+        middleware.append(Middleware(TracedRequests, tracing=tracing))
     if settings.server.cors_origins:
         middleware.append(
             Middleware(
@@ -99,7 +117,16 @@ def create_app(settings: Settings) -> Starlette:
     ]
     if settings.server.graphiql:
         routes.append(graphiql.assets_route())
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.tracing = tracing  # None when off; benchmarks flush it between rounds
+    return app
+
+
+def trusted_documents(settings: DocumentsSettings) -> TrustedDocuments | None:
+    """The manifest of `[documents] path` with its `require` rule; None when no path is set."""
+    if not settings.path:
+        return None
+    return TrustedDocuments(load_manifest(Path(settings.path)), settings.require)
 
 
 @dataclass
@@ -108,6 +135,7 @@ class Gateway:
 
     services: Services
     verifier: TokenVerifier
+    rates: RequestRates | None
 
 
 async def open_gateway(settings: Settings) -> Gateway:
@@ -121,7 +149,12 @@ async def open_gateway(settings: Settings) -> Gateway:
     await audit.open()
     await restrictions.open()
     await verifier.load()
-    return Gateway(Services(settings.policy, sources, audit, restrictions), verifier)
+    limits = settings.limits
+    redis_url = settings.cache.redis_url if limits.storage is LimitsStorage.REDIS else None
+    rates = RequestRates.open(limits, redis_url)
+    patients = PatientCeiling.open(limits, redis_url, secret)
+    services = Services(settings.policy, sources, audit, restrictions, patients)
+    return Gateway(services, verifier, rates)
 
 
 def tune_garbage_collector() -> None:
@@ -156,6 +189,10 @@ async def close_gateway(gateway: Gateway) -> None:
     await gateway.verifier.aclose()
     await services.audit.close()
     await services.restrictions.close()
+    if gateway.rates is not None:
+        await gateway.rates.close()
+    if services.patients is not None:
+        await services.patients.close()
 
 
 async def readiness(services: Services) -> Response:
@@ -178,15 +215,20 @@ CLIENT_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 
 
 def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
-    """The client's X-Request-Id when it is at most 64 of [A-Za-z0-9._-], else a new one."""
+    """The client's X-Request-Id when it is at most 64 of [A-Za-z0-9._-] with no 12-digit
+    number (an IIN in logs and spans), else a new one."""
     for name, value in headers:
         if name == b"x-request-id" and CLIENT_REQUEST_ID.fullmatch(value):
-            return value.decode("ascii")
+            text = value.decode("ascii")
+            if not carries_identifier(text):
+                return text
     return uuid.uuid4().hex
 
 
 class RequestLimits:
-    """Pure ASGI middleware: a request id on every request, and a cap on the body size."""
+    """Pure ASGI middleware: a request id on every request (the caller's X-Request-Id when it
+    is a plain token without an IIN-like number, else a new one; in the log context too), and
+    a cap on the body size."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
@@ -197,7 +239,8 @@ class RequestLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        scope.setdefault("state", {})["request_id"] = request_id(scope.get("headers", ()))
+        state = scope.setdefault("state", {})
+        state["request_id"] = identifier = request_id(scope.get("headers", ()))
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
                 await _too_large(send)
@@ -214,10 +257,14 @@ class RequestLimits:
                     raise BodyTooLarge
             return message
 
+        # Log lines of this request (and of the tasks it starts) carry its id.
+        token = REQUEST_ID.set(identifier)
         try:
             await self.app(scope, limited_receive, send)
         except BodyTooLarge:
             await _too_large(send)
+        finally:
+            REQUEST_ID.reset(token)
 
 
 class BodyTooLarge(Exception):

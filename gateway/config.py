@@ -139,6 +139,29 @@ class PolicySettings:
     emergency_reason_min_chars: int = 3  # shortest `emergency` reason (after strip)
 
 
+class LogFormat(StrEnum):
+    """How log lines are written (`[telemetry] log_format`)."""
+
+    JSON = "json"  # one JSON object per line
+    TEXT = "text"  # for a person reading a terminal
+
+
+@dataclass(frozen=True)
+class TelemetrySettings:
+    """`[telemetry]`: traces to an OpenTelemetry collector, and the form of log lines."""
+
+    otlp_endpoint: str = ""  # OTLP/HTTP base URL, e.g. http://otel-collector:4318; "" = off
+    log_format: LogFormat = LogFormat.JSON  # "json" or "text"
+
+
+@dataclass(frozen=True)
+class DocumentsSettings:
+    """`[documents]`: trusted documents, the frontends' operations by SHA-256."""
+
+    path: str = ""  # the JSON manifest (`python -m gateway documents build`); "" = none
+    require: bool = False  # true: any other document gets PERSISTED_QUERY_NOT_FOUND
+
+
 class LimitsStorage(StrEnum):
     """Where the rate and distinct-patient counters live."""
 
@@ -150,11 +173,13 @@ class LimitsStorage(StrEnum):
 class LimitsSettings:
     """`[limits]`: what one caller may ask of the gateway (ACCESS.md "Limits")."""
 
-    requests_per_minute: int = 120  # per principal (and per client address)
-    burst: int = 30  # requests allowed at once above the steady rate
-    distinct_patients_per_day: int = 30  # per nurse or doctor, outside a care relationship
+    requests_per_minute: int = 120  # per principal and per client address; 0 = no such limit
+    burst: int = 30  # requests in any one second, per principal and per address; 0 = none
+    distinct_patients_per_day: int = 30  # per nurse or doctor, outside care; 0 = no ceiling
     max_query_cost: int = 10  # a query's reads weighted by their source systems (README)
     storage: LimitsStorage = LimitsStorage.MEMORY  # "memory" or "redis" (needs cache.redis_url)
+    rate_window_s: int = 60  # the window requests_per_minute is counted over, scaled (tests: 2)
+    patients_window_s: int = 86400  # the "day" of the patient ceiling, from local midnight
 
 
 @dataclass(frozen=True)
@@ -204,6 +229,8 @@ class Settings:
     audit: AuditSettings = field(default_factory=AuditSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
     resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    documents: DocumentsSettings = field(default_factory=DocumentsSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
 
     def sources_of(self, kind: str) -> tuple[SourceSettings, ...]:
@@ -327,6 +354,8 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
             ("audit", AuditSettings),
             ("policy", PolicySettings),
             ("resilience", ResilienceSettings),
+            ("telemetry", TelemetrySettings),
+            ("documents", DocumentsSettings),
             ("limits", LimitsSettings),
         )
     }
@@ -343,6 +372,8 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
         audit=sections["audit"],
         policy=sections["policy"],
         resilience=sections["resilience"],
+        telemetry=sections["telemetry"],
+        documents=sections["documents"],
         limits=sections["limits"],
         sources=sources,
     )
@@ -352,6 +383,8 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
     _check_audit(settings.audit)
     _check_policy(settings.policy)
     _check_resilience(settings.resilience)
+    _check_telemetry(settings.telemetry)
+    _check_documents(settings.documents)
     _check_limits(settings.limits, settings.cache)
     _check_sources(settings.sources)
     return settings
@@ -598,11 +631,26 @@ def _check_resilience(resilience: ResilienceSettings) -> None:
         raise ConfigError("resilience.breaker_failure_ratio: must be at most 1")
 
 
+def _check_telemetry(telemetry: TelemetrySettings) -> None:
+    if telemetry.otlp_endpoint:
+        _check_http_url(telemetry.otlp_endpoint, "telemetry.otlp_endpoint")
+
+
+def _check_documents(documents: DocumentsSettings) -> None:
+    if documents.require and not documents.path:
+        raise ConfigError("documents.require: needs documents.path (the trusted documents)")
+
+
+# Limits that 0 turns off (benchmarks and tests of other things are one caller asking fast).
+_LIMITS_OFF_AT_ZERO = ("requests_per_minute", "burst", "distinct_patients_per_day")
+
+
 def _check_limits(limits: LimitsSettings, cache: CacheSettings) -> None:
     for spec in dataclasses.fields(limits):
         value = getattr(limits, spec.name)
         if isinstance(value, int):
-            _at_least(value, 1, f"limits.{spec.name}")
+            floor = 0 if spec.name in _LIMITS_OFF_AT_ZERO else 1
+            _at_least(value, floor, f"limits.{spec.name}")
     if limits.storage is LimitsStorage.REDIS and not cache.redis_url:
         raise ConfigError("limits.storage: 'redis' uses the [cache] Redis; set cache.redis_url")
 

@@ -11,6 +11,8 @@ BAD_USER_INPUT = "BAD_USER_INPUT"
 NOT_FOUND = "NOT_FOUND"
 SOURCE_UNAVAILABLE = "SOURCE_UNAVAILABLE"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+RATE_LIMITED = "RATE_LIMITED"
+PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 INTERNAL = "INTERNAL"
 
 ERROR_CODES = frozenset(
@@ -22,6 +24,8 @@ ERROR_CODES = frozenset(
         NOT_FOUND,
         SOURCE_UNAVAILABLE,
         QUERY_TOO_COMPLEX,
+        RATE_LIMITED,
+        PERSISTED_QUERY_NOT_FOUND,
         INTERNAL,
     }
 )
@@ -98,6 +102,24 @@ class QueryTooComplex(GatewayError):
 
     code = QUERY_TOO_COMPLEX
     default_message = "query too complex"
+
+
+class RateLimited(GatewayError):
+    """A rate or distinct-patient limit of the caller is exhausted (HTTP 429, Retry-After)."""
+
+    code = RATE_LIMITED
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        self.retry_after_s = retry_after_s  # whole seconds until the limit lets one more in
+        super().__init__(message)
+
+
+class PersistedQueryNotFound(GatewayError):
+    """Trusted documents are required and the request names none the gateway knows."""
+
+    code = PERSISTED_QUERY_NOT_FOUND
+    # Apollo's message: its clients recognise it (and would retry with the full text).
+    default_message = "PersistedQueryNotFound"
 
 
 class Internal(GatewayError):

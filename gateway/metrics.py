@@ -88,6 +88,25 @@ CACHE_REJECTED = Counter(
     registry=REGISTRY,
 )
 
+RATE_LIMITED = Counter(
+    "ehp_rate_limited_total",
+    "Requests refused with RATE_LIMITED, by the limit (principal_rate, address_burst, ...).",
+    ["limit"],
+    registry=REGISTRY,
+)
+PATIENT_CEILING_REACHED = Counter(
+    "ehp_patient_ceiling_reached_total",
+    "Reads refused because a nurse or doctor reached the distinct-patient ceiling of the day.",
+    ["role"],
+    registry=REGISTRY,
+)
+LIMITS_DEGRADED = Counter(
+    "ehp_limits_degraded_total",
+    "Limit checks skipped (let through) because their shared store did not answer.",
+    ["limit"],
+    registry=REGISTRY,
+)
+
 BREAKER_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 
 

@@ -1,11 +1,15 @@
 """The GraphQL endpoint: authenticate, execute, audit, answer.
 
 Every request but the GraphiQL page needs a verified token (401 + UNAUTHENTICATED
-otherwise). After execution, one audit event per person and basis tried is written before
-the response leaves: every disclosure, and every attempt ACCESS.md audits though it showed
-nothing (a refusal, an unknown IIN asked with a reason, a break-glass or emergency call). If
-that fails, no data is sent (fail closed), and a refused or not-found attempt gets INTERNAL
-instead of its FORBIDDEN or NOT_FOUND: nobody learns anything about a person untraced.
+otherwise). Then the trusted documents decide which text runs, before it is parsed
+(``gateway.schema.trusted``; PERSISTED_QUERY_NOT_FOUND answers HTTP 200, as Apollo's), and
+the caller's address and principal are counted against their request rates (429 with
+Retry-After and RATE_LIMITED past them). After execution, one audit event per person and
+basis tried is written before the response leaves: every disclosure, and every attempt
+ACCESS.md audits though it showed nothing (a refusal, an unknown IIN asked with a reason, a
+break-glass or emergency call). If that fails, no data is sent (fail closed), and a refused
+or not-found attempt gets INTERNAL instead of its FORBIDDEN or NOT_FOUND: nobody learns
+anything about a person untraced.
 """
 
 from __future__ import annotations
@@ -18,20 +22,33 @@ from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
-from gateway import graphiql, metrics
+from gateway import graphiql, metrics, telemetry
 from gateway.auth.tokens import TokenVerifier
 from gateway.deadline import Deadline
-from gateway.errors import BAD_USER_INPUT, INTERNAL, UNAUTHENTICATED, GatewayError
+from gateway.errors import (
+    BAD_USER_INPUT,
+    INTERNAL,
+    PERSISTED_QUERY_NOT_FOUND,
+    UNAUTHENTICATED,
+    GatewayError,
+    RateLimited,
+)
+from gateway.limits import ADDRESS, PRINCIPAL, RequestRates
 from gateway.resolvers.context import RequestContext, Services, write_audit
-from gateway.schema.errors import coded
+from gateway.schema.errors import coded, gateway_error_of
 from gateway.schema.schema import PassportSchema
+from gateway.schema.trusted import TrustedDocuments
 
 log = logging.getLogger("gateway.view")
 PRIVATE_HEADERS = {"Cache-Control": "no-store", "Vary": "Authorization"}
+DOCUMENT_ID = "documentId"  # GraphQL over HTTP's persisted documents parameter
+# Apollo answers an unknown persisted query with HTTP 200, so its clients read the error.
+ERROR_STATUS = {PERSISTED_QUERY_NOT_FOUND: 200, UNAUTHENTICATED: 401}
+TOO_MANY_REQUESTS = 429
 
 
 class PassportView(GraphQL[RequestContext, None]):
@@ -45,11 +62,15 @@ class PassportView(GraphQL[RequestContext, None]):
         *,
         request_deadline_ms: int,
         graphiql: bool,
+        documents: TrustedDocuments | None = None,
+        rates: RequestRates | None = None,
     ) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
         self.services = services
         self.verifier = verifier
         self.request_deadline_ms = request_deadline_ms
+        self.documents = documents
+        self.rates = rates
 
     async def get_context(self, request: Request, response: Any) -> RequestContext:  # type: ignore[override]
         """The context made by ``handle``; strawberry asks for it after authentication."""
@@ -60,7 +81,10 @@ class PassportView(GraphQL[RequestContext, None]):
         wants_page = "text/html" in request.headers.get("accept", "")
         if request.method == "GET" and wants_page and "query" not in request.query_params:
             return await self._run(request, None)  # GraphiQL's page, or 404 when off
-        response = await self._authenticated(request)
+        try:
+            response = await self._authenticated(request)
+        except RateLimited as limited:
+            response = _rate_limited(limited)
         # Answers differ per token and may carry health data: no cache may keep or share one.
         response.headers.update(PRIVATE_HEADERS)
         return response
@@ -70,6 +94,11 @@ class PassportView(GraphQL[RequestContext, None]):
         return graphiql.page()
 
     async def _authenticated(self, request: Request) -> Response:
+        """Count the request against its address's and then its principal's limits, and run it
+        (RateLimited when one is exhausted)."""
+        if self.rates is not None:
+            client = request.client
+            await self.rates.admit(ADDRESS, client.host if client is not None else "unknown")
         try:
             principal = await self.verifier.verify(request.headers.get("authorization"))
         except GatewayError as error:
@@ -82,14 +111,53 @@ class PassportView(GraphQL[RequestContext, None]):
             deadline=Deadline.after_ms(self.request_deadline_ms),
             request_id=request.state.request_id,  # the client's only when short and plain
         )
-        return await self._run(request, UNSET)
+        telemetry.annotate({"ehp.role": principal.role.value})
+        if self.rates is not None:
+            await self.rates.admit(PRINCIPAL, principal.subject)
+        response = await self._run(request, UNSET)
+        limited: RateLimited | None = getattr(request.state, "rate_limited", None)
+        if limited is not None:  # a read refused past the distinct-patients ceiling
+            response.status_code = TOO_MANY_REQUESTS
+            response.headers["Retry-After"] = str(limited.retry_after_s)
+        return response
 
     async def _run(self, request: Request, context: Any) -> Response:
-        """strawberry's run, with its HTTP errors (no query, bad JSON) as coded JSON errors."""
+        """strawberry's run, with its HTTP errors (no query, bad JSON) and refused documents
+        as coded JSON errors."""
         try:
             return await self.run(request, context=context)
         except HTTPException as error:
             return _error_response(error.status_code, BAD_USER_INPUT, error.reason)
+        except GatewayError as error:
+            return _error_response(ERROR_STATUS.get(error.code, 400), error.code, error.message)
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """GraphiQL's page only for a GET naming no document (``documentId`` or Apollo's
+        extension in ``extensions``)."""
+        params = request.query_params
+        named = DOCUMENT_ID in params or "extensions" in params
+        return not named and super().should_render_graphql_ide(request)
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """strawberry's parse of the request, then the trusted documents' choice of text."""
+        data = await super().parse_http_body(request)
+        if self.documents is None or not isinstance(data, GraphQLRequestData):
+            return data  # no manifest configured (batches are off: strawberry refuses them)
+        named_id = await self._named_id(request)
+        text = self.documents.text(data.query, named_id, data.extensions)
+        if text is not data.query:
+            data.query = text
+        return data
+
+    async def _named_id(self, request: Any) -> object:
+        """The request's ``documentId`` parameter, if any (strawberry does not read it)."""
+        if request.method == "GET":
+            return request.query_params.get(DOCUMENT_ID)
+        body = await request.get_body()  # read once already: Starlette keeps it
+        if DOCUMENT_ID.encode() not in body:
+            return None
+        decoded = self.decode_json(body)
+        return decoded.get(DOCUMENT_ID) if isinstance(decoded, dict) else None
 
     async def process_result(
         self, request: Request, result: ExecutionResult
@@ -97,6 +165,10 @@ class PassportView(GraphQL[RequestContext, None]):
         """Code the errors, then write the audit events; on audit failure send no data."""
         context: RequestContext | None = getattr(request.state, "ehp_context", None)
         errors = [coded(error) for error in result.errors or ()]
+        for error in result.errors or ():
+            refused = gateway_error_of(error.original_error)
+            if isinstance(refused, RateLimited):
+                request.state.rate_limited = refused
         response: GraphQLHTTPResponse = {"data": result.data}
         if errors:
             response["errors"] = [error.formatted for error in errors]
@@ -113,6 +185,7 @@ class PassportView(GraphQL[RequestContext, None]):
                 "errors": [{"message": "internal error", "extensions": {"code": INTERNAL}}],
             }
         metrics.REQUESTS.labels(role=context.principal.role.value, outcome=outcome).inc()
+        telemetry.annotate({"ehp.outcome": outcome})
         return response
 
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]
@@ -130,7 +203,16 @@ class PassportView(GraphQL[RequestContext, None]):
         return decoded
 
 
+def _rate_limited(limited: RateLimited) -> Response:
+    """429 with Retry-After, before the request ran."""
+    metrics.REQUESTS.labels(role="any", outcome="rate_limited").inc()
+    response = _error_response(TOO_MANY_REQUESTS, limited.code, limited.message)
+    response.headers["Retry-After"] = str(limited.retry_after_s)
+    return response
+
+
 def _error_response(status: int, code: str, message: str) -> Response:
     body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    telemetry.annotate({"ehp.outcome": code.lower()})
     return Response(orjson.dumps(body), status, headers, media_type="application/json")

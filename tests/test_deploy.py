@@ -108,6 +108,15 @@ def test_image_is_built_from_the_wheel_and_runs_the_gateway_as_a_non_root_user()
     assert '"python"' in healthcheck and "/healthz" in healthcheck and "curl" not in healthcheck
 
 
+def test_image_carries_the_trusted_documents_of_its_build() -> None:
+    build, final = dockerfile_stages()
+    assert ("COPY", "docs/queries ./docs/queries") in build
+    (step,) = [a for i, a in build if i == "RUN" and "gateway documents build" in a]
+    written = step.split("--out ")[1].split()[0]
+    (copied,) = [a for i, a in final if i == "COPY" and a.startswith(f"--from=build {written} ")]
+    assert copied.split()[-1] == "/usr/share/ehp/trusted-documents.json"  # README names it
+
+
 def test_dockerignore_lets_in_exactly_what_the_build_copies() -> None:
     lines = (REPOSITORY / ".dockerignore").read_text(encoding="utf-8").splitlines()
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
@@ -286,6 +295,22 @@ def test_compose_configuration_is_one_the_gateway_accepts(tmp_path: Path) -> Non
     by_name = {source.name: source for source in settings.sources}
     assert by_name["drugs"].client_secret == (secrets / "dps_client_secret").read_text()
     assert all(by_name[f"ehr-{r}"].token for r in ("astana", "almaty", "shymkent"))
+
+
+def test_replicas_share_their_limits_and_see_the_callers_address(tmp_path: Path) -> None:
+    """Both deployments count rates in the shared Redis and read the caller's address from the
+    proxy's X-Forwarded-For: behind one proxy, every caller would otherwise share one budget."""
+    secrets = make_secrets(tmp_path)
+    environment = compose()["services"]["gateway-a"]["environment"]
+    settings = load_settings(
+        DEPLOY / "gateway.toml", with_secrets_in({**image_environment(), **environment}, secrets)
+    )
+    assert settings.limits.storage == "redis"
+    assert environment["FORWARDED_ALLOW_IPS"] == "*"
+    assert "option forwardfor" in (DEPLOY / "haproxy.cfg").read_text(encoding="utf-8")
+    assert k8s_settings(tmp_path).limits.storage == "redis"
+    (container,) = _k8s_documents()["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert {"name": "FORWARDED_ALLOW_IPS", "value": "*"} in container["env"]
 
 
 def test_compose_gateway_without_its_secrets_refuses_to_start(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from gateway.errors import (
     UNAUTHENTICATED,
     BadUserInput,
     GatewayError,
+    RateLimited,
     SourceUnavailable,
 )
 from gateway.iin import is_valid_iin
@@ -42,6 +43,7 @@ from gateway.ips.document import summary_bundle
 from gateway.ips.outcome import NOT_ACCEPTABLE, error_outcome, http_status
 from gateway.ips.sections import REQUESTED
 from gateway.ips.texts import negotiate, text
+from gateway.limits import ADDRESS, PRINCIPAL, RequestRates
 from gateway.resolvers.access import open_read
 from gateway.resolvers.context import RequestContext, Services, write_audit
 
@@ -59,6 +61,7 @@ class Serving(Protocol):
 
     services: Services
     verifier: TokenVerifier
+    rates: RequestRates | None
 
 
 class SummaryEndpoint:
@@ -81,8 +84,17 @@ class SummaryEndpoint:
         if not _acceptable(request.headers.get("accept")):
             return _outcome(NOT_ACCEPTABLE, f"this operation answers {FHIR_JSON}", language)
         serving = self.serving()
+        rates = serving.rates
         try:
+            if rates is not None:  # the GraphQL face's request rates, counted together
+                client = request.client
+                await rates.admit(ADDRESS, client.host if client is not None else "unknown")
             principal = await serving.verifier.verify(request.headers.get("authorization"))
+            if rates is not None:
+                await rates.admit(PRINCIPAL, principal.subject)
+        except RateLimited as limited:
+            metrics.SUMMARY_REQUESTS.labels(role="any", outcome="rate_limited").inc()
+            return _outcome(limited.code, limited.message, language, limited.retry_after_s)
         except GatewayError as error:
             metrics.SUMMARY_REQUESTS.labels(role="anonymous", outcome=error.code.lower()).inc()
             code = error.code if error.code == UNAUTHENTICATED else "SOURCE_UNAVAILABLE"
@@ -91,7 +103,7 @@ class SummaryEndpoint:
             services=serving.services,
             principal=principal,
             deadline=Deadline.after_ms(serving.services.policy.request_deadline_ms),
-            request_id=request.headers.get("x-request-id") or request.state.request_id,
+            request_id=request.state.request_id,  # the client's only when short and plain
         )
         try:
             bundle: dict[str, Any] | None = await _read(
@@ -113,7 +125,9 @@ class SummaryEndpoint:
             return _outcome(INTERNAL, "internal error", language)
         if failure is not None:
             metrics.SUMMARY_REQUESTS.labels(role=role, outcome=failure.code.lower()).inc()
-            return _outcome(failure.code, failure.message, language)
+            # Past the distinct-patients ceiling: 429, and when the day lets one more in.
+            retry = failure.retry_after_s if isinstance(failure, RateLimited) else None
+            return _outcome(failure.code, failure.message, language, retry)
         metrics.SUMMARY_REQUESTS.labels(role=role, outcome="ok").inc()
         headers = {**PRIVATE_HEADERS, "Content-Language": language}
         return Response(orjson.dumps(bundle), 200, headers, media_type=FHIR_JSON)
@@ -178,11 +192,13 @@ def _acceptable(accept: str | None) -> bool:
     return accept is None or not accept.strip() or any(kind in accept for kind in _ACCEPTED)
 
 
-def _outcome(code: str, message: str, language: str) -> Response:
-    """An OperationOutcome answer with the HTTP status of ``code``."""
+def _outcome(code: str, message: str, language: str, retry_after_s: int | None = None) -> Response:
+    """An OperationOutcome answer with the HTTP status of ``code`` (and Retry-After)."""
     status = http_status(code)
     headers = {**PRIVATE_HEADERS, "Content-Language": language}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
+    if retry_after_s is not None:
+        headers["Retry-After"] = str(retry_after_s)
     body = orjson.dumps(error_outcome(code, message))
     return Response(body, status, headers, media_type=FHIR_JSON)

@@ -15,7 +15,9 @@ from gateway.errors import (
     FORBIDDEN,
     INTERNAL,
     NOT_FOUND,
+    PERSISTED_QUERY_NOT_FOUND,
     QUERY_TOO_COMPLEX,
+    RATE_LIMITED,
     RESTRICTED_BY_PATIENT,
     SOURCE_UNAVAILABLE,
     UNAUTHENTICATED,
@@ -24,7 +26,6 @@ from gateway.ips.sections import LOINC, IpsSection
 
 ERROR_SYSTEM = "urn:kz:ehp:error-code"  # the codes of ACCESS.md
 SECTION_SYSTEM = "urn:kz:ehp:passport-section"  # the passport's Section enum
-RATE_LIMITED = "RATE_LIMITED"
 NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
 
 # ACCESS.md code -> (HTTP status, FHIR IssueType) of an answer that is not a document.
@@ -37,6 +38,8 @@ STATUS: dict[str, tuple[int, str]] = {
     SOURCE_UNAVAILABLE: (503, "transient"),
     QUERY_TOO_COMPLEX: (400, "too-costly"),
     RATE_LIMITED: (429, "throttled"),
+    # GraphQL's trusted documents; this face runs no client document, so never answered here.
+    PERSISTED_QUERY_NOT_FOUND: (400, "not-supported"),
     NOT_ACCEPTABLE: (406, "not-supported"),
     INTERNAL: (500, "exception"),
 }

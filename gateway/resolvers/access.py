@@ -71,12 +71,21 @@ async def open_read(
             # Every attempt is audited: the person sees who tried, and on what ground.
             context.reads.append(Refusal(iin, decision.basis, decision.reason))
         raise decision.denial
+    ceiling = context.services.patients
+    if ceiling is not None and outside_care(principal, entry, decision.break_glass):
+        await ceiling.admit(principal, iin)  # RateLimited past the day's ceiling
     # Patients see everything of their own, so their reads do not wait for restrictions.
     known = restricted if principal.role in CLINICIANS and entry is EntryPoint.PASSPORT else None
     read = PatientRead(context, iin, entry, decision, reader, known, fields)
     context.reads.append(read)
     read.start()
     return read
+
+
+def outside_care(principal: Principal, entry: EntryPoint, break_glass: bool) -> bool:
+    """Whether a clinician's read counts toward the distinct-patients ceiling: break-glass
+    passport reads and ``emergency`` reads, which proceed without a care relationship."""
+    return principal.role in CLINICIANS and (break_glass or entry is EntryPoint.EMERGENCY)
 
 
 async def restrictions_of(context: RequestContext, iin: str) -> frozenset[Section]:

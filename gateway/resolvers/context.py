@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from gateway import telemetry
 from gateway.audit import AuditStore, NewAuditEvent
 from gateway.audit.disclosure import Discloses, disclosure_events
 from gateway.auth.principal import Principal
 from gateway.auth.restrictions import RestrictionStore
 from gateway.config import PolicySettings
 from gateway.deadline import Deadline
+from gateway.limits import PatientCeiling
 from gateway.sources import SourceSystems
 
 
@@ -22,6 +24,8 @@ class Services:
     sources: SourceSystems
     audit: AuditStore
     restrictions: RestrictionStore
+    # The distinct-patients ceiling of nurses and doctors (ACCESS.md "Limits"); None: none.
+    patients: PatientCeiling | None = None
 
 
 @dataclass
@@ -48,4 +52,12 @@ async def write_audit(context: RequestContext) -> None:
     disclosures = [d for read in context.reads if (d := read.disclosure()) is not None]
     events = disclosure_events(context.principal, context.request_id, disclosures)
     for event in [*context.events, *events]:
-        await context.services.audit.append(event)
+        attributes = {  # what a trace may say of an event: never who, whom or why
+            "ehp.audit.action": event.action,
+            "ehp.audit.break_glass": event.break_glass,
+            "ehp.audit.sections": len(event.sections),
+            "ehp.audit.outcome": str(event.outcome),
+            "ehp.audit.basis": str(event.basis),
+        }
+        with telemetry.span("audit append", attributes):
+            await context.services.audit.append(event)

@@ -50,6 +50,7 @@ from gateway.sources.resilience import (
     is_retryable,
 )
 from gateway.sources.singleflight import SingleFlight
+from gateway.telemetry import Span, current_tracer, failed, started
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ _BREAKER_FAILURES = frozenset({"timeout", "connect", "rate_limited"})
 PROBE_TIMEOUT_S = 1.5  # a half-open probe's deadline when the source gives no timeout
 DECODED_MEMO_SIZE = 4096  # decoded cache values kept beside the store
 _WRITE_MARGIN_S = 0.01  # time kept back from the deadline for the callers to return
+# How a load was answered, as its span says (`ehp.cache`).
+HIT, MISS, STALE = "hit", "miss", "stale"
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,13 +224,37 @@ class Fetcher:
         timeout_s: float | None = None,
         idempotent: bool = True,
     ) -> Fetched[T]:
-        """Serve `key` from the cache or through `loader`, never raising a source failure."""
+        """Serve `key` from the cache or through `loader`, never raising a source failure;
+        a span of its own when tracing is on."""
         source = source or key.source
+        tracer = current_tracer()
+        if tracer is None:
+            return await self._fetch(
+                key, loader, source, ttl_s, deadline, codec, timeout_s, idempotent, None
+            )
+        with started(tracer, f"load {source}", _load_attributes(key)) as span:
+            return await self._fetch(
+                key, loader, source, ttl_s, deadline, codec, timeout_s, idempotent, span
+            )
+
+    async def _fetch(
+        self,
+        key: CacheKey,
+        loader: Callable[[], Awaitable[T]],
+        source: str,
+        ttl_s: float,
+        deadline: Deadline,
+        codec: Codec[T],
+        timeout_s: float | None,
+        idempotent: bool,
+        span: Span | None,
+    ) -> Fetched[T]:
         store_key = key.render(self.namespace)
         cached = await self._read(store_key, codec, deadline)
         now = self._clock()
         if cached is not None and cached[0].age_s(now) < ttl_s:
             self._counter(metrics.CACHE_HITS, source).inc()
+            _note_load(span, HIT, None)
             return Fetched(cached[1], True, False, cached[0].fetched_at, None)
         self._counter(metrics.CACHE_MISSES, source).inc()
 
@@ -252,8 +279,11 @@ class Fetcher:
             except TimeoutError:
                 outcome = _Outcome(error=SourceError(source, "timeout", "request deadline"))
         if outcome.error is None:
+            _note_load(span, MISS, None)
             return Fetched(outcome.value, True, False, outcome.fetched_at, None)
-        return self._fallback(source, cached, outcome.error)
+        fetched = self._fallback(source, cached, outcome.error)
+        _note_load(span, STALE if fetched.stale else MISS, outcome.error.kind)
+        return fetched
 
     def _probe(
         self,
@@ -302,7 +332,13 @@ class Fetcher:
         cached = None if data is None else self._decode(store_key, data, codec)
         if cached is None or cached[0].age_s(self._clock()) >= ttl_s:
             return None
-        self._counter(metrics.CACHE_HITS, source or key.source).inc()
+        source = source or key.source
+        self._counter(metrics.CACHE_HITS, source).inc()
+        tracer = current_tracer()
+        if tracer is not None:
+            span = tracer.start_span(f"load {source}", attributes=_load_attributes(key))
+            _note_load(span, HIT, None)
+            span.end()
         return Fetched(cached[1], True, False, cached[0].fetched_at, None)
 
     async def _read(
@@ -504,6 +540,22 @@ class Fetcher:
         """Finish pending work and release the store's connections."""
         await self.flush()
         await self.store.close()
+
+
+def _load_attributes(key: CacheKey) -> dict[str, str]:
+    """What a load's span says of it: the source and the item's family ("ehr", "patient",
+    "care"...; the rest of a kind may hold a BIN or a digest, and the subject is never told)."""
+    return {"ehp.source": key.source, "ehp.source.item": key.kind.split("-")[0]}
+
+
+def _note_load(span: Span | None, cache: str, error_kind: str | None) -> None:
+    """Say on a load's span how the cache answered and how the source did."""
+    if span is None:
+        return
+    span.set_attribute("ehp.cache", cache)
+    span.set_attribute("ehp.source.outcome", error_kind or "ok")
+    if error_kind is not None:
+        failed(span, error_kind)
 
 
 __all__ = [

@@ -5,6 +5,7 @@ Moving to the maintained fork ``httpx2`` is a change of the import below.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from gateway.sources.errors import (
     error_for_status,
     source_errors,
 )
+from gateway.telemetry import SpanKind, current_tracer, failed, inject_traceparent, route_template
+from gateway.telemetry import started as started_span
 
 USER_AGENT = "ehp-gateway/0.1 (+https://github.com/ehp-kz)"
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
@@ -132,9 +135,52 @@ async def fetch(
     headers: Mapping[str, str] | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Reply:
-    """Send one request and read its answer, at most ``max_bytes``; raise SourceError only."""
+    """Send one request and read its answer, at most ``max_bytes``; raise SourceError only.
+
+    With tracing on, the call is a client span (method, the route template of its path, never
+    the path or query) and the source gets its W3C ``traceparent``.
+    """
     if params:
         url = f"{url}?{query_string(params)}"
+    tracer = current_tracer()
+    if tracer is None:
+        return await _exchange(client, source, method, url, content, headers, max_bytes)
+    target = client.base_url.join(url)
+    route = route_template(target.path)
+    attributes = {
+        "ehp.source": source,
+        "http.request.method": method,
+        "url.template": route,
+        "server.address": target.host,
+        "server.port": target.port or (443 if target.scheme == "https" else 80),
+    }
+    with started_span(tracer, f"{method} {route}", attributes, SpanKind.CLIENT) as span:
+        traced = dict(headers or {})
+        inject_traceparent(traced)
+        try:
+            reply = await _exchange(client, source, method, url, content, traced, max_bytes)
+        except SourceError as error:
+            failed(span, error.kind)
+            raise
+        except asyncio.CancelledError:  # the deadline or the caller gave up on it
+            failed(span, "cancelled")
+            raise
+        span.set_attribute("http.response.status_code", reply.status)
+        if reply.status >= 400:
+            failed(span, str(reply.status))
+        return reply
+
+
+async def _exchange(
+    client: httpx.AsyncClient,
+    source: str,
+    method: str,
+    url: str,
+    content: bytes | None,
+    headers: Mapping[str, str] | None,
+    max_bytes: int,
+) -> Reply:
+    """One request and its size-capped answer (``fetch`` without the span)."""
     with source_errors(source):
         async with client.stream(method, url, content=content, headers=headers) as response:
             declared = response.headers.get("content-length")

@@ -27,6 +27,9 @@ from gateway.config import Settings, parse_settings
 from tests.servers import free_port_run, serve_app
 
 PG_BASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
+# The tests are one address and a few tokens asking fast: the request rates and the
+# distinct-patients ceiling are off unless a test sets its own (tests/e2e/test_rate_limits.py).
+UNLIMITED = {"requests_per_minute": 0, "burst": 0, "distinct_patients_per_day": 0}
 STAFF_ROLES = ("emergency", "nurse", "doctor")
 UNKNOWN_STAFF = {"practitioner_id": "P-e2e", "org_bin": "000000000000"}
 
@@ -131,6 +134,7 @@ def config_data(
         "patient_key": "test-audit-key-" + "0" * 32,
     }
     data["policy"] = {}
+    data["limits"] = dict(UNLIMITED)
     for section, values in overrides.items():
         data[section] = {**data.get(section, {}), **values}
     return data

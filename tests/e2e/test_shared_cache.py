@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -106,6 +106,7 @@ class GatewayProcess:
         port: int,
         env: dict[str, str] | None = None,
         cwd: Path = REPO,
+        stderr: IO[bytes] | None = None,
     ) -> None:
         self.url = f"http://127.0.0.1:{port}"
         arguments = ["--config", str(config)] if config is not None else []
@@ -113,6 +114,7 @@ class GatewayProcess:
             [sys.executable, "-m", "gateway", "serve", *arguments],
             cwd=cwd,
             env={**os.environ, "PYTHONPATH": str(REPO)} if env is None else env,
+            stderr=stderr,  # the log lines, when a test reads them
         )
 
     def wait_ready(self, timeout_s: float = 20) -> None:

@@ -294,11 +294,12 @@ BAD_CASES = [
     (("server", "max_fields"), 0, "server.max_fields"),
     (("server", "max_repeated_fields"), "50", "server.max_repeated_fields"),
     (("limits", "max_query_cost"), 0, "limits.max_query_cost"),
-    (("limits", "requests_per_minute"), 0, "limits.requests_per_minute"),
+    (("limits", "requests_per_minute"), -1, "limits.requests_per_minute"),  # 0 is off
     (("limits", "burst"), 2.5, "limits.burst"),
     (("limits", "distinct_patients_per_day"), -1, "limits.distinct_patients_per_day"),
     (("limits", "storage"), "disk", "limits.storage"),
     (("limits", "window"), 60, "limits.window"),
+    (("limits", "rate_window_s"), 0, "limits.rate_window_s"),
     (("auth",), _DELETE, "auth"),
     (("auth", "issuer"), _DELETE, "auth.issuer"),
     (("auth", "audience"), 5, "auth.audience"),

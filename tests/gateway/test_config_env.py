@@ -187,3 +187,39 @@ def test_overrides_leave_the_parsed_file_untouched() -> None:
     with pytest.raises(ConfigError):
         apply_env_overrides(data, {"EHP_SERVER__PORT": "9", "EHP_NOPE__X": "1"})
     assert data == before
+
+
+def test_telemetry_and_documents_keys_take_overrides(config_file: Path) -> None:
+    defaults = load_settings(config_file, ENV)
+    assert defaults.telemetry.otlp_endpoint == ""  # tracing off
+    assert defaults.telemetry.log_format == "json"
+    assert (defaults.documents.path, defaults.documents.require) == ("", False)
+    env = {
+        **ENV,
+        "EHP_TELEMETRY__OTLP_ENDPOINT": "http://otel-collector:4318",
+        "EHP_TELEMETRY__LOG_FORMAT": "text",
+        "EHP_DOCUMENTS__PATH": "/etc/ehp/trusted-documents.json",
+        "EHP_DOCUMENTS__REQUIRE": "true",
+    }
+    settings = load_settings(config_file, env)
+    assert settings.telemetry.otlp_endpoint == "http://otel-collector:4318"
+    assert settings.telemetry.log_format == "text"
+    assert settings.documents.path == "/etc/ehp/trusted-documents.json"
+    assert settings.documents.require is True
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"EHP_TELEMETRY__LOG_FORMAT": "xml"}, "telemetry.log_format"),
+        ({"EHP_TELEMETRY__OTLP_ENDPOINT": "otel-collector:4318"}, "telemetry.otlp_endpoint"),
+        ({"EHP_DOCUMENTS__REQUIRE": "yes"}, "documents.require"),
+        ({"EHP_DOCUMENTS__REQUIRE": "true"}, "documents.require"),  # without a path
+        ({"EHP_TELEMETRY__SAMPLE_RATE": "1"}, "EHP_TELEMETRY__SAMPLE_RATE"),
+    ],
+)
+def test_bad_telemetry_or_documents_values_name_their_key(
+    config_file: Path, variables: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        load_settings(config_file, {**ENV, **variables})
