@@ -3,7 +3,9 @@ token issuer, the gateway.
 
 Everything lives under ``var/demo`` (generated once, reused while the day and seed match).
 The printed tokens are for real people of the population: a patient, a nurse and a doctor
-of that patient's polyclinic, an ambulance paramedic, and a national manager.
+of that patient's polyclinic, an ambulance paramedic, a parent of a child, and a national
+manager. A small notifier (``demo/notifier.py``) receives the patient notifications of
+break-glass and emergency reads and prints what the patient would be told.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 import uvicorn
 
+from demo.notifier import LANGUAGES, running_notifier
 from emulators.serve import SYSTEMS, ensure_population, sources_toml, start_emulators
 from gateway.app import create_app
 from gateway.auth.issuer import DEMO_AUDIENCE, DEMO_ISSUER, DemoIssuer
@@ -49,6 +52,8 @@ class DemoCast:
     doctor: dict[str, Any]
     nurse: dict[str, Any]
     paramedic: dict[str, Any]
+    parent: dict[str, Any] | None = None  # an adult with children they may read
+    child: dict[str, Any] | None = None
 
 
 def pick_cast(truth: dict[str, Any]) -> DemoCast:
@@ -70,7 +75,15 @@ def pick_cast(truth: dict[str, Any]) -> DemoCast:
                 return person
         raise LookupError(f"no {qualifier} in the population")
 
+    parents = sorted(
+        (iin for iin, person in people.items() if person["dependants"]),
+        key=lambda iin: (-len(people[iin]["dependants"]), iin),
+    )
+    parent = people[parents[0]] if parents else None
+    child = people[parent["dependants"][0]] if parent else None
     return DemoCast(
+        parent=parent,
+        child=child,
         patient=patient,
         doctor=first("врач общей практики", clinic),
         nurse=first("сестра", clinic),
@@ -78,12 +91,27 @@ def pick_cast(truth: dict[str, Any]) -> DemoCast:
     )
 
 
-def write_config(directory: Path, urls: dict[str, str], issuer: DemoIssuer, port: int) -> Path:
-    """The gateway's TOML for the demo (GraphiQL and introspection on)."""
+def write_config(
+    directory: Path,
+    urls: dict[str, str],
+    issuer: DemoIssuer,
+    port: int,
+    notifier_url: str | None = None,
+) -> Path:
+    """The gateway's TOML for the demo (GraphiQL and introspection on); with ``notifier_url``,
+    the patient notifications go there, signed with the demo's notification secret."""
     path = directory / "gateway.toml"
     key_path = directory / "audit.key"
     if not key_path.exists():
         write_secret(key_path, secrets.token_hex(32))
+    notifications = ""
+    if notifier_url is not None:
+        notifications = f"""
+[notifications]
+webhook_url = "{notifier_url}"
+secret = "{notification_secret(directory)}"
+max_attempts = 20
+"""
     text = f"""# Written by `python -m gateway demo`; the shape of shared/contracts/CONFIG.md.
 [server]
 host = "127.0.0.1"
@@ -109,10 +137,18 @@ patient_key = "{key_path.read_text().strip()}"
 [policy]
 suppression_k = 5
 emergency_deadline_ms = 800
-
+{notifications}
 {sources_toml(urls)}"""
     write_secret(path, text)  # it holds the audit's patient key
     return path
+
+
+def notification_secret(directory: Path) -> str:
+    """The secret the gateway signs notifications with and the demo notifier checks (made once)."""
+    path = directory / "notify.key"
+    if not path.exists():
+        write_secret(path, secrets.token_hex(32))
+    return path.read_text(encoding="utf-8").strip()
 
 
 def write_secret(path: Path, text: str) -> None:
@@ -139,25 +175,30 @@ def print_welcome(port: int, issuer: DemoIssuer, cast: DemoCast) -> None:
     """The GraphiQL address, one token per role, and an example query."""
     patient_iin = cast.patient["identity"]["iin"]
     tokens = [
-        ("patient", cast.patient["identity"]["fullName"], {"iin": patient_iin}),
-        ("doctor", cast.doctor["name"], _staff_claims(cast.doctor)),
-        ("nurse", cast.nurse["name"], _staff_claims(cast.nurse)),
-        ("emergency", cast.paramedic["name"], _staff_claims(cast.paramedic)),
-        ("manager", "national health manager", {}),
+        ("patient", "patient", cast.patient["identity"]["fullName"], {"iin": patient_iin}),
+        ("doctor", "doctor", cast.doctor["name"], _staff_claims(cast.doctor)),
+        ("nurse", "nurse", cast.nurse["name"], _staff_claims(cast.nurse)),
+        ("emergency", "emergency", cast.paramedic["name"], _staff_claims(cast.paramedic)),
+        ("manager", "manager", "national health manager", {}),
     ]
+    if cast.parent is not None and cast.child is not None:
+        parent, child = cast.parent["identity"], cast.child["identity"]
+        who = f"{parent['fullName']}, parent of {child['fullName']} IIN {child['iin']}"
+        tokens.append(("patient", "parent", who, {"iin": parent["iin"]}))
     out = sys.stdout
     out.write(f"\nGraphiQL: http://127.0.0.1:{port}/graphql\n")
     out.write(
         f"Patient of the examples: {cast.patient['identity']['fullName']} IIN {patient_iin}\n"
     )
     out.write("Tokens (header  Authorization: Bearer <token>):\n")
-    for role, who, claims in tokens:
-        token = issuer.issue(role, f"demo-{role}", ttl_s=12 * 3600, **claims)
-        out.write(f"\n[{role}] {who} {json.dumps(claims, ensure_ascii=False)}\n{token}\n")
+    for role, label, who, claims in tokens:
+        token = issuer.issue(role, f"demo-{label}", ttl_s=12 * 3600, **claims)
+        out.write(f"\n[{label}] {who} {json.dumps(claims, ensure_ascii=False)}\n{token}\n")
     out.write("\nExample query (as the patient, doctor or nurse):\n")
     out.write(EXAMPLE_QUERY % patient_iin + "\n")
     out.write(f'Emergency crew: {{ emergency(iin: "{patient_iin}", reason: "call 103") ')
     out.write("{ bloodGroup allergies { substance { display } } } }\n")
+    out.write("Parent (docs/queries/guardian.graphql): { dependants { iin fullName age } }\n")
     out.flush()
 
 
@@ -172,18 +213,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--port", type=int, default=8000, help="the gateway's port")
     parser.add_argument("--emulator-port-base", type=int, default=9101)
+    parser.add_argument("--notifier-port", type=int, default=8099, help="the demo notifier's port")
+    parser.add_argument(
+        "--language", choices=LANGUAGES, default="kk", help="language of the notifications shown"
+    )
     parser.add_argument("--dir", type=Path, default=DEMO_DIR)
     args = parser.parse_args(argv)
-    gateway_taken = taken_ports([args.port])
+    gateway_taken = taken_ports([args.port, args.notifier_port])
     emulators_taken = taken_ports(
         range(args.emulator_port_base, args.emulator_port_base + len(SYSTEMS))
     )
     if gateway_taken or emulators_taken:
         # Printing tokens for a gateway that is not ours would send them to someone else.
         if gateway_taken:
-            sys.stderr.write(
-                f"demo: port {args.port} is taken; choose another with --port (e.g. --port 8010)\n"
-            )
+            for port in gateway_taken:
+                option = "--port" if port == args.port else "--notifier-port"
+                sys.stderr.write(
+                    f"demo: port {port} is taken; choose another with {option} "
+                    f"(e.g. {option} {port + 10})\n"
+                )
         if emulators_taken:
             ports = ", ".join(map(str, emulators_taken))
             sys.stderr.write(
@@ -198,11 +246,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ensure_population(data_dir, args.population, args.seed)
     truth = json.loads((data_dir / "ground_truth.json").read_text(encoding="utf-8"))
     issuer = DemoIssuer.create(directory)
-    with start_emulators(data_dir, args.emulator_port_base) as emulators:
-        config = write_config(directory, emulators.urls, issuer, args.port)
+    secret = notification_secret(directory)
+    with (
+        start_emulators(data_dir, args.emulator_port_base) as emulators,
+        running_notifier(secret, args.notifier_port, args.language) as notifier_url,
+    ):
+        config = write_config(directory, emulators.urls, issuer, args.port, notifier_url)
         settings = load_settings(config)
         print_welcome(args.port, issuer, pick_cast(truth))
-        sys.stdout.write(f"Config: {config}\nStop with Ctrl+C.\n")
+        sys.stdout.write(
+            f"Patient notifications (break-glass, emergency) are printed here ({args.language}).\n"
+            f"Config: {config}\nStop with Ctrl+C.\n"
+        )
         configure_logging("WARNING")
         uvicorn.run(
             create_app(settings),

@@ -25,14 +25,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway import graphiql
 from gateway.audit import open_audit_store
 from gateway.audit.keys import patient_key_secret
+from gateway.audit.outbox import Outbox
 from gateway.audit.trail import Trail
 from gateway.auth.restrictions import open_restriction_store
 from gateway.auth.tokens import TokenVerifier
 from gateway.config import DocumentsSettings, LimitsStorage, Settings
+from gateway.deadline import Deadline
 from gateway.ips.endpoint import routes as summary_routes
 from gateway.limits import PatientCeiling, RequestRates
 from gateway.logs import REQUEST_ID, carries_identifier
-from gateway.metrics import BREAKER_STATE, BREAKER_STATE_VALUES, render_metrics
+from gateway.metrics import (
+    BREAKER_STATE,
+    BREAKER_STATE_VALUES,
+    NOTIFICATIONS_GIVEN_UP,
+    NOTIFICATIONS_UNDELIVERED,
+    render_metrics,
+)
+from gateway.notify.worker import NameLookup, NotificationWorker, outbox_for
+from gateway.records import OrgRef, PractitionerRef
 from gateway.resolvers.context import Services
 from gateway.schema.manifest import load_manifest
 from gateway.schema.schema import build_schema
@@ -72,10 +82,20 @@ def create_app(settings: Settings) -> Starlette:
         app.state.view = view
         tune_garbage_collector()
         directory = asyncio.create_task(keep_directory_warm(gateway.services.sources))
+        worker = None
+        if gateway.outbox is not None:
+            worker = NotificationWorker(
+                gateway.services.audit,
+                settings.notifications,
+                names=register_names(gateway.services.sources),
+            )
+            worker.start(gateway.outbox)
         try:
             yield
         finally:
             directory.cancel()
+            if worker is not None:
+                await worker.stop()
             await close_gateway(gateway)
             if tracing is not None:
                 await asyncio.to_thread(tracing.shutdown)  # sends the spans still queued
@@ -93,6 +113,7 @@ def create_app(settings: Settings) -> Starlette:
         sources = state["gateway"].services.sources
         for source, value in sources.breaker_states().items():
             BREAKER_STATE.labels(source=source).set(BREAKER_STATE_VALUES.get(value, 0))
+        await count_notifications(state["gateway"])
         body, content_type = render_metrics()
         return Response(body, media_type=content_type)
 
@@ -136,6 +157,8 @@ class Gateway:
     services: Services
     verifier: TokenVerifier
     rates: RequestRates | None
+    # Where the audit store queues patient notifications (None: no webhook configured).
+    outbox: Outbox | None = None
 
 
 async def open_gateway(settings: Settings) -> Gateway:
@@ -144,7 +167,8 @@ async def open_gateway(settings: Settings) -> Gateway:
     verifier = TokenVerifier(settings.auth, http_client_factory=lambda: httpx.AsyncClient())
     secret = patient_key_secret(settings.audit)
     trail = Trail.from_settings(settings.audit)
-    audit = open_audit_store(settings.audit.database_url, secret, trail)
+    outbox = outbox_for(settings.notifications)
+    audit = open_audit_store(settings.audit.database_url, secret, trail, outbox)
     restrictions = open_restriction_store(settings.audit.database_url, secret)
     await audit.open()
     await restrictions.open()
@@ -154,7 +178,39 @@ async def open_gateway(settings: Settings) -> Gateway:
     rates = RequestRates.open(limits, redis_url)
     patients = PatientCeiling.open(limits, redis_url, secret)
     services = Services(settings.policy, sources, audit, restrictions, patients)
-    return Gateway(services, verifier, rates)
+    return Gateway(services, verifier, rates, outbox)
+
+
+def register_names(sources: SourceSystems, budget_ms: int = 2000) -> NameLookup:
+    """A name lookup for notifications: the register's names of an organisation and a
+    practitioner (the warm directory, else one round trip within ``budget_ms``)."""
+
+    async def names(
+        org_bin: str | None, practitioner_id: str | None
+    ) -> tuple[str | None, str | None]:
+        organizations = [OrgRef(bin=org_bin)] if org_bin else []
+        practitioners = [PractitionerRef(id=practitioner_id)] if practitioner_id else []
+        directory = await sources.directory(
+            organizations, practitioners, Deadline.after_ms(budget_ms)
+        )
+        org = directory.organizations.get(org_bin) if org_bin else None
+        person = directory.practitioners.get(practitioner_id) if practitioner_id else None
+        return (org.name if org else None), (person.name if person else None)
+
+    return names
+
+
+async def count_notifications(gateway: Gateway) -> None:
+    """Set the outbox gauges of /metrics (left as they were when the store does not answer)."""
+    try:
+        counts = await asyncio.wait_for(
+            gateway.services.audit.notification_counts(), READINESS_AUDIT_TIMEOUT_S
+        )
+    except Exception:  # the metrics page must still answer; readiness reports the store
+        log.warning("notification outbox could not be counted for /metrics")
+        return
+    NOTIFICATIONS_UNDELIVERED.set(counts.undelivered)
+    NOTIFICATIONS_GIVEN_UP.set(counts.given_up)
 
 
 def tune_garbage_collector() -> None:

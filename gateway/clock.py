@@ -36,3 +36,11 @@ def local_time(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=KAZAKHSTAN)
     return moment.astimezone(KAZAKHSTAN)
+
+
+def age_on(birth_date: date | None, day: date) -> int | None:
+    """Whole years of age on ``day`` (a 29 February birthday comes on 1 March otherwise)."""
+    if birth_date is None:
+        return None
+    before_birthday = (day.month, day.day) < (birth_date.month, birth_date.day)
+    return day.year - birth_date.year - int(before_birthday)

@@ -219,6 +219,26 @@ class ResilienceSettings:
 
 
 @dataclass(frozen=True)
+class NotificationSettings:
+    """`[notifications]`: break-glass and emergency reads reach the patient (ACCESS.md); the
+    keys beyond CONFIG.md's three have defaults (README, "Notifications")."""
+
+    # POST target (JSON body, signed); absent = no notifications are written (a warning).
+    webhook_url: str | None = None
+    # Key of the HMAC-SHA256 signature (>= 16 bytes; `whsec_<base64>` is decoded): required
+    # with webhook_url.
+    secret: str | None = field(default=None, repr=False)
+    max_attempts: int = 20  # then the row is given up (kept, counted in /metrics)
+    backoff_base_s: float = 2.0  # the first retry waits between half this and this
+    backoff_cap_s: float = 3600.0  # no wait between attempts is longer
+    timeout_ms: int = 5000  # one POST
+    lease_s: float = 60.0  # a replica's claim on a row it delivers (longer than timeout_ms)
+    poll_interval_s: float = 5.0  # how often each replica looks for rows due
+    # Key (>= 16 bytes) encrypting the patient's IIN in the outbox; absent = derived from secret.
+    recipient_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration file."""
 
@@ -232,6 +252,7 @@ class Settings:
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     documents: DocumentsSettings = field(default_factory=DocumentsSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
 
     def sources_of(self, kind: str) -> tuple[SourceSettings, ...]:
         """The configured sources of one kind, in file order."""
@@ -357,6 +378,7 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
             ("telemetry", TelemetrySettings),
             ("documents", DocumentsSettings),
             ("limits", LimitsSettings),
+            ("notifications", NotificationSettings),
         )
     }
     sources = tuple(
@@ -375,6 +397,7 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
         telemetry=sections["telemetry"],
         documents=sections["documents"],
         limits=sections["limits"],
+        notifications=sections["notifications"],
         sources=sources,
     )
     _check_server(settings.server)
@@ -386,6 +409,7 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
     _check_telemetry(settings.telemetry)
     _check_documents(settings.documents)
     _check_limits(settings.limits, settings.cache)
+    _check_notifications(settings.notifications)
     _check_sources(settings.sources)
     return settings
 
@@ -653,6 +677,27 @@ def _check_limits(limits: LimitsSettings, cache: CacheSettings) -> None:
             _at_least(value, floor, f"limits.{spec.name}")
     if limits.storage is LimitsStorage.REDIS and not cache.redis_url:
         raise ConfigError("limits.storage: 'redis' uses the [cache] Redis; set cache.redis_url")
+
+
+def _check_notifications(notifications: NotificationSettings) -> None:
+    for name in ("secret", "recipient_key"):
+        value = getattr(notifications, name)
+        if value is not None and len(value.encode()) < 16:
+            raise ConfigError(f"notifications.{name}: needs at least 16 bytes")
+    if notifications.webhook_url is not None:
+        _check_http_url(notifications.webhook_url, "notifications.webhook_url")
+        if notifications.secret is None:
+            raise ConfigError("notifications.secret: required with notifications.webhook_url")
+    _at_least(notifications.max_attempts, 1, "notifications.max_attempts")
+    _at_least(notifications.timeout_ms, 1, "notifications.timeout_ms")
+    for name in ("backoff_base_s", "poll_interval_s"):
+        if not getattr(notifications, name) > 0:
+            raise ConfigError(f"notifications.{name}: must be more than 0")
+    if notifications.backoff_cap_s < notifications.backoff_base_s:
+        raise ConfigError("notifications.backoff_cap_s: must be at least backoff_base_s")
+    if notifications.lease_s <= notifications.timeout_ms / 1000:
+        # A claim shorter than one POST would let another replica deliver the row meanwhile.
+        raise ConfigError("notifications.lease_s: must be longer than timeout_ms")
 
 
 def _check_policy(policy: PolicySettings) -> None:

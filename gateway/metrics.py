@@ -106,6 +106,22 @@ LIMITS_DEGRADED = Counter(
     ["limit"],
     registry=REGISTRY,
 )
+NOTIFICATIONS_UNDELIVERED = Gauge(
+    "ehp_notifications_undelivered",
+    "Patient notifications queued in the outbox and not yet delivered (still retried).",
+    registry=REGISTRY,
+)
+NOTIFICATIONS_GIVEN_UP = Gauge(
+    "ehp_notifications_given_up",
+    "Patient notifications given up after notifications.max_attempts (kept in the outbox).",
+    registry=REGISTRY,
+)
+NOTIFICATION_ATTEMPTS = Counter(
+    "ehp_notification_attempts_total",
+    "Attempts to deliver a patient notification, by outcome: delivered, failed, given_up.",
+    ["outcome"],
+    registry=REGISTRY,
+)
 
 BREAKER_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 

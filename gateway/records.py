@@ -146,6 +146,23 @@ class PatientRecord:
 
 
 @_record
+class Guardianship:
+    """A register ``RelatedPerson``: an adult named as a child's parent or legal guardian.
+
+    Whether it grants access today is the policy's call (``gateway.auth.policy``); this is what
+    the register says, with the child's own register record when the reference resolved.
+    """
+
+    adult_iin: str
+    child: PatientRecord | None  # None when the register did not resolve the child reference
+    relationship: str | None  # v3-RoleCode: MTH, FTH, PRN, GUARD (others grant nothing)
+    active: bool | None
+    start: date | None  # period.start
+    end: date | None  # period.end, when the guardianship ended
+    source: str = ""
+
+
+@_record
 class Allergy:
     """An allergy or intolerance (FHIR AllergyIntolerance)."""
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from gateway.audit.chain import Anchors, expected_hash, verify_against
 from gateway.audit.checkpoints import HEAD, Checkpoint
 from gateway.audit.events import AuditEvent, AuditUnavailable, NewAuditEvent, VerifyResult
+from gateway.audit.outbox import Outbox
 from gateway.audit.seal import SealPlan, StoredSeal, plan_seal
 from gateway.audit.trail import Trail
 from gateway.db import patient_key
@@ -77,9 +78,13 @@ class ChainedStore:
     commit, the seal and the checkpoints, and the order of closing. A backend provides the
     connection-shaped parts."""
 
-    def __init__(self, patient_key_secret: bytes | None, trail: Trail) -> None:
+    def __init__(
+        self, patient_key_secret: bytes | None, trail: Trail, outbox: Outbox | None = None
+    ) -> None:
         self._secret = patient_key_secret
         self._trail = trail
+        # With an outbox, each batch also queues the notifications of its events (same commit).
+        self._outbox = outbox
         self._log = trail.log()
         self._group = GroupCommit(self._commit_batch)
         self._seal: Checkpoint | None = None
@@ -203,6 +208,8 @@ class ChainedStore:
 
     async def _commit_batch(self, items: list[tuple[NewAuditEvent, str]]) -> list[AuditEvent]:
         stored = await self._write_batch(items)
+        if self._outbox is not None:
+            self._outbox.committed([new for new, _ in items])
         if stored:
             last = stored[-1]
             if self._own_head is None or last.seq > self._own_head[0]:

@@ -25,6 +25,10 @@ from gateway.audit.events import (
     NewAuditEvent,
     VerifyResult,
 )
+from gateway.audit.outbox import Outbox, OutboxCounts, Pending
+from gateway.audit.outbox_postgres import INSERT as OUTBOX_INSERT
+from gateway.audit.outbox_postgres import SCHEMA as OUTBOX_SCHEMA
+from gateway.audit.outbox_postgres import claim, counts, delivered, failed
 from gateway.audit.seal import SealPlan, StoredSeal, seal_row, stored_seal
 from gateway.audit.trail import Trail
 from gateway.db.postgres import (
@@ -132,9 +136,10 @@ class PostgresAuditStore(ChainedStore):
         *,
         max_size: int = 10,
         command_timeout_s: float = COMMAND_TIMEOUT_S,
+        outbox: Outbox | None = None,
     ) -> None:
         """A store for `dsn` (postgresql://...); `patient_key_secret` keys the patient HMAC."""
-        super().__init__(patient_key_secret, trail)
+        super().__init__(patient_key_secret, trail, outbox)
         self._dsn = dsn
         self._max_size = max_size
         self._command_timeout_s = command_timeout_s
@@ -146,7 +151,7 @@ class PostgresAuditStore(ChainedStore):
             pool = await create_pool(
                 self._dsn, max_size=self._max_size, command_timeout_s=self._command_timeout_s
             )
-            await create_schema(pool, _SCHEMA)
+            await create_schema(pool, (*_SCHEMA, *OUTBOX_SCHEMA))
         except Exception as exc:
             if pool is not None:
                 await pool.close()
@@ -200,6 +205,12 @@ class PostgresAuditStore(ChainedStore):
                 stored.append(event)
                 seq, prev_hash = event.seq, event.hash
             await conn.executemany(_INSERT, [event_to_row(event) for event in stored])
+            if self._outbox is not None:
+                # The notifications commit with their events, or neither does.
+                pairs = [(new, event) for (new, _), event in zip(items, stored, strict=True)]
+                rows = self._outbox.rows(pairs)
+                if rows:
+                    await conn.executemany(OUTBOX_INSERT, rows)
             await conn.execute(
                 "UPDATE audit_chain_head SET seq = $1, hash = $2 WHERE id = 1", seq, prev_hash
             )
@@ -249,6 +260,48 @@ class PostgresAuditStore(ChainedStore):
             raise
         except Exception as exc:
             raise AuditUnavailable(f"cannot read the audit database: {exc}") from exc
+
+    # --- the notification outbox (NotificationQueue) ---------------------------------------
+
+    async def claim_notifications(
+        self, owner: str, now: float, lease_until: float, limit: int
+    ) -> list[Pending]:
+        """Lease up to `limit` rows due at `now` and not leased by anyone else."""
+        try:
+            return await claim(self._running(), owner, now, lease_until, limit)
+        except AuditUnavailable:
+            raise
+        except Exception as exc:
+            raise AuditUnavailable(f"cannot use the notification outbox: {exc}") from exc
+
+    async def notification_delivered(self, event_id: str, now: float) -> None:
+        """Mark a row delivered."""
+        try:
+            await delivered(self._running(), event_id, now)
+        except AuditUnavailable:
+            raise
+        except Exception as exc:
+            raise AuditUnavailable(f"cannot use the notification outbox: {exc}") from exc
+
+    async def notification_failed(
+        self, event_id: str, owner: str, retry_at: float | None, error: str, now: float
+    ) -> None:
+        """Count a failed attempt; retry at `retry_at`, or give the row up when None."""
+        try:
+            await failed(self._running(), event_id, owner, retry_at, error, now)
+        except AuditUnavailable:
+            raise
+        except Exception as exc:
+            raise AuditUnavailable(f"cannot use the notification outbox: {exc}") from exc
+
+    async def notification_counts(self) -> OutboxCounts:
+        """Rows still to deliver, and rows given up."""
+        try:
+            return await counts(self._running())
+        except AuditUnavailable:
+            raise
+        except Exception as exc:
+            raise AuditUnavailable(f"cannot use the notification outbox: {exc}") from exc
 
     def _running(self) -> asyncpg.Pool:
         if self._pool is None:

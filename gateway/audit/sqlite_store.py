@@ -25,6 +25,10 @@ from gateway.audit.events import (
     NewAuditEvent,
     VerifyResult,
 )
+from gateway.audit.outbox import Outbox, OutboxCounts, Pending
+from gateway.audit.outbox_sqlite import INSERT as OUTBOX_INSERT
+from gateway.audit.outbox_sqlite import SCHEMA as OUTBOX_SCHEMA
+from gateway.audit.outbox_sqlite import claim, counts, delivered, failed
 from gateway.audit.seal import SealPlan, StoredSeal, seal_row, stored_seal
 from gateway.audit.trail import Trail
 from gateway.db.sqlite import (
@@ -111,9 +115,10 @@ class SqliteAuditStore(ChainedStore):
         trail: Trail,
         *,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        outbox: Outbox | None = None,
     ) -> None:
         """A store over the file at `path`; `patient_key_secret` keys the patient HMAC."""
-        super().__init__(patient_key_secret, trail)
+        super().__init__(patient_key_secret, trail, outbox)
         self.path = path
         self._busy_timeout_ms = busy_timeout_ms
         self._worker: SqliteWorker | None = None
@@ -164,7 +169,7 @@ class SqliteAuditStore(ChainedStore):
         worker = self._worker
         if worker is None:
             raise AuditUnavailable("the audit store is closed")
-        return await worker.run(lambda conn: _append_batch(conn, items, self.key))
+        return await worker.run(lambda conn: _append_batch(conn, items, self.key, self._outbox))
 
     async def _read_events(self, key: str, limit: int) -> list[AuditEvent]:
         worker = self._running()
@@ -211,6 +216,34 @@ class SqliteAuditStore(ChainedStore):
             self.path, key, anchors, busy_timeout_ms=self._busy_timeout_ms
         )
 
+    # --- the notification outbox (NotificationQueue) ---------------------------------------
+
+    async def claim_notifications(
+        self, owner: str, now: float, lease_until: float, limit: int
+    ) -> list[Pending]:
+        """Lease up to `limit` rows due at `now` and not leased by anyone else."""
+        return await self._outbox_run(lambda conn: claim(conn, owner, now, lease_until, limit))
+
+    async def notification_delivered(self, event_id: str, now: float) -> None:
+        """Mark a row delivered."""
+        await self._outbox_run(lambda conn: delivered(conn, event_id, now))
+
+    async def notification_failed(
+        self, event_id: str, owner: str, retry_at: float | None, error: str, now: float
+    ) -> None:
+        """Count a failed attempt; retry at `retry_at`, or give the row up when None."""
+        await self._outbox_run(lambda conn: failed(conn, event_id, owner, retry_at, error, now))
+
+    async def notification_counts(self) -> OutboxCounts:
+        """Rows still to deliver, and rows given up."""
+        return await self._outbox_run(counts)
+
+    async def _outbox_run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return await self._running().run(work)
+        except (sqlite3.Error, ValueError) as exc:
+            raise AuditUnavailable(f"cannot use the notification outbox: {exc}") from exc
+
     def _running(self) -> SqliteWorker:
         if self._worker is None:
             raise AuditUnavailable("the audit store is not open")
@@ -219,7 +252,7 @@ class SqliteAuditStore(ChainedStore):
 
 def _create_schema(conn: sqlite3.Connection) -> None:
     def create() -> None:
-        for statement in _SCHEMA:
+        for statement in (*_SCHEMA, *OUTBOX_SCHEMA):
             conn.execute(statement)
         present = {row[1] for row in conn.execute("PRAGMA table_info(audit_events)")}
         for name, sql_type in _KEYED_COLUMN_TYPES.items():
@@ -236,7 +269,10 @@ def _last_event(conn: sqlite3.Connection) -> AuditEvent | None:
 
 
 def _append_batch(
-    conn: sqlite3.Connection, items: list[tuple[NewAuditEvent, str]], chain_key: bytes
+    conn: sqlite3.Connection,
+    items: list[tuple[NewAuditEvent, str]],
+    chain_key: bytes,
+    outbox: Outbox | None = None,
 ) -> list[AuditEvent]:
     def write() -> list[AuditEvent]:
         # Read the head inside the write lock: another process may have appended since.
@@ -251,6 +287,12 @@ def _append_batch(
             conn.execute(_INSERT, event_to_row(event))
             stored.append(event)
             seq, prev_hash = event.seq, event.hash
+        if outbox is not None:
+            # The notifications commit with their events, or neither does.
+            pairs = [(new, event) for (new, _), event in zip(items, stored, strict=True)]
+            rows = outbox.rows(pairs)
+            if rows:
+                conn.executemany(OUTBOX_INSERT, rows)
         conn.execute("UPDATE audit_chain_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev_hash))
         return stored
 

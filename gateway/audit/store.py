@@ -6,6 +6,7 @@ from typing import Protocol
 
 from gateway.audit.checkpoints import Checkpoint
 from gateway.audit.events import AuditEvent, NewAuditEvent, VerifyResult
+from gateway.audit.outbox import NotificationQueue, Outbox
 from gateway.audit.postgres_store import PostgresAuditStore
 from gateway.audit.sqlite_store import SqliteAuditStore
 from gateway.audit.trail import Trail
@@ -13,7 +14,7 @@ from gateway.db import is_postgres_url
 from gateway.db.sqlite import sqlite_path_from_url
 
 
-class AuditStore(Protocol):
+class AuditStore(NotificationQueue, Protocol):
     """Where attempts are recorded: append-only, HMAC-chained, checkpointed outside the
     database, readable by the patient."""
 
@@ -46,10 +47,17 @@ class AuditStore(Protocol):
         """Walk the chain against the checkpoints and report the first broken event."""
 
 
-def open_audit_store(database_url: str, patient_key_secret: bytes, trail: Trail) -> AuditStore:
-    """An unopened store for `database_url` (sqlite: or postgresql:); call `await open()`."""
+def open_audit_store(
+    database_url: str, patient_key_secret: bytes, trail: Trail, outbox: Outbox | None = None
+) -> AuditStore:
+    """An unopened store for `database_url` (sqlite: or postgresql:); call `await open()`.
+
+    With `outbox`, every event the patient is told about queues its notification in the
+    transaction that appends it.
+    """
     if is_postgres_url(database_url):
-        return PostgresAuditStore(database_url, patient_key_secret, trail)
+        return PostgresAuditStore(database_url, patient_key_secret, trail, outbox=outbox)
     if database_url.startswith("sqlite:"):
-        return SqliteAuditStore(sqlite_path_from_url(database_url), patient_key_secret, trail)
+        path = sqlite_path_from_url(database_url)
+        return SqliteAuditStore(path, patient_key_secret, trail, outbox=outbox)
     raise ValueError("audit.database_url must start with sqlite: or postgresql://")

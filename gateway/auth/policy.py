@@ -12,12 +12,15 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 
 from gateway.auth.principal import Principal, Role
+from gateway.clock import age_on, today
 from gateway.config import PolicySettings
 from gateway.errors import BadUserInput, Forbidden, GatewayError, RestrictedByPatient
 from gateway.iin import is_valid_iin
+from gateway.records import Guardianship, PatientRecord
 
 
 class Section(StrEnum):
@@ -138,6 +141,12 @@ ENTRY_ROLES: dict[EntryPoint, frozenset[Role]] = {
     EntryPoint.EMERGENCY: frozenset({Role.EMERGENCY}) | CLINICIANS,
 }
 EMERGENCY_ENTRY_ROLES = ENTRY_ROLES[EntryPoint.EMERGENCY]
+# ACCESS.md "Guardians": the v3-RoleCode relationships of a register RelatedPerson that make an
+# adult a child's guardian, and the age at which the access ends (the 18th birthday).
+GUARDIAN_RELATIONSHIPS = frozenset({"MTH", "FTH", "PRN", "GUARD"})
+ADULTHOOD_YEARS = 18
+# ACCESS.md "Notifications": the reads the patient is told about (break-glass, emergency).
+NOTIFIED_BASES = frozenset({Basis.BREAK_GLASS, Basis.EMERGENCY})
 # A reason is read by the patient in their access log and kept in the audit trail for good:
 # a sentence, not a document.
 MAX_REASON_CHARS = 500
@@ -201,6 +210,68 @@ class CareRelationship:
         return self.attached or self.recent_encounter
 
 
+@dataclass(frozen=True, slots=True)
+class Guardians:
+    """What the register says of the caller as a parent or guardian (a patient asking for
+    another IIN): its RelatedPersons naming them, or why it could not say."""
+
+    records: tuple[Guardianship, ...] = ()
+    unavailable: GatewayError | None = None  # the register did not answer, no copy to serve
+
+
+def grants_access(record: Guardianship, on: date) -> bool:
+    """ACCESS.md: active, MTH/FTH/PRN/GUARD, a period covering ``on`` and a child under 18.
+
+    A period without a start grants nothing: whether it covers ``on`` is not known.
+    """
+    child = record.child
+    age = age_on(child.birth_date, on) if child is not None else None
+    return (
+        record.active is True
+        and record.relationship in GUARDIAN_RELATIONSHIPS
+        and record.start is not None
+        and record.start <= on
+        and (record.end is None or on <= record.end)
+        and age is not None
+        and 0 <= age < ADULTHOOD_YEARS
+    )
+
+
+def dependants(guardians: Guardians, on: date | None = None) -> list[PatientRecord]:
+    """The children ``guardians`` grant access to on ``on`` (today), once each, eldest first."""
+    day = on or today()
+    children: dict[str, PatientRecord] = {}
+    for record in guardians.records:
+        if record.child is not None and grants_access(record, day):
+            children.setdefault(record.child.iin, record.child)
+    return sorted(children.values(), key=lambda c: (c.birth_date or day, c.iin))
+
+
+def is_guardian_of(guardians: Guardians, child_iin: str, on: date | None = None) -> bool:
+    """True when a record of ``guardians`` grants access to ``child_iin`` on ``on`` (today)."""
+    day = on or today()
+    return any(
+        record.child is not None and record.child.iin == child_iin and grants_access(record, day)
+        for record in guardians.records
+    )
+
+
+def needs_guardians(principal: Principal, entry: EntryPoint, patient_iin: str) -> bool:
+    """True when ``decide`` needs the caller's guardianships: a patient asking for another IIN."""
+    return (
+        principal.role is Role.PATIENT
+        and entry is EntryPoint.PASSPORT
+        and principal.iin != patient_iin
+        and is_valid_iin(patient_iin)
+    )
+
+
+def notifies_patient(basis: Basis | str | None, outcome: str | None) -> bool:
+    """ACCESS.md "Notifications": a break-glass or emergency attempt on a known person (read
+    or refused) is told to the patient; an IIN the register does not know has nobody to tell."""
+    return basis in NOTIFIED_BASES and outcome in ("DISCLOSED", "REFUSED")
+
+
 @dataclass(frozen=True)
 class Decision:
     """What one request may read of one person's record."""
@@ -247,11 +318,12 @@ def field_roles(field: str, mapping: dict[str, Section | Feature | None]) -> lis
     return [r for r in Role if POLICY[area][r] is not Rule.DENY and r in narrowed]
 
 
-def may_read_access_log(principal: Principal, patient_iin: str) -> bool:
-    """True when `principal` may read the access log of `patient_iin` (the patient only)."""
-    return (
-        POLICY[Feature.ACCESS_LOG][principal.role] is not Rule.DENY and principal.iin == patient_iin
-    )
+def may_read_access_log(principal: Principal, patient_iin: str, basis: Basis | None = None) -> bool:
+    """True when `principal` may read the access log of `patient_iin`: the patient, or their
+    guardian on a read `decide` allowed as GUARDIAN (the guardian sees what the child sees)."""
+    if POLICY[Feature.ACCESS_LOG][principal.role] is Rule.DENY:
+        return False
+    return principal.iin == patient_iin or basis is Basis.GUARDIAN
 
 
 def stats_region(principal: Principal, requested_region: str | None) -> str | None:
@@ -286,10 +358,14 @@ def decide(
     restrictions: frozenset[Section],
     break_glass_reason: str | None,
     settings: PolicySettings,
+    guardians: Guardians | None = None,
+    on: date | None = None,
 ) -> Decision:
     """Apply the table to one read: which requested sections are allowed, and why others are not.
 
     For `EntryPoint.EMERGENCY`, `break_glass_reason` carries the `emergency(reason:)` argument.
+    `guardians` are the caller's RelatedPersons when a patient asks for another IIN
+    (`needs_guardians`); `on` is the day judged (today).
     """
     if not is_valid_iin(patient_iin):
         return _refuse(requested, BadUserInput("invalid IIN"))
@@ -298,8 +374,7 @@ def decide(
     role = principal.role
     if role is Role.PATIENT:
         if principal.iin != patient_iin:
-            denial = Forbidden("patients may read only their own passport")
-            return _refuse(requested, denial, Basis.OWN)
+            return _decide_guardian(requested, patient_iin, guardians or Guardians(), on)
         # The patient always sees everything of their own, restrictions included.
         return _apply(role, requested, frozenset(), break_glass=False, reason=None)
     if role not in CLINICIANS:
@@ -316,6 +391,47 @@ def decide(
         return _refuse(requested, denial, Basis.CARE_RELATIONSHIP)
     # Any read with a reason is a break-glass read: it overrides restrictions and is flagged.
     return _apply(role, requested, restrictions, break_glass=reason is not None, reason=reason)
+
+
+def _decide_guardian(
+    requested: frozenset[Section], child_iin: str, guardians: Guardians, on: date | None
+) -> Decision:
+    """A patient asking for another IIN: read as a guardian, or refused on that ground."""
+    if guardians.unavailable is not None:
+        return _refuse(requested, guardians.unavailable, Basis.GUARDIAN)
+    if not is_guardian_of(guardians, child_iin, on):
+        denial = Forbidden("patients may read only their own passport and their children's")
+        return _refuse(requested, denial, Basis.GUARDIAN)
+    # The guardian sees what the child would see: everything, restrictions included.
+    return _apply(
+        Role.PATIENT,
+        requested,
+        frozenset(),
+        break_glass=False,
+        reason=None,
+        basis=Basis.GUARDIAN,
+    )
+
+
+def decide_restriction(
+    principal: Principal, patient_iin: str, guardians: Guardians | None = None
+) -> Decision:
+    """Who may hide or reveal sections of `patient_iin`'s passport: the patient, or a guardian
+    of that child today (ACCESS.md). Refused decisions carry the basis tried."""
+    if principal.role is not Role.PATIENT or principal.iin is None:
+        denial = Forbidden("only patients restrict sections, of their own or their children's")
+        return _refuse((), denial)
+    if not is_valid_iin(patient_iin):
+        return _refuse((), BadUserInput("invalid IIN"))
+    if principal.iin == patient_iin:
+        return Decision(allowed=frozenset(), basis=Basis.OWN)
+    guardians = guardians or Guardians()
+    if guardians.unavailable is not None:
+        return _refuse((), guardians.unavailable, Basis.GUARDIAN)
+    if not is_guardian_of(guardians, patient_iin):
+        denial = Forbidden("patients restrict sections only of their own or their children's")
+        return _refuse((), denial, Basis.GUARDIAN)
+    return Decision(allowed=frozenset(), basis=Basis.GUARDIAN)
 
 
 def reason_text(text: str) -> str:
@@ -375,6 +491,7 @@ def _apply(
     *,
     break_glass: bool,
     reason: str | None,
+    basis: Basis | None = None,
 ) -> Decision:
     allowed: set[Section] = set()
     denied: dict[Section, str] = {}
@@ -392,7 +509,7 @@ def _apply(
         reason=reason,
         show_cost=POLICY[Section.DISPENSATIONS][role] is Rule.READ,
         active_problems_only=POLICY[Section.PROBLEMS][role] is Rule.ACTIVE_ONLY,
-        basis=_basis(role, reason),
+        basis=basis or _basis(role, reason),
     )
 
 

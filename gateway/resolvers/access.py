@@ -2,8 +2,9 @@
 
 For a nurse or doctor without a reason, the care relationship is established first (the
 register's attachment, then an encounter at their organisation within the care window,
-asked of the EHRs with the smallest query), and the patient's restrictions are read. Only
-then does ``decide`` run, and only the sections it allows are ever requested.
+asked of the EHRs with the smallest query), and the patient's restrictions are read. For a
+patient asking for another IIN, the register's RelatedPersons naming the caller are read
+(guardians). Only then does ``decide`` run, and only the sections it allows are ever requested.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from gateway.auth.policy import (
     CLINICIANS,
     CareRelationship,
     EntryPoint,
+    Guardians,
     Section,
     decide,
+    needs_guardians,
     needs_relationship,
 )
 from gateway.auth.principal import Principal
 from gateway.clock import today
 from gateway.deadline import Deadline
-from gateway.errors import Internal
+from gateway.errors import Internal, SourceUnavailable
 from gateway.iin import is_valid_iin
 from gateway.resolvers.context import RequestContext
 from gateway.resolvers.reads import PatientRead
@@ -55,6 +58,9 @@ async def open_read(
         restricted = await restrictions_of(context, iin)
         if relationship_task is not None:
             relationship = await relationship_task
+    guardians = None
+    if needs_guardians(principal, entry, iin) and principal.iin is not None:
+        guardians = await guardians_of(context, principal.iin, deadline or context.deadline)
     decision = decide(
         principal,
         entry,
@@ -64,6 +70,7 @@ async def open_read(
         restricted,
         reason,
         context.services.policy,
+        guardians,
     )
     if decision.refused:
         assert decision.denial is not None
@@ -95,6 +102,17 @@ async def restrictions_of(context: RequestContext, iin: str) -> frozenset[Sectio
     except Exception as exc:  # any store failure: refuse rather than ignore the patient's wish
         raise Internal("restrictions unavailable") from exc
     return frozenset(Section(name) for name in names)
+
+
+async def guardians_of(context: RequestContext, adult_iin: str, deadline: Deadline) -> Guardians:
+    """The register's RelatedPersons naming ``adult_iin`` (through the fetcher: cached, a
+    stale copy served when the register fails); ``unavailable`` when none could be had."""
+    fetched = await context.services.sources.person(adult_iin, deadline).guardianships()
+    if not fetched.ok:
+        error = fetched.error
+        source = error.source if error is not None else "register"
+        return Guardians(unavailable=SourceUnavailable(source, error.kind if error else "error"))
+    return Guardians(records=tuple(fetched.value))
 
 
 async def _relationship(

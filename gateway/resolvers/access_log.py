@@ -1,4 +1,5 @@
-"""``accessLog``: the patient sees who read their passport or tried to, newest first, with names."""
+"""``accessLog``: the patient (or a child's guardian) sees who read the passport or tried to,
+newest first, with names."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ MAX_LIMIT = 500
 async def access_log(read: PatientRead, limit: int) -> list[t.AccessEvent]:
     """The patient's own audit events; readers' names looked up in the register."""
     context = read.context
-    if not may_read_access_log(context.principal, read.iin):
-        raise Forbidden("only the patient reads their access log")
+    if not may_read_access_log(context.principal, read.iin, read.decision.basis):
+        raise Forbidden("only the patient (or a child's guardian) reads the access log")
     if not 1 <= limit <= MAX_LIMIT:
         raise BadUserInput(f"limit must be between 1 and {MAX_LIMIT}")
     try:

@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 from gateway import records as rec
 from gateway.clinical.current_medicines import CurrentMedicine
-from gateway.clock import local_date, today
+from gateway.clock import age_on, local_date, today
 from gateway.contract import types as t
 from gateway.contract.enums import (
     Criticality,
@@ -44,14 +44,6 @@ def coding(code: rec.Coding | None) -> t.Coding | None:
     if code is None:
         return None
     return t.Coding(system=code.system, code=code.code, display=code.display)
-
-
-def age_on(birth_date: date | None, day: date) -> int | None:
-    """Whole years of age on ``day``."""
-    if birth_date is None:
-        return None
-    before_birthday = (day.month, day.day) < (birth_date.month, birth_date.day)
-    return day.year - birth_date.year - int(before_birthday)
 
 
 def identity(patient: rec.PatientRecord, names: Names) -> t.Identity:

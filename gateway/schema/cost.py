@@ -8,6 +8,7 @@ Each read a query asks for costs the number of kinds of source system it needs:
   provision system and the ambulance dispatch); a full passport costs 5, an emergency read 3;
 - a stats view (``dispensations``, ``prevalence``, ``ambulanceCalls``) costs 1, the one
   kind of system that counts it;
+- ``dependants`` costs 1, the register (the caller's RelatedPersons and their children);
 - anything else (``me``, ``restrictSection``, ``__typename``) costs nothing.
 
 Reads are counted as graphql-core will run them: fields of the same response key merge into
@@ -44,6 +45,9 @@ STATS_VIEWS: dict[str, frozenset[SourceKind]] = {
     "ambulanceCalls": frozenset({SourceKind.AMBULANCE}),
 }
 
+# ``dependants`` asks the register (the caller's RelatedPersons and their children).
+DEPENDANTS_READS = frozenset({SourceKind.REGISTER})
+
 Fragments = Mapping[str, FragmentDefinitionNode]
 
 
@@ -61,6 +65,8 @@ def query_cost(operation: OperationDefinitionNode, fragments: Fragments) -> int:
                 (group[0].name.value for group in selected.values()), PERSON_READS[name]
             )
             cost += len(source_kinds(sections))
+        elif name == "dependants":
+            cost += len(DEPENDANTS_READS)
         elif name == "stats":
             for views in _collect(below, fragments).values():
                 cost += len(STATS_VIEWS.get(views[0].name.value, ()))

@@ -1,4 +1,4 @@
-"""The root types: ``Query`` (me, passport, emergency, stats) and ``Mutation``."""
+"""The root types: ``Query`` (me, passport, emergency, stats, dependants) and ``Mutation``."""
 
 from __future__ import annotations
 
@@ -18,12 +18,13 @@ from gateway.auth.policy import (
 from gateway.auth.principal import Role
 from gateway.contract.enums import Section as SectionEnum
 from gateway.contract.scalars import IIN
-from gateway.contract.types import EmergencyData, Me
+from gateway.contract.types import EmergencyData, Identity, Me
 from gateway.deadline import Deadline
 from gateway.errors import SourceUnavailable
 from gateway.resolvers.access import open_read
 from gateway.resolvers.context import RequestContext
 from gateway.resolvers.emergency import emergency_data
+from gateway.resolvers.guardians import list_dependants
 from gateway.resolvers.me import me
 from gateway.resolvers.restrictions import restrict_section
 from gateway.schema.access import access, access_roles
@@ -94,19 +95,34 @@ class Query:
     async def stats(self, info: Info[RequestContext, None]) -> Stats | None:
         return open_stats(info.context)
 
+    @strawberry.field(
+        description=(
+            "PATIENT only: the children (under 18) whose passports the caller may read as their "
+            "parent or legal guardian, from the register's RelatedPerson records. Empty for "
+            "everyone else. Each child listed is audited (IDENTITY, basis GUARDIAN)."
+        )
+    )
+    async def dependants(self, info: Info[RequestContext, None]) -> list[Identity]:
+        return await list_dependants(info.context)
+
 
 @strawberry.type
 class Mutation:
-    """Changes a patient makes to their own passport."""
+    """Changes a patient makes to their own passport, or a guardian to a child's."""
 
     @strawberry.mutation(
         description=(
             "Patient only: hide (restricted: true) or reveal a section of their own passport "
-            "from nurses and doctors. Returns the sections now restricted."
+            "from nurses and doctors, or with iin of a child's they are the parent or legal "
+            "guardian of. Returns the sections now restricted."
         ),
         directives=[access_roles(Role.PATIENT)],
     )
     async def restrict_section(
-        self, info: Info[RequestContext, None], section: SectionEnum, restricted: bool
+        self,
+        info: Info[RequestContext, None],
+        section: SectionEnum,
+        restricted: bool,
+        iin: IIN | None = None,
     ) -> list[SectionEnum]:
-        return await restrict_section(info.context, section, restricted)
+        return await restrict_section(info.context, section, restricted, iin)

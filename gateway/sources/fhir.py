@@ -34,6 +34,7 @@ from gateway.sources.fhir_mapping import (
     map_patient,
     patient_id,
 )
+from gateway.sources.guardians import guardianships_of
 from gateway.sources.http import ClientOptions, require_iin
 from gateway.sources.ownership import screened
 
@@ -185,6 +186,13 @@ class RegisterAdapter:
             if patient is None or not care_team:
                 return patient
             return await self._with_care_team(patient)
+
+    async def guardianships(self, adult_iin: str) -> Screened:
+        """The RelatedPersons naming ``adult_iin`` as a parent or guardian, with each child's
+        record (``gateway.sources.guardians``)."""
+        require_iin(adult_iin)
+        with source_errors(self.source):
+            return await guardianships_of(self.fhir, self.source, self.settings.region, adult_iin)
 
     async def _with_care_team(self, patient: PatientRecord) -> PatientRecord:
         org = patient.managing_org

@@ -26,6 +26,7 @@ from gateway.records import (
     Dispensation,
     EhrRecord,
     Encounter,
+    Guardianship,
     LabHistory,
     PatientRecord,
     Prescription,
@@ -111,6 +112,13 @@ class PersonReader:
             )
         return self._fetch(
             register.source, "patient", lambda: register.patient_by_iin(self.iin, False)
+        )
+
+    def guardianships(self) -> asyncio.Future[Fetched[tuple[Guardianship, ...]]]:
+        """The register's RelatedPersons naming this person as a child's parent or guardian."""
+        register = self.systems.register
+        return self._fetch(
+            register.source, "guardianships", lambda: register.guardianships(self.iin)
         )
 
     def ehr_records(

@@ -656,14 +656,123 @@ IDENTITY_ONLY = (
 )
 
 
-def test_patient_asking_for_another_iin_is_forbidden_with_nothing_asked(
+def test_patient_asking_for_another_iin_is_forbidden_with_only_guardianship_asked(
     stack: Stack, cast: Cast
 ) -> None:
     token = stack.token("patient", iin=cast.iin, subject=random_subject())
     observed = observe(stack, PASSPORT_QUERY, {"iin": cast.other_iin}, token)
     assert observed.body["data"] == {"passport": None}
     assert observed.errors == {("passport",): [FORBIDDEN]}
-    assert observed.total() == 0
+    assert_only_guardian_lookups(observed, cast.iin)
+    assert observed.api("register")  # whether the caller is that person's guardian
+
+
+def assert_only_guardian_lookups(observed: Observed, guardian_iin: str) -> None:
+    """Only the register was asked, and only for the RelatedPersons naming the caller and the
+    Patients they point to: nothing of the person asked for."""
+    for name in observed.requests:
+        if name != "register":
+            assert observed.api(name) == [], name
+    for request in observed.api("register"):
+        params = parse_qs(request["query"])
+        kind = request["path"].rstrip("/").rsplit("/", 1)[-1]
+        if kind == "RelatedPerson":
+            assert params["identifier"] == [f"urn:kz:iin|{guardian_iin}"], request
+        else:
+            assert kind == "Patient" and set(params) == {"_id", "_count"}, request
+
+
+# --- guardians (ACCESS.md "Guardians"): each kind of family tie, from the ground truth ------
+
+
+@dataclass(frozen=True)
+class Family:
+    """A child and an adult the register names as their parent or guardian (or once did)."""
+
+    child: str
+    guardian: str
+    allowed: bool
+
+
+def choose_families(truth: dict[str, Any]) -> dict[str, Family]:
+    """One family per kind of tie: the richest child of a mother, a legal guardian, the twins'
+    grandmother (and the other twin), a child turned 18, an ended guardianship, a stranger."""
+    people = truth["people"]
+
+    def tie(child: str, code: str | None = None, granted: bool | None = None) -> Family:
+        guardian = next(
+            g
+            for g in people[child]["guardians"]
+            if (code is None or g["relationship"] == code)
+            and (granted is None or g["grantsAccess"] is granted)
+        )
+        return Family(child, guardian["iin"], guardian["grantsAccess"])
+
+    mothers = sorted(
+        (-len(p["labResults"]) - len(p["immunizations"]), iin)
+        for iin, p in people.items()
+        if p["ehrRegions"]
+        and p["inLis"]
+        and any(g["grantsAccess"] and g["relationship"] == "MTH" for g in p["guardians"])
+    )
+    own = tie(mothers[0][1], "MTH", True)
+    twin = next(
+        c
+        for c in truth["edgeCases"]["twins"]
+        if any(g["relationship"] == "GUARD" for g in people[c]["guardians"])
+    )
+    grandmother = tie(twin, "GUARD", True)
+    stranger = next(
+        iin
+        for iin, p in sorted(people.items())
+        if p["identity"]["age"] < 18 and own.guardian not in {g["iin"] for g in p["guardians"]}
+    )
+    return {
+        "own-child": own,
+        "legal-guardian": tie(truth["edgeCases"]["legalGuardian"][0], "GUARD", True),
+        "twins-grandmother": grandmother,
+        "other-twin": Family(people[twin]["twin"], grandmother.guardian, False),
+        "child-turned-18": tie(truth["edgeCases"]["childTurned18"][0]),
+        "guardianship-ended": tie(truth["edgeCases"]["guardianEnded"][0], granted=False),
+        "other-child": Family(stranger, own.guardian, False),
+    }
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "own-child",
+        "legal-guardian",
+        "twins-grandmother",
+        "other-twin",
+        "child-turned-18",
+        "guardianship-ended",
+        "other-child",
+    ],
+)
+def test_guardian_reads_every_section_as_the_child_would(stack: Stack, kind: str) -> None:
+    family = choose_families(stack.ground_truth)[kind]
+    truth = stack.ground_truth["people"][family.child]
+    token = stack.token("patient", iin=family.guardian, subject=random_subject())
+    observed = observe(stack, PASSPORT_QUERY, {"iin": family.child}, token)
+    assert observed.status == 200
+    if not family.allowed:
+        assert observed.body["data"] == {"passport": None}
+        assert observed.errors == {("passport",): [FORBIDDEN]}
+        assert_only_guardian_lookups(observed, family.guardian)
+        return
+    passport = observed.body["data"]["passport"]
+    # The patient's column of ACCESS.md: everything, the dose check aside (clinicians only).
+    assert observed.errors == {("passport", "doseCheck"): [FORBIDDEN]}
+    allowed = set()
+    for selection, (section, _) in PASSPORT_FIELDS.items():
+        name = field_name(selection)
+        if name != "doseCheck":
+            _assert_value(name, passport[name], truth, "PATIENT", family.child)
+            allowed.add(section)
+    assert passport["iin"] == family.child
+    assert passport["restrictedSections"] == []
+    assert_asked_only_for(observed, allowed)
 
 
 def test_manager_asking_for_a_passport_is_forbidden_with_nothing_asked(

@@ -2,7 +2,9 @@
 
 Hypothesis draws sequences of requests by random principals (the patient, another patient,
 attached and unrelated nurses and doctors with and without break-glass, emergency crews,
-managers) for random people of a small pool, so reads of one person by one principal are
+managers, and the parents and guardians the register names for a child, whether the tie grants
+access today or not: ended, child turned 18, the twins' grandmother) for random people of a
+small pool, so reads of one person by one principal are
 often followed by reads of the same person by another through a warm cache. Every answer
 must hold only the asked-for person's data (checked against the ground truth) and exactly
 the sections `gateway.auth.policy.decide` allows (the ACCESS.md table, the spec here),
@@ -29,6 +31,7 @@ from hypothesis import HealthCheck, given, settings
 
 from gateway.auth.policy import CareRelationship, Decision, EntryPoint, Section, decide
 from gateway.auth.principal import Principal, Role
+from gateway.errors import Forbidden
 from gateway.sources.crypto import subject_hash
 from tests.e2e.conftest import Gateway, Stack
 from tests.e2e.test_resilience import errors_by_path, gateway_settings, people, running_gateway
@@ -73,6 +76,7 @@ KINDS = (
     "doctor-unrelated",
     "emergency",
     "manager",
+    "guardian",
 )
 BREAK_GLASS = (None, "unconscious, brought in by ambulance", "short")
 EMERGENCY_REASONS = ("chest pain", "x")
@@ -114,6 +118,8 @@ class World:
 
     stack: Stack
     pool: list[str]
+    # (child, a RelatedPerson's adult, whether the truth grants access today)
+    families: list[tuple[str, str, bool]]
 
     def truth(self, iin: str) -> dict[str, Any]:
         """The person's ground truth."""
@@ -145,15 +151,40 @@ def world(stack: Stack) -> World:
         )
 
     candidates = people(stack, rich)
-    return World(stack, candidates[:: max(1, len(candidates) // POOL_SIZE)][:POOL_SIZE])
+    pool = candidates[:: max(1, len(candidates) // POOL_SIZE)][:POOL_SIZE]
+    return World(stack, pool, family_ties(stack.ground_truth))
+
+
+def family_ties(truth: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """Every RelatedPerson of the family edge cases (ended, turned 18, twins, legal guardian)
+    and of a few more children, with the truth's verdict for today."""
+    cases = ("guardianEnded", "childTurned18", "twins", "legalGuardian")
+    children = {c for case in cases for c in truth["edgeCases"][case]}
+    children |= set(sorted(c for c, p in truth["people"].items() if p["guardians"])[:6])
+    ties = {
+        (child, g["iin"], g["grantsAccess"])
+        for child in children
+        for g in truth["people"][child]["guardians"]
+    }
+    return sorted(ties)
+
+
+def _subject(world: World, step: Step) -> tuple[str, bool | None]:
+    """Whose record a step asks for; for a guardian's step, also whether the truth grants it."""
+    if step.kind == "guardian":
+        child, _, allowed = world.families[step.person % len(world.families)]
+        return child, allowed
+    return world.pool[step.person], None
 
 
 def _principal(world: World, step: Step, iin: str) -> tuple[Principal, dict[str, Any]]:
     """The principal of a step and the claims of its token."""
     kind = step.kind
-    role = Role(kind.split("-")[0].upper())
+    role = Role.PATIENT if kind == "guardian" else Role(kind.split("-")[0].upper())
     claims: dict[str, Any] = {}
-    if kind == "patient-self":
+    if kind == "guardian":
+        claims["iin"] = world.families[step.person % len(world.families)][1]
+    elif kind == "patient-self":
         claims["iin"] = iin
     elif kind == "patient-other":
         claims["iin"] = next(other for other in world.pool if other != iin)
@@ -256,7 +287,7 @@ def run_steps(world: World, gateways: list[Gateway], drawn: list[Step]) -> None:
     stack = world.stack
     policy = gateways[0].settings.policy
     for step in drawn:
-        iin = world.pool[step.person]
+        iin, granted = _subject(world, step)
         person = world.truth(iin)
         principal, claims = _principal(world, step, iin)
         token = stack.token(principal.role.value.lower(), subject=principal.subject, **claims)
@@ -291,8 +322,13 @@ def run_steps(world: World, gateways: list[Gateway], drawn: list[Step]) -> None:
             continue
         break_glass = BREAK_GLASS[step.reason]
         requested = frozenset(FIELDS[name][1] for name in step.fields)
+        # ACCESS.md: a guardian the truth grants access sees what the child sees; any other
+        # patient asking for someone else is refused.
+        reader = principal
+        if granted:
+            reader = Principal(subject=principal.subject, role=Role.PATIENT, iin=iin)
         decision = decide(
-            principal,
+            reader,
             EntryPoint.PASSPORT,
             iin,
             requested,
@@ -301,6 +337,8 @@ def run_steps(world: World, gateways: list[Gateway], drawn: list[Step]) -> None:
             break_glass,
             policy,
         )
+        if granted is False:
+            assert decision.refused and decision.denial.code == Forbidden.code
         response = gateway.graphql(
             _passport_query(step.fields), {"iin": iin, "reason": break_glass}, token
         )
@@ -373,7 +411,8 @@ def shared_gateways(
     finally:
         client = redis.Redis.from_url(cache["redis_url"])
         try:
-            for iin in world.pool:
+            family = {iin for tie in world.families for iin in tie[:2]}
+            for iin in {*world.pool, *family}:
                 digest = subject_hash(salt.encode("utf-8"), iin)
                 for key in client.scan_iter(match=f"*{digest}*", count=1000):
                     client.delete(key)

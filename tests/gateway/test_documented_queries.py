@@ -27,6 +27,11 @@ def test_each_documented_query_validates(path: Path) -> None:
         ("nurse.graphql", "doseCheck {"),
         ("emergency.graphql", "contacts {"),
         ("emergency.graphql", "complete"),
+        ("guardian.graphql", "dependants {"),
+        (
+            "guardian-restrict.graphql",
+            "restrictSection(section: LAB_RESULTS, restricted: true, iin:",
+        ),
     ],
 )
 def test_the_documented_queries_show_the_issue_12_fields(name: str, shown: str) -> None:

@@ -106,6 +106,12 @@ def test_what_reads_no_source_costs_nothing() -> None:
     assert cost("mutation { restrictSection(section: LAB_RESULTS, restricted: true) }") == 0
 
 
+def test_dependants_cost_the_register_once_per_alias() -> None:
+    # The caller's RelatedPersons and their children: one kind of system (the register).
+    assert cost("{ dependants { iin } }") == 1
+    assert cost("{ a: dependants { iin } b: dependants { fullName } }") == 2
+
+
 def test_every_documented_query_is_within_the_default_limits() -> None:
     limits = DocumentLimits.of(ServerSettings(), LimitsSettings())
     for path in sorted(QUERIES.glob("*.graphql")):

@@ -12,8 +12,9 @@ from gateway.schema.schema import SDL_PATH, build_schema, served_sdl
 # The repository's copy of the contracts (tests/test_contracts.py keeps it current).
 CONTRACTS = Path(__file__).resolve().parents[2] / "docs" / "contracts"
 # Definitions of the 2026-12 additions that are part of the contract now: emergency contacts
-# and completeness (clinical truth), the access event's basis (every attempt audited).
-LANDED = {"EmergencyData", "EmergencyContact", "AccessEvent", "AccessBasis"}
+# and completeness (clinical truth), the access event's basis (every attempt audited), and
+# `dependants` (guardians): all of them.
+LANDED = {"EmergencyData", "EmergencyContact", "AccessEvent", "AccessBasis", "Query"}
 
 
 def _landed_additions() -> list:
@@ -36,6 +37,11 @@ def test_the_landed_additions_are_served() -> None:
     assert "EmergencyContact" in served.type_map
     basis = served.type_map["AccessEvent"].fields["basis"]  # type: ignore[attr-defined]
     assert basis.type.of_type.name == "AccessBasis"
+    dependants = served.query_type.fields["dependants"]
+    assert str(dependants.type) == "[Identity!]!"
+    # Not expressible as an extension: restrictSection's optional iin (a guardian's change).
+    restrict = served.mutation_type.fields["restrictSection"]  # type: ignore[union-attr]
+    assert str(restrict.args["iin"].type) == "IIN"
     assert len(_landed_additions()) == len(LANDED)
 
 

@@ -36,7 +36,8 @@ B = Basis
     "principal,entry,relationship,reason,refused,basis",
     [
         (PATIENT, PASSPORT, None, None, False, B.OWN),
-        (OTHER_PATIENT, PASSPORT, None, None, True, B.OWN),
+        # Another IIN can only be read as that child's guardian: the ground tried.
+        (OTHER_PATIENT, PASSPORT, None, None, True, B.GUARDIAN),
         (DOCTOR, PASSPORT, RELATED, None, False, B.CARE_RELATIONSHIP),
         (NURSE, PASSPORT, UNRELATED, None, True, B.CARE_RELATIONSHIP),
         (DOCTOR, PASSPORT, UNRELATED, REASON, False, B.BREAK_GLASS),

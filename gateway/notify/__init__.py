@@ -1,0 +1,1 @@
+"""Patient notifications (ACCESS.md "Notifications"): the outbox's delivery to the webhook."""
