@@ -33,6 +33,7 @@ from gateway.sources.breaker import BreakerSettings
 from gateway.sources.fetcher import Fetcher
 from gateway.sources.resilience import RetrySettings
 from gateway.view import PassportView
+from gateway.web import app_routes
 
 log = logging.getLogger("gateway.app")
 
@@ -91,6 +92,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            *app_routes(settings),  # the web passport at /app/
         ],
         middleware=middleware,
         lifespan=lifespan,
