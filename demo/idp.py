@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from joserfc import jwt
 from starlette.applications import Starlette
@@ -152,7 +152,7 @@ def create_idp(
         return JSONResponse({"keys": [issuer.key.as_dict(private=False)]}, headers=cors(request))
 
     async def authorize(request: Request) -> Response:
-        params = request.query_params if request.method == "GET" else dict(await request.form())
+        params = request.query_params if request.method == "GET" else await _form(request)
         client_id = str(params.get("client_id", ""))
         redirect_uri = str(params.get("redirect_uri", ""))
         # A wrong client or redirect is told to the person, never redirected (open redirect).
@@ -181,7 +181,7 @@ def create_idp(
 
     async def token(request: Request) -> Response:
         headers = {**cors(request), "Cache-Control": "no-store", "Pragma": "no-cache"}
-        form = await request.form()
+        form = await _form(request)
         if form.get("grant_type") != "authorization_code":
             return _token_error("unsupported_grant_type", headers)
         grant = grants.pop(str(form.get("code", "")), None)  # single use, even when refused
@@ -224,6 +224,14 @@ def create_idp(
             Route("/token", token, methods=["POST"]),
         ]
     )
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An application/x-www-form-urlencoded body (the only kind OAuth posts)."""
+    body = await request.body()
+    if len(body) > 16_384:
+        return {}
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
 def _authorize_problem(params: Mapping[str, Any]) -> tuple[str, str] | None:

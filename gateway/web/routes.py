@@ -37,6 +37,7 @@ def app_routes(settings: Settings) -> list[BaseRoute]:
         "regions": [s.region for s in settings.sources_of("fhir-ehr") if s.region],
         "breakGlassMinChars": settings.policy.break_glass_min_chars,
         "emergencyReasonMinChars": settings.policy.emergency_reason_min_chars,
+        "suppressionK": settings.policy.suppression_k,
     }
 
     async def app_config(request: Request) -> Response:

@@ -1,0 +1,62 @@
+// The gateway's public GraphQL, with the bearer token and the chosen language.
+import { currentSession } from './auth.js';
+import { language } from './i18n.js';
+
+export class ApiError extends Error {
+  constructor(code, message) {
+    super(message || code);
+    this.code = code;
+  }
+}
+
+let graphqlPath = '/graphql';
+
+export function configureApi(path) {
+  graphqlPath = path;
+}
+
+/** Run one operation: { data, errors } (field errors are data, not exceptions). */
+export async function run(operation, variables = {}) {
+  const session = currentSession();
+  if (!session) throw new ApiError('UNAUTHENTICATED');
+  let response;
+  try {
+    response = await fetch(graphqlPath, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/json',
+        Authorization: `Bearer ${session.accessToken}`,
+        'Accept-Language': language(),
+      },
+      body: JSON.stringify({ query: operation.text, operationName: operation.name, variables }),
+    });
+  } catch {
+    throw new ApiError('NETWORK');
+  }
+  let body;
+  try {
+    body = await response.json();
+  } catch {
+    throw new ApiError('INTERNAL');
+  }
+  const errors = body.errors || [];
+  if (response.status === 401) throw new ApiError('UNAUTHENTICATED');
+  if (!body.data && errors.length) {
+    const code = errors[0].extensions?.code || 'INTERNAL';
+    if (errors.every((e) => !e.path)) throw new ApiError(code, errors[0].message);
+  }
+  return { data: body.data || null, errors };
+}
+
+/** The error at `path` (e.g. ['passport', 'labResults']), or null. */
+export function errorAt(errors, path) {
+  return (
+    errors.find(
+      (error) => error.path && path.every((part, i) => error.path[i] === part) && error.path.length === path.length,
+    ) || null
+  );
+}
+
+export function codeOf(error) {
+  return error?.extensions?.code || 'INTERNAL';
+}

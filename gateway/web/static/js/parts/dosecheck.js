@@ -1,0 +1,37 @@
+// The dose check: each medicine's daily dose against the weight, verdict in colour and words.
+import { h } from '../dom.js';
+import { number } from '../format.js';
+import { label, t } from '../i18n.js';
+import { badge, body, card, coding } from './cards.js';
+
+const VERDICT = {
+  WITHIN_RANGE: ['ok', '✓'], ABOVE_RANGE: ['bad', '▲'], BELOW_RANGE: ['warn', '▼'],
+  NO_REFERENCE: ['info', '?'], NO_WEIGHT: ['warn', '?'],
+};
+
+export function verdictBadge(verdict) {
+  const [kind, mark] = VERDICT[verdict] || ['info', '?'];
+  return badge(kind, `${mark} ${label('verdict', verdict)}`);
+}
+
+function range(check) {
+  const { referenceMinMgPerKgPerDay: low, referenceMaxMgPerKgPerDay: high } = check;
+  if (low === null && high === null) return '—';
+  return `${number(low, 2)}–${number(high, 2)}`;
+}
+
+export function doseCheckCard(checks, error) {
+  return card('dose-check', t('dose.title'), body(checks, error, (list) => h('div', { class: 'table-wrap' },
+    h('table', { class: 'dose-check' },
+      h('caption', {}, t('dose.caption')),
+      h('thead', {}, h('tr', {}, ['medicine', 'daily', 'weight', 'perKg', 'range', 'verdict', 'note']
+        .map((c) => h('th', { scope: 'col', class: ['daily', 'weight', 'perKg'].includes(c) ? 'num' : null }, t(`dose.${c}`))))),
+      h('tbody', {}, list.map((c) => h('tr', { 'data-verdict': c.verdict },
+        h('th', { scope: 'row' }, c.name, h('span', { class: 'provenance' }, coding(c.medication))),
+        h('td', { class: 'num' }, number(c.dailyDoseMg, 1)),
+        h('td', { class: 'num' }, number(c.weightKg, 1)),
+        h('td', { class: 'num' }, number(c.mgPerKgPerDay, 2)),
+        h('td', {}, range(c)),
+        h('td', {}, verdictBadge(c.verdict)),
+        h('td', {}, c.note || '—'))))))));
+}
