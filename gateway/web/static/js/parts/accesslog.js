@@ -3,7 +3,7 @@ import { codeOf } from '../api.js';
 import { h } from '../dom.js';
 import { dateTime } from '../format.js';
 import { label, t } from '../i18n.js';
-import { absent, badge, card, empty } from './cards.js';
+import { absent, badge, card, cell, empty } from './cards.js';
 
 /** Break-glass and emergency reads are the ones a person must notice. */
 export function standsOut(event) {
@@ -24,16 +24,16 @@ export function accessLogCard(events, error) {
     const unusual = events.filter(standsOut).length;
     content = [
       unusual ? h('p', { class: 'notice bad' }, t('accessLog.unusual', { count: unusual })) : null,
-      h('div', { class: 'table-wrap' }, h('table', { class: 'access-log' },
+      h('div', { class: 'table-wrap' }, h('table', { class: 'access-log stack' },
         h('caption', { class: 'visually-hidden' }, t('accessLog.title')),
         h('thead', {}, h('tr', {}, ['when', 'who', 'sections', 'why', 'basis'].map((c) => h('th', { scope: 'col' }, t(`accessLog.${c}`))))),
         h('tbody', {}, events.map((e) => h('tr', { class: standsOut(e) ? 'alert' : null },
-          h('td', {}, dateTime(e.at)),
-          h('td', {}, e.practitioner?.name || e.subject, h('span', { class: 'provenance' },
-            [label('role', e.role), e.organization?.name].filter(Boolean).join(' · '))),
-          h('td', {}, e.sections.map((s) => label('section', s)).join(', ')),
-          h('td', {}, e.reason || '—'),
-          h('td', {}, basisBadge(e))))))),
+          h('th', { scope: 'row' }, dateTime(e.at)),
+          cell(t('accessLog.who'), h('span', {}, e.practitioner?.name || e.subject, h('span', { class: 'provenance' },
+            [label('role', e.role), e.organization?.name].filter(Boolean).join(' · ')))),
+          cell(t('accessLog.sections'), e.sections.map((s) => label('section', s)).join(', ')),
+          cell(t('accessLog.why'), e.reason || '—'),
+          cell(t('accessLog.basis'), basisBadge(e), { class: 'basis' })))))),
     ];
   }
   return card('access-log', t('accessLog.title'), content);

@@ -65,3 +65,8 @@ export function body(value, error, render) {
 export function items(values, render) {
   return h('ul', { class: 'items' }, values.map((value) => h('li', {}, render(value), provenance(value.provenance))));
 }
+
+/** A table cell that names its column (read out, and shown on narrow screens). */
+export function cell(column, content, attrs = {}) {
+  return h('td', { 'data-label': column, ...attrs }, content);
+}

@@ -50,7 +50,7 @@ export function trendChart(points, range, unit, title) {
   return h('figure', { class: 'chart' }, graphic, h('figcaption', {}, summary, legend ? ` ${legend}` : ''));
 }
 
-/** Horizontal bars of `rows` ({label, value, hidden}); hidden values are drawn as such. */
+/** Horizontal bars of `rows` ({label, value, hidden}); a hidden value is drawn as an outline with its reason. */
 export function barChart(rows, title) {
   const shown = rows.slice(0, 20);
   const rowHeight = 22;
@@ -66,7 +66,7 @@ export function barChart(rows, title) {
         s('text', { x: 0, y: y + 14 }, text),
         row.hidden
           ? [s('rect', { class: 'bar hidden-value', x: labelWidth, y: y + 2, width: 40, height: rowHeight - 6 }),
-            s('text', { x: labelWidth + 46, y: y + 14 }, t('stats.suppressedShort'))]
+            s('text', { x: labelWidth + 46, y: y + 14 }, row.hidden)]
           : [s('rect', { class: 'bar', x: labelWidth, y: y + 2, width: Math.max(1, row.value * scale), height: rowHeight - 6 }),
             s('text', { x: labelWidth + Math.max(1, row.value * scale) + 4, y: y + 14 }, number(row.value, 0))],
       );

@@ -2,7 +2,7 @@
 import { h } from '../dom.js';
 import { number } from '../format.js';
 import { label, t } from '../i18n.js';
-import { badge, body, card, coding } from './cards.js';
+import { badge, body, card, cell, coding } from './cards.js';
 
 const VERDICT = {
   WITHIN_RANGE: ['ok', '✓'], ABOVE_RANGE: ['bad', '▲'], BELOW_RANGE: ['warn', '▼'],
@@ -22,16 +22,16 @@ function range(check) {
 
 export function doseCheckCard(checks, error) {
   return card('dose-check', t('dose.title'), body(checks, error, (list) => h('div', { class: 'table-wrap' },
-    h('table', { class: 'dose-check' },
+    h('table', { class: 'dose-check stack' },
       h('caption', {}, t('dose.caption')),
       h('thead', {}, h('tr', {}, ['medicine', 'daily', 'weight', 'perKg', 'range', 'verdict', 'note']
         .map((c) => h('th', { scope: 'col', class: ['daily', 'weight', 'perKg'].includes(c) ? 'num' : null }, t(`dose.${c}`))))),
       h('tbody', {}, list.map((c) => h('tr', { 'data-verdict': c.verdict },
         h('th', { scope: 'row' }, c.name, h('span', { class: 'provenance' }, coding(c.medication))),
-        h('td', { class: 'num' }, number(c.dailyDoseMg, 1)),
-        h('td', { class: 'num' }, number(c.weightKg, 1)),
-        h('td', { class: 'num' }, number(c.mgPerKgPerDay, 2)),
-        h('td', {}, range(c)),
-        h('td', {}, verdictBadge(c.verdict)),
-        h('td', {}, c.note || '—'))))))));
+        cell(t('dose.daily'), number(c.dailyDoseMg, 1), { class: 'num' }),
+        cell(t('dose.weight'), number(c.weightKg, 1), { class: 'num' }),
+        cell(t('dose.perKg'), number(c.mgPerKgPerDay, 2), { class: 'num' }),
+        cell(t('dose.range'), range(c)),
+        cell(t('dose.verdict'), verdictBadge(c.verdict), { class: 'verdict' }),
+        cell(t('dose.note'), c.note || '—'))))))));
 }

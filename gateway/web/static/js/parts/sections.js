@@ -144,7 +144,7 @@ export function thisMonthCard(passport, errors) {
 export function sourcesCard(sources) {
   return card('section-sources', t('sources.title'), h('ul', { class: 'items' }, sources.map((s) => h('li', {},
     h('strong', {}, s.source), ' ',
-    !s.ok ? badge('bad', t('sources.failed')) : s.stale ? badge('warn', t('sources.stale')) : badge('ok', t('sources.ok')),
+    s.stale ? badge('warn', t('sources.stale')) : !s.ok ? badge('bad', t('sources.failed')) : badge('ok', t('sources.ok')),
     s.fetchedAt ? h('span', { class: 'provenance' }, t('sources.fetchedAt', { date: dateTime(s.fetchedAt) })) : null,
   ))));
 }

@@ -2,7 +2,7 @@
 import { h } from '../dom.js';
 import { date, money, number, tiyn } from '../format.js';
 import { t } from '../i18n.js';
-import { body, card } from './cards.js';
+import { body, card, cell } from './cards.js';
 
 /** Sum of amountKzt per year of dispensing, newest year first, in tiyn. */
 export function yearlyTotals(dispensations) {
@@ -24,16 +24,17 @@ function table(list) {
       h('caption', {}, t('spending.perYear')),
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('spending.year')), h('th', { scope: 'col', class: 'num' }, t('spending.total')))),
       h('tbody', {}, totals.map(([year, amount]) => h('tr', {}, h('th', { scope: 'row' }, year), h('td', { class: 'num' }, money(amount))))))) : null,
-    h('div', { class: 'table-wrap' }, h('table', {},
+    h('div', { class: 'table-wrap' }, h('table', { class: 'dispensations stack' },
       h('caption', {}, t('spending.list')),
       h('thead', {}, h('tr', {},
         h('th', { scope: 'col' }, t('spending.date')), h('th', { scope: 'col' }, t('spending.medicine')),
         h('th', { scope: 'col', class: 'num' }, t('spending.quantity')), h('th', { scope: 'col' }, t('spending.programme')),
         withCost ? h('th', { scope: 'col', class: 'num' }, t('spending.amount')) : null)),
       h('tbody', {}, rows.map((d) => h('tr', {},
-        h('td', {}, date(d.dispensedAt)), h('td', {}, d.name, d.pharmacy?.name ? h('span', { class: 'provenance' }, d.pharmacy.name) : null),
-        h('td', { class: 'num' }, number(d.quantity, 0)), h('td', {}, d.program),
-        withCost ? h('td', { class: 'num' }, d.amountKzt === null ? '—' : money(tiyn(d.amountKzt))) : null))))),
+        h('th', { scope: 'row' }, date(d.dispensedAt)),
+        cell(t('spending.medicine'), h('span', {}, d.name, d.pharmacy?.name ? h('span', { class: 'provenance' }, d.pharmacy.name) : null)),
+        cell(t('spending.quantity'), number(d.quantity, 0), { class: 'num' }), cell(t('spending.programme'), d.program),
+        withCost ? cell(t('spending.amount'), d.amountKzt === null ? '—' : money(tiyn(d.amountKzt)), { class: 'num' }) : null))))),
   ];
 }
 

@@ -22,7 +22,7 @@ function banner(data) {
   const missing = data.sources.filter((s) => !s.ok || s.stale);
   return h('div', { class: 'notice bad', role: 'alert', id: 'incomplete' },
     h('strong', {}, t('emergency.incomplete')), ' ',
-    missing.map((s, i) => [i ? ', ' : '', h('span', { class: 'source' }, s.source), ` (${t(s.ok ? 'sources.stale' : 'sources.failed')})`]),
+    missing.map((s, i) => [i ? ', ' : '', h('span', { class: 'source' }, s.source), ` (${t(s.stale ? 'sources.stale' : 'sources.failed')})`]),
     h('p', {}, t('emergency.unknownNotEmpty')));
 }
 

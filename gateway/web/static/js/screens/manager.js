@@ -4,7 +4,7 @@ import { h, uid } from '../dom.js';
 import { money, number, tiyn, today } from '../format.js';
 import { label, t } from '../i18n.js';
 import { STATS_CALLS, STATS_DISPENSATIONS, STATS_PREVALENCE } from '../operations.js';
-import { absent, card, empty } from '../parts/cards.js';
+import { absent, card, cell, empty } from '../parts/cards.js';
 import { barChart } from '../parts/charts.js';
 
 const MAX_SPAN_DAYS = 1096; // the gateway refuses longer periods
@@ -27,20 +27,27 @@ function input(labelText, attrs) {
   return { field: h('div', { class: 'field' }, h('label', { for: id }, labelText), element), element };
 }
 
-function suppressedCell(k) {
-  return h('td', { class: 'num suppressed', title: t('stats.suppressedWhy', { k }) }, t('stats.suppressed'));
+function suppressedCell(column, k) {
+  return cell(column, t('stats.suppressed'), { class: 'num suppressed', title: t('stats.suppressedWhy', { k }) });
 }
 
 /** A stats table and its bar chart; suppressed figures are words, never 0. */
 function statTable(id, title, rows, error, k, withAmount) {
   if (error) return card(id, title, absent(error));
   if (!rows.length) return card(id, title, empty());
-  const figure = (row, field) => (row.suppressed || row[field] === null ? suppressedCell(k) : h('td', { class: 'num' },
-    field === 'amountKzt' ? money(tiyn(row[field])) : number(row[field], 0)));
-  const bars = rows.map((row) => ({ label: row.label || row.key, value: row.count ?? 0, hidden: row.suppressed || row.count === null }));
+  const columns = { count: t('stats.count'), patients: t('stats.patients'), amountKzt: t('stats.amount') };
+  const figure = (row, field) => {
+    if (row.suppressed) return suppressedCell(columns[field], k);
+    if (row[field] === null) return cell(columns[field], t('stats.unavailable'), { class: 'num suppressed' });
+    return cell(columns[field], field === 'amountKzt' ? money(tiyn(row[field])) : number(row[field], 0), { class: 'num' });
+  };
+  const bars = rows.map((row) => ({
+    label: row.label || row.key, value: row.count ?? 0,
+    hidden: row.suppressed ? t('stats.suppressedShort') : row.count === null ? t('stats.unavailable') : null,
+  }));
   return card(id, title,
     barChart(bars, t('stats.chartOf', { table: title })),
-    h('div', { class: 'table-wrap' }, h('table', { class: 'stats', 'data-table': id },
+    h('div', { class: 'table-wrap' }, h('table', { class: 'stats stack', 'data-table': id },
       h('caption', { class: 'visually-hidden' }, title),
       h('thead', {}, h('tr', {},
         h('th', { scope: 'col' }, t('stats.group')), h('th', { scope: 'col', class: 'num' }, t('stats.count')),
