@@ -10,6 +10,7 @@ the client as audience, and carry the nonce the app sent.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import html
 import secrets
@@ -30,6 +31,10 @@ from gateway.auth.issuer import DemoIssuer
 CODE_TTL_S = 60  # an authorization code is exchanged within seconds, or never
 TOKEN_TTL_S = 3600
 GUARDIAN_CODES = ("MTH", "FTH", "PRN", "GUARD")  # SOURCES.md RelatedPerson relationships
+# Cancer and glaucoma screenings (SOURCES.md SNOMED codes): no programme rule excludes them for
+# an active problem, so one done over five years ago is overdue for everyone in its age group.
+PLAIN_SCREENINGS = ("71651007", "171149006", "104435004", "171205003")
+OVERDUE_AFTER_DAYS = 5 * 365 + 2
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,7 @@ class _Grant:
 
 def demo_people(truth: Mapping[str, Any], cast: Any) -> list[DemoPerson]:
     """The people of the sign-in page, from the ground truth and the demo's cast."""
-    patient = cast.patient["identity"]
+    patient = showcase_patient(truth, cast)["identity"]
     region = patient["region"]
     people = [
         DemoPerson("patient", "Patient", patient["fullName"], "patient", {"iin": patient["iin"]}),
@@ -91,6 +96,45 @@ def demo_people(truth: Mapping[str, Any], cast: Any) -> list[DemoPerson]:
         )
     )
     return people
+
+
+def overdue_screenings(truth: Mapping[str, Any], iin: str) -> set[str]:
+    """Codes of PLAIN_SCREENINGS whose latest screening of ``iin`` is over five years old."""
+    today = dt.date.fromisoformat(truth["today"])
+    latest: dict[str, str] = {}
+    for screening in truth["people"][iin]["screenings"]:
+        code = screening["code"]["code"]
+        latest[code] = max(latest.get(code, ""), screening["date"])
+    return {
+        code
+        for code, done in latest.items()
+        if code in PLAIN_SCREENINGS
+        and (today - dt.date.fromisoformat(done)).days > OVERDUE_AFTER_DAYS
+    }
+
+
+def showcase_patient(truth: Mapping[str, Any], cast: Any) -> dict[str, Any]:
+    """The patient the app shows best: of the cast's polyclinic, a check-up overdue, most facts.
+
+    Falls back on the cast's patient when no one of that polyclinic has a check-up overdue.
+    """
+    clinic = cast.patient["careTeam"]["attachedOrganization"]["bin"]
+    people = truth["people"]
+    candidates = [
+        people[iin]
+        for iin in truth["edgeCases"]["overdueScreening"]
+        if people[iin]["careTeam"]["attachedOrganization"]["bin"] == clinic
+        and overdue_screenings(truth, iin)
+    ]
+    if not candidates:
+        return cast.patient
+    return max(
+        candidates,
+        key=lambda p: (
+            len(p["labResults"]) + len(p["currentMedications"]) + len(p["problems"]),
+            p["identity"]["iin"],
+        ),
+    )
 
 
 def first_guardian(truth: Mapping[str, Any]) -> str | None:

@@ -107,7 +107,7 @@ function screeningsBody(passport, errors) {
       h('strong', {}, coding(s.code)), ` · ${date(s.date)}`, s.outcome ? ` · ${s.outcome}` : '',
     ]));
   const plan = body(passport.screeningPlan, errorAt(errors, ['passport', 'screeningPlan']), (list) =>
-    h('ul', { class: 'items' }, list.map((p) => h('li', {}, plannedLine(p)))));
+    h('ul', { class: 'items' }, list.map((p) => h('li', { 'data-code': p.code.code }, plannedLine(p)))));
   return [h('h3', {}, t('screening.done')), done, h('h3', {}, t('screening.plan')), plan];
 }
 
@@ -132,7 +132,7 @@ export function thisMonthCard(passport, errors) {
   const error = errorAt(errors, ['passport', 'thisMonth']);
   const section = card('this-month', t('plan.thisMonth'),
     body(passport.thisMonth, error, (list) => h('ul', { class: 'items' },
-      [...list].sort((a, b) => Number(b.overdue) - Number(a.overdue)).map((p) => h('li', {}, plannedLine(p))))));
+      [...list].sort((a, b) => Number(b.overdue) - Number(a.overdue)).map((p) => h('li', { 'data-code': p.code.code }, plannedLine(p))))));
   section.classList.add('first');
   if (!error && passport.thisMonth && !passport.thisMonth.length) {
     section.querySelector('.empty').textContent = t('plan.nothingDue');

@@ -47,8 +47,8 @@ export function patientScreen(root, me) {
       page.push(h('h1', {}, t('patient.title')), switcher(), absent(errorAt(errors, ['passport']) || errors[0]));
     } else {
       const child = viewing !== me.iin;
+      const first = thisMonthCard(passport, errors);
       const cards = [
-        thisMonthCard(passport, errors),
         ...sectionCards(passport, errors),
         accessLogCard(log.data?.passport?.accessLog, log.data ? errorAt(log.errors, ['passport', 'accessLog']) : log.errors[0] || {}),
         restrictionsCard(passport.restrictedSections, errorAt(errors, ['passport', 'restrictedSections']), { iin: viewing, child }),
@@ -58,7 +58,8 @@ export function patientScreen(root, me) {
         h('h1', {}, child ? t('patient.childTitle', { name: passport.identity?.fullName || '' }) : t('patient.title')),
         switcher(),
         h('p', {}, passport.identity?.fullName || ''),
-        contents(cards),
+        first,
+        contents([first, ...cards]),
         cards,
       );
     }
