@@ -43,7 +43,7 @@ async function startRole() {
   document.getElementById('sign-out').hidden = false;
   screen = SCREENS[me.role](root, me, config);
   await screen.render();
-  root.focus();
+  root.focus({ preventScroll: true });
 }
 
 async function guarded(action) {

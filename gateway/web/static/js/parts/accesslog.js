@@ -3,7 +3,7 @@ import { codeOf } from '../api.js';
 import { h } from '../dom.js';
 import { dateTime } from '../format.js';
 import { label, t } from '../i18n.js';
-import { absent, badge, card, cell, empty } from './cards.js';
+import { absent, badge, card, cell, empty, tableWrap } from './cards.js';
 
 /** Break-glass and emergency reads are the ones a person must notice. */
 export function standsOut(event) {
@@ -24,7 +24,7 @@ export function accessLogCard(events, error) {
     const unusual = events.filter(standsOut).length;
     content = [
       unusual ? h('p', { class: 'notice bad' }, t('accessLog.unusual', { count: unusual })) : null,
-      h('div', { class: 'table-wrap' }, h('table', { class: 'access-log stack' },
+      tableWrap(t('accessLog.title'), h('table', { class: 'access-log stack' },
         h('caption', { class: 'visually-hidden' }, t('accessLog.title')),
         h('thead', {}, h('tr', {}, ['when', 'who', 'sections', 'why', 'basis'].map((c) => h('th', { scope: 'col' }, t(`accessLog.${c}`))))),
         h('tbody', {}, events.map((e) => h('tr', { class: standsOut(e) ? 'alert' : null },

@@ -70,3 +70,8 @@ export function items(values, render) {
 export function cell(column, content, attrs = {}) {
   return h('td', { 'data-label': column, ...attrs }, content);
 }
+
+/** A table that may scroll sideways: a named region reachable by keyboard. */
+export function tableWrap(name, table) {
+  return h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': name }, table);
+}

@@ -17,8 +17,9 @@ export function parseRange(text) {
   return null;
 }
 
-/** A trend of `points` ({at, value}) with the reference band; a figure with a caption. */
-export function trendChart(points, range, unit, title) {
+/** A trend of `points` ({at, value}) with the reference band (`rangeText` as reported); a figure. */
+export function trendChart(points, rangeText, unit, title) {
+  const range = parseRange(rangeText);
   const values = points.map((p) => p.value);
   const times = points.map((p) => new Date(p.at).getTime());
   const bounds = [...values, range?.low, range?.high].filter((v) => typeof v === 'number');
@@ -46,7 +47,7 @@ export function trendChart(points, range, unit, title) {
     s('text', { x: PAD.left, y: HEIGHT - 8 }, date(points[0].at)),
     s('text', { x: WIDTH - PAD.right, y: HEIGHT - 8, 'text-anchor': 'end' }, date(points.at(-1).at)),
   );
-  const legend = range ? t('chart.band', { range: [range.low, range.high].filter((v) => v !== undefined).join('–'), unit: unit || '' }) : '';
+  const legend = range ? t('chart.band', { range: rangeText, unit: unit || '' }) : '';
   return h('figure', { class: 'chart' }, graphic, h('figcaption', {}, summary, legend ? ` ${legend}` : ''));
 }
 

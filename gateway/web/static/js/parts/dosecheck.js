@@ -2,7 +2,7 @@
 import { h } from '../dom.js';
 import { number } from '../format.js';
 import { label, t } from '../i18n.js';
-import { badge, body, card, cell, coding } from './cards.js';
+import { badge, body, card, cell, coding, tableWrap } from './cards.js';
 
 const VERDICT = {
   WITHIN_RANGE: ['ok', '✓'], ABOVE_RANGE: ['bad', '▲'], BELOW_RANGE: ['warn', '▼'],
@@ -21,7 +21,7 @@ function range(check) {
 }
 
 export function doseCheckCard(checks, error) {
-  return card('dose-check', t('dose.title'), body(checks, error, (list) => h('div', { class: 'table-wrap' },
+  return card('dose-check', t('dose.title'), body(checks, error, (list) => tableWrap(t('dose.title'),
     h('table', { class: 'dose-check stack' },
       h('caption', {}, t('dose.caption')),
       h('thead', {}, h('tr', {}, ['medicine', 'daily', 'weight', 'perKg', 'range', 'verdict', 'note']

@@ -3,7 +3,7 @@ import { h } from '../dom.js';
 import { date } from '../format.js';
 import { label, t } from '../i18n.js';
 import { badge, body, card, coding, provenance } from './cards.js';
-import { parseRange, trendChart } from './charts.js';
+import { trendChart } from './charts.js';
 
 const FLAG = { NORMAL: 'ok', LOW: 'warn', HIGH: 'bad', ABNORMAL: 'bad' };
 const MARK = { NORMAL: '', LOW: '↓ ', HIGH: '↑ ', ABNORMAL: '! ' };
@@ -28,7 +28,6 @@ export function byTest(results) {
 function testBlock(results) {
   const latest = results[0];
   const numeric = results.filter((r) => r.numericValue !== null && r.resultedAt).reverse();
-  const range = parseRange(latest.referenceRange);
   const title = latest.test.display || latest.test.code;
   return h('li', { class: 'lab-test', 'data-test': latest.test.code },
     h('h3', {}, coding(latest.test)),
@@ -36,7 +35,7 @@ function testBlock(results) {
       flagBadge(latest.flag), ' ',
       latest.referenceRange ? h('span', {}, t('lab.range', { range: latest.referenceRange })) : null,
       h('span', { class: 'provenance' }, date(latest.resultedAt))),
-    numeric.length >= 2 ? trendChart(numeric.map((r) => ({ at: r.resultedAt, value: r.numericValue })), range, latest.unit, title) : null,
+    numeric.length >= 2 ? trendChart(numeric.map((r) => ({ at: r.resultedAt, value: r.numericValue })), latest.referenceRange, latest.unit, title) : null,
     results.length > 1
       ? h('details', {}, h('summary', {}, t('lab.history', { count: results.length })),
         h('ul', {}, results.map((r) => h('li', {}, `${date(r.resultedAt)}: ${r.value}${r.unit ? ` ${r.unit}` : ''} `, flagBadge(r.flag)))))

@@ -2,7 +2,7 @@
 import { h } from '../dom.js';
 import { date, money, number, tiyn } from '../format.js';
 import { t } from '../i18n.js';
-import { body, card, cell } from './cards.js';
+import { body, card, cell, tableWrap } from './cards.js';
 
 /** Sum of amountKzt per year of dispensing, newest year first, in tiyn. */
 export function yearlyTotals(dispensations) {
@@ -20,11 +20,11 @@ function table(list) {
   const rows = [...list].sort((a, b) => b.dispensedAt.localeCompare(a.dispensedAt));
   const totals = yearlyTotals(list);
   return [
-    withCost ? h('div', { class: 'table-wrap' }, h('table', { class: 'totals' },
+    withCost ? tableWrap(t('spending.perYear'), h('table', { class: 'totals' },
       h('caption', {}, t('spending.perYear')),
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t('spending.year')), h('th', { scope: 'col', class: 'num' }, t('spending.total')))),
       h('tbody', {}, totals.map(([year, amount]) => h('tr', {}, h('th', { scope: 'row' }, year), h('td', { class: 'num' }, money(amount))))))) : null,
-    h('div', { class: 'table-wrap' }, h('table', { class: 'dispensations stack' },
+    tableWrap(t('spending.list'), h('table', { class: 'dispensations stack' },
       h('caption', {}, t('spending.list')),
       h('thead', {}, h('tr', {},
         h('th', { scope: 'col' }, t('spending.date')), h('th', { scope: 'col' }, t('spending.medicine')),

@@ -4,7 +4,7 @@ import { h, uid } from '../dom.js';
 import { money, number, tiyn, today } from '../format.js';
 import { label, t } from '../i18n.js';
 import { STATS_CALLS, STATS_DISPENSATIONS, STATS_PREVALENCE } from '../operations.js';
-import { absent, card, cell, empty } from '../parts/cards.js';
+import { absent, card, cell, empty, tableWrap } from '../parts/cards.js';
 import { barChart } from '../parts/charts.js';
 
 const MAX_SPAN_DAYS = 1096; // the gateway refuses longer periods
@@ -47,7 +47,7 @@ function statTable(id, title, rows, error, k, withAmount) {
   }));
   return card(id, title,
     barChart(bars, t('stats.chartOf', { table: title })),
-    h('div', { class: 'table-wrap' }, h('table', { class: 'stats stack', 'data-table': id },
+    tableWrap(title, h('table', { class: 'stats stack', 'data-table': id },
       h('caption', { class: 'visually-hidden' }, title),
       h('thead', {}, h('tr', {},
         h('th', { scope: 'col' }, t('stats.group')), h('th', { scope: 'col', class: 'num' }, t('stats.count')),
