@@ -63,7 +63,15 @@ def save_screenshot(page: Any, name: str, selector: str | None = None) -> None:
     if selector is None:
         page.screenshot(path=str(path))
     else:
-        page.locator(selector).first.screenshot(path=str(path))
+        box = page.locator(selector).first.bounding_box()
+        pad = 12  # a margin around the element, so its edges show
+        clip = {
+            "x": max(0, box["x"] - pad),
+            "y": max(0, box["y"] - pad),
+            "width": min(box["width"] + 2 * pad, page.viewport_size["width"]),
+            "height": box["height"] + 2 * pad,
+        }
+        page.screenshot(path=str(path), clip=clip, full_page=True)
 
 
 def text_of(page: Any, selector: str) -> str:
