@@ -22,7 +22,7 @@ from demo.idp import DemoPerson, create_idp, demo_people
 from gateway.app import create_app
 from gateway.config import parse_settings
 from gateway.demo import pick_cast
-from tests.e2e.conftest import Stack, config_data, stack  # noqa: F401 - the session stack
+from tests.e2e.conftest import Stack, clean_faults, config_data, stack  # noqa: F401 - fixtures
 from tests.servers import free_port, serve_app
 
 CLIENT_ID = "ehp-web"

@@ -17,6 +17,12 @@ function list(values, error, render) {
   return h('ul', { class: 'items' }, values.map((v) => h('li', {}, render(v))));
 }
 
+/** A single value, or UNKNOWN when its source did not answer. */
+function value(shown, error) {
+  if (error) return h('p', { class: 'notice bad unknown' }, t('emergency.unknown'));
+  return h('p', { class: 'value' }, shown);
+}
+
 function banner(data) {
   if (data.complete) return null;
   const missing = data.sources.filter((s) => !s.ok || s.stale);
@@ -31,15 +37,15 @@ function show(data, errors) {
   const person = data.identity;
   return [
     banner(data),
-    h('h2', {}, person ? `${person.fullName} · ${t('emergency.age', { age: person.age ?? '—' })}` : t('emergency.unknownPerson')),
-    h('div', { class: 'grid-2' },
-      card('em-blood', t('emergency.bloodGroup'), h('p', { class: 'value' }, data.bloodGroup || t('emergency.noBloodGroup'))),
-      card('em-weight', t('emergency.weight'), h('p', { class: 'value' }, data.weightKg !== null ? `${number(data.weightKg)} kg` : '—'))),
+    h('h2', { id: 'em-person' }, person ? `${person.fullName} · ${t('emergency.age', { age: person.age ?? '—' })}` : t('emergency.unknownPerson')),
+    h('div', { class: 'pair' },
+      card('em-blood', t('emergency.bloodGroup'), value(data.bloodGroup || t('emergency.noBloodGroup'), at('bloodGroup'))),
+      card('em-weight', t('emergency.weight'), value(data.weightKg !== null ? `${number(data.weightKg)} kg` : '—', at('weightKg')))),
     card('em-allergies', t('emergency.allergies'), list(data.allergies && byCriticality(data.allergies), at('allergies'), allergyLine)),
     card('em-problems', t('emergency.problems'), list(data.activeProblems, at('activeProblems'), (p) => [h('strong', {}, coding(p.code)), ` (${p.code.code})`])),
     card('em-medicines', t('emergency.medicines'), list(data.currentMedications, at('currentMedications'), medicineLine)),
     card('em-implants', t('emergency.implants'), list(data.implants, at('implants'), (c) => coding(c))),
-    card('em-pregnancy', t('emergency.pregnancy'), h('p', {}, pregnancyText(data.pregnancy) || '—')),
+    card('em-pregnancy', t('emergency.pregnancy'), at('pregnancy') ? value('', at('pregnancy')) : h('p', {}, pregnancyText(data.pregnancy) || '—')),
     card('em-contacts', t('emergency.contacts'), list(data.contacts, at('contacts'), (c) => [
       h('strong', {}, c.name), c.relationship ? ` (${c.relationship})` : '', ' ',
       c.phones.map((phone, i) => [i ? ', ' : '', h('a', { href: `tel:${phone.replace(/[^+\d]/g, '')}` }, phone)]),
