@@ -63,11 +63,12 @@ def save_screenshot(page: Any, name: str, selector: str | None = None) -> None:
     if selector is None:
         page.screenshot(path=str(path))
     else:
-        box = page.locator(selector).first.bounding_box()
+        box = page.locator(selector).first.bounding_box()  # relative to the viewport
+        scroll_x, scroll_y = page.evaluate("[window.scrollX, window.scrollY]")
         pad = 12  # a margin around the element, so its edges show
         clip = {
-            "x": max(0, box["x"] - pad),
-            "y": max(0, box["y"] - pad),
+            "x": max(0, box["x"] + scroll_x - pad),
+            "y": max(0, box["y"] + scroll_y - pad),
             "width": min(box["width"] + 2 * pad, page.viewport_size["width"]),
             "height": box["height"] + 2 * pad,
         }
