@@ -183,3 +183,17 @@ def test_doctor_sees_a_lab_trend_and_no_costs(page: Any, web: WebStack) -> None:
     assert_fits_phone(page)
     assert_accessible(page)
     save_screenshot(page, "doctor", f'#section-lab-results li[data-test="{loinc}"]')
+
+
+def test_someone_not_in_the_register_is_said_so(page: Any, web: WebStack) -> None:
+    unknown = "900101300007"  # a valid IIN (SOURCES.md) of no one in the population
+    assert unknown not in web.truth["people"]
+    sign_in(page, web, "doctor")
+    search(page, unknown)
+    page.locator("#break-glass").click()
+    page.get_by_role("dialog").get_by_label("Reason").fill(
+        "Checking a referral letter from another city"
+    )
+    page.get_by_role("dialog").get_by_role("button", name="Read the passport").click()
+    page.locator("#results .notice").filter(has_text="No such person").wait_for()
+    assert page.locator("section.card").count() == 0

@@ -48,6 +48,25 @@ export async function run(operation, variables = {}) {
   return { data: body.data || null, errors };
 }
 
+/** Like `run`, but an operation refused as a whole comes back as its error, not thrown. */
+export async function settle(operation, variables = {}) {
+  try {
+    return await run(operation, variables);
+  } catch (error) {
+    if (error.code === 'UNAUTHENTICATED') throw error; // the app goes back to sign-in
+    return { data: null, errors: [{ message: error.message, extensions: { code: error.code || 'INTERNAL' } }] };
+  }
+}
+
+/** Why the value at `path` is missing: an error there or above it, or the whole answer's. */
+export function reasonAt(answer, path) {
+  const own = answer.errors.find(
+    (error) => error.path && error.path.length <= path.length && error.path.every((part, i) => part === path[i]),
+  );
+  if (own) return own;
+  return answer.data ? null : answer.errors[0] || { extensions: { code: 'INTERNAL' } };
+}
+
 /** The error at `path` (e.g. ['passport', 'labResults']), or null. */
 export function errorAt(errors, path) {
   return (

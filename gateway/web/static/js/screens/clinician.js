@@ -1,5 +1,5 @@
 // Nurse and doctor: find a patient by IIN, see the care relationship, break glass if needed.
-import { codeOf, errorAt, run } from '../api.js';
+import { codeOf, errorAt, reasonAt, settle } from '../api.js';
 import { h } from '../dom.js';
 import { label, t } from '../i18n.js';
 import { DOCTOR_PASSPORT, NURSE_PASSPORT } from '../operations.js';
@@ -16,8 +16,8 @@ export function clinicianScreen(root, me, config) {
 
   async function read(iin, reason) {
     results.setAttribute('aria-busy', 'true');
-    const { data, errors } = await run(operation, { iin, reason: reason || null });
-    shown = { iin, reason, data, errors };
+    const answer = await settle(operation, { iin, reason: reason || null });
+    shown = { iin, reason, ...answer };
     showResult();
   }
 
@@ -30,10 +30,10 @@ export function clinicianScreen(root, me, config) {
   function showResult() {
     const { data, errors, iin } = shown;
     const passport = data?.passport;
-    const passportError = errorAt(errors, ['passport']);
+    const passportError = reasonAt(shown, ['passport']);
     const page = [];
     if (!passport) {
-      const code = codeOf(passportError || errors[0]);
+      const code = codeOf(passportError);
       if (code === 'FORBIDDEN' && !shown.reason) {
         const breakGlass = h('button', { type: 'button', class: 'primary danger', id: 'break-glass' }, t('breakGlass.open'));
         breakGlass.addEventListener('click', async () => {
@@ -44,7 +44,7 @@ export function clinicianScreen(root, me, config) {
         page.push(h('div', { class: 'card', id: 'relationship' },
           h('p', { class: 'notice warn' }, t('care.no')), h('p', {}, t('care.noExplain')), breakGlass));
       } else {
-        page.push(absent(passportError || errors[0]));
+        page.push(absent(passportError));
       }
     } else {
       const cards = sectionCards(passport, errors);

@@ -1,5 +1,5 @@
 // The ambulance crew's one screen: large type, what matters first, unknown never shown as none.
-import { codeOf, errorAt, run } from '../api.js';
+import { codeOf, errorAt, reasonAt, settle } from '../api.js';
 import { h, uid } from '../dom.js';
 import { number } from '../format.js';
 import { t } from '../i18n.js';
@@ -74,8 +74,10 @@ export function emergencyScreen(root, me, config) {
       }
       reason.setAttribute('aria-invalid', 'false');
       results.setAttribute('aria-busy', 'true');
-      const { data, errors } = await run(EMERGENCY_DATA, { iin: iin.input.value.trim(), reason: reason.value.trim() });
-      results.replaceChildren(...(data?.emergency ? show(data.emergency, errors) : [absent(errorAt(errors, ['emergency']) || errors[0])]).flat().filter(Boolean));
+      const answer = await settle(EMERGENCY_DATA, { iin: iin.input.value.trim(), reason: reason.value.trim() });
+      const data = answer.data?.emergency;
+      const shown = data ? show(data, answer.errors) : [absent(reasonAt(answer, ['emergency']))];
+      results.replaceChildren(...shown.flat().filter(Boolean));
       results.setAttribute('aria-busy', 'false');
       const first = results.querySelector('#incomplete, h2, .notice');
       first?.setAttribute('tabindex', '-1');

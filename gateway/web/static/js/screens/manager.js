@@ -1,5 +1,5 @@
 // Health managers: the three aggregate tables, suppressed cells said as such, a chart each.
-import { errorAt, run } from '../api.js';
+import { reasonAt, settle } from '../api.js';
 import { h, uid } from '../dom.js';
 import { money, number, tiyn, today } from '../format.js';
 import { label, t } from '../i18n.js';
@@ -71,14 +71,15 @@ export function managerScreen(root, me, config) {
     const region = state.region || null;
     const period = { from: state.from, to: state.to, region };
     const answers = await Promise.all([
-      run(STATS_DISPENSATIONS, { ...period, groupBy: state.dispensationsBy }),
-      run(STATS_PREVALENCE, { icd10: state.icd10, region }),
-      run(STATS_CALLS, { ...period, groupBy: state.callsBy }),
-    ].map((p) => p.catch((error) => ({ data: null, errors: [{ extensions: { code: error.code } }] }))));
+      settle(STATS_DISPENSATIONS, { ...period, groupBy: state.dispensationsBy }),
+      settle(STATS_PREVALENCE, { icd10: state.icd10, region }),
+      settle(STATS_CALLS, { ...period, groupBy: state.callsBy }),
+    ]);
     const k = config.suppressionK;
     const [dispensations, prevalence, calls] = answers.map((answer, i) => {
       const field = ['dispensations', 'prevalence', 'ambulanceCalls'][i];
-      return { rows: answer.data?.stats?.[field] || [], error: answer.data?.stats?.[field] ? null : errorAt(answer.errors, ['stats', field]) || answer.errors[0] || { extensions: { code: 'INTERNAL' } } };
+      const rows = answer.data?.stats?.[field];
+      return { rows: rows || [], error: rows ? null : reasonAt(answer, ['stats', field]) };
     });
     tables.replaceChildren(
       statTable('stats-dispensations', t('stats.dispensations', { by: label('grouping', state.dispensationsBy) }), dispensations.rows, dispensations.error, k, true),

@@ -1,5 +1,5 @@
 // The patient's passport: "This month" first, then the sections, the access log, privacy.
-import { errorAt, run } from '../api.js';
+import { errorAt, reasonAt, settle } from '../api.js';
 import { h } from '../dom.js';
 import { date } from '../format.js';
 import { t } from '../i18n.js';
@@ -30,27 +30,24 @@ export function patientScreen(root, me) {
   async function render() {
     root.setAttribute('aria-busy', 'true');
     if (dependants === null) {
-      try {
-        const { data } = await run(DEPENDANTS);
-        dependants = data?.dependants || [];
-      } catch {
-        dependants = []; // the guardian work is not served by this gateway: no switcher
-      }
+      const { data } = await settle(DEPENDANTS);
+      dependants = data?.dependants || []; // not served by this gateway: no switcher
     }
-    const [{ data, errors }, log] = await Promise.all([
-      run(PATIENT_PASSPORT, { iin: viewing }),
-      run(ACCESS_LOG, { iin: viewing }).catch((error) => ({ data: null, errors: [{ extensions: { code: error.code } }] })),
+    const [answer, log] = await Promise.all([
+      settle(PATIENT_PASSPORT, { iin: viewing }),
+      settle(ACCESS_LOG, { iin: viewing }),
     ]);
+    const { data, errors } = answer;
     const passport = data?.passport;
     const page = [];
     if (!passport) {
-      page.push(h('h1', {}, t('patient.title')), switcher(), absent(errorAt(errors, ['passport']) || errors[0]));
+      page.push(h('h1', {}, t('patient.title')), switcher(), absent(reasonAt(answer, ['passport'])));
     } else {
       const child = viewing !== me.iin;
       const first = thisMonthCard(passport, errors);
       const cards = [
         ...sectionCards(passport, errors),
-        accessLogCard(log.data?.passport?.accessLog, log.data ? errorAt(log.errors, ['passport', 'accessLog']) : log.errors[0] || {}),
+        accessLogCard(log.data?.passport?.accessLog, reasonAt(log, ['passport', 'accessLog'])),
         restrictionsCard(passport.restrictedSections, errorAt(errors, ['passport', 'restrictedSections']), { iin: viewing, child }),
         sourcesCard(passport.sources),
       ];
