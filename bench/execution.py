@@ -38,12 +38,12 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 
 from gateway.config import ServerSettings
+from gateway.contract.enums import LabFlag
+from gateway.contract.scalars import IIN, IIN_SCALAR
+from gateway.contract.types import Coding, LabResult, Organization, Practitioner, Provenance
 from gateway.schema.documents import CachedDocuments, DocumentStore
-from gateway.schema.enums import LabFlag
 from gateway.schema.execution import PlainDataExecutionContext
 from gateway.schema.query import Mutation, Query
-from gateway.schema.scalars import IIN, IIN_SCALAR
-from gateway.schema.types import Coding, LabResult, Organization, Practitioner, Provenance
 from tests.e2e.test_passport import FULL_PASSPORT
 
 # The passport query with every field skipped: only parsing, validation and limits run.

@@ -10,6 +10,7 @@ import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,43 +23,46 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.audit import open_audit_store, open_restriction_store
+from gateway import graphiql
+from gateway.audit import open_audit_store
+from gateway.auth.restrictions import open_restriction_store
 from gateway.auth.tokens import TokenVerifier
 from gateway.config import AuditSettings, Settings
 from gateway.metrics import BREAKER_STATE, BREAKER_STATE_VALUES, render_metrics
-from gateway.resolvers.context import Services, SourceSet
+from gateway.resolvers.context import Services
 from gateway.schema.schema import build_schema
-from gateway.sources import create_adapter, create_client
-from gateway.sources.breaker import BreakerSettings
-from gateway.sources.fetcher import Fetcher
-from gateway.sources.resilience import RetrySettings
+from gateway.sources import SourceSystems
 from gateway.view import PassportView
 from gateway.web import app_routes
 
 log = logging.getLogger("gateway.app")
+# An audit store slower than this to read one row is not ready (deploy/k8s probes allow 3 s).
+READINESS_AUDIT_TIMEOUT_S = 2.5
 
 
 def create_app(settings: Settings) -> Starlette:
     """The gateway as an ASGI app; clients, cache and stores live as long as it runs."""
-    state: dict[str, Services] = {}
+    state: dict[str, Gateway] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services = await open_services(settings)
-        state["services"] = services
+        gateway = await open_gateway(settings)
+        state["gateway"] = gateway
         view = PassportView(
             build_schema(settings.server),
-            services,
+            gateway.services,
+            gateway.verifier,
+            request_deadline_ms=settings.policy.request_deadline_ms,
             graphiql=bool(settings.server.graphiql),
         )
         app.state.view = view
         tune_garbage_collector()
-        directory = asyncio.create_task(keep_directory_warm(services))
+        directory = asyncio.create_task(keep_directory_warm(gateway.services.sources))
         try:
             yield
         finally:
             directory.cancel()
-            await close_services(services)
+            await close_gateway(gateway)
 
     async def graphql(request: Request) -> Response:
         return await request.app.state.view.handle(request)
@@ -67,11 +71,11 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        return await readiness(state["services"])
+        return await readiness(state["gateway"].services)
 
     async def metrics(request: Request) -> Response:
-        services = state["services"]
-        for source, value in services.fetcher.breaker_states().items():
+        sources = state["gateway"].services.sources
+        for source, value in sources.breaker_states().items():
             BREAKER_STATE.labels(source=source).set(BREAKER_STATE_VALUES.get(value, 0))
         body, content_type = render_metrics()
         return Response(body, media_type=content_type)
@@ -86,59 +90,29 @@ def create_app(settings: Settings) -> Starlette:
                 allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
             )
         )
-    return Starlette(
-        routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/metrics", metrics),
-            *app_routes(settings),  # the web passport at /app/
-        ],
-        middleware=middleware,
-        lifespan=lifespan,
-    )
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        *app_routes(settings),  # the web passport at /app/
+    ]
+    if settings.server.graphiql:
+        routes.append(graphiql.assets_route())
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
-async def open_services(settings: Settings) -> Services:
-    """Create adapters, the fetcher, the token verifier and the audit stores."""
-    clients = {source.name: create_client(source) for source in settings.sources}
-    adapters = {s.name: create_adapter(s, clients[s.name]) for s in settings.sources}
-    by_kind: dict[str, list] = {}
-    for source in settings.sources:
-        by_kind.setdefault(source.kind, []).append(adapters[source.name])
-    sources = SourceSet(
-        register=by_kind["fhir-register"][0],
-        ehrs=tuple(by_kind.get("fhir-ehr", ())),
-        lis=_single(by_kind, "lis-json"),
-        dps=_single(by_kind, "dps-json"),
-        ambulance=_single(by_kind, "ambulance-xml"),
-        settings={source.name: source for source in settings.sources},
-    )
-    cache = settings.cache
-    resilience = settings.resilience
-    fetcher = Fetcher.create(
-        backend=cache.backend,
-        redis_url=cache.redis_url,
-        encryption_key=cache.encryption_key,
-        max_stale_s=cache.max_stale_s,
-        max_items=cache.max_items,
-        subject_key=cache.key_salt,
-        sources=tuple(adapters),
-        breaker=BreakerSettings(
-            failure_threshold=resilience.breaker_failure_threshold,
-            open_s=resilience.breaker_open_s,
-            window=resilience.breaker_window,
-            min_calls=resilience.breaker_min_calls,
-            failure_ratio=resilience.breaker_failure_ratio,
-        ),
-        retry=RetrySettings(
-            max_attempts=resilience.retry_max_attempts,
-            base_s=resilience.retry_base_ms / 1000,
-            cap_s=resilience.retry_cap_ms / 1000,
-            budget_ratio=resilience.retry_budget_ratio,
-            budget_floor=resilience.retry_budget_floor,
-        ),
-    )
+@dataclass
+class Gateway:
+    """What the app holds while it runs: the resolvers' services and the token verifier."""
+
+    services: Services
+    verifier: TokenVerifier
+
+
+async def open_gateway(settings: Settings) -> Gateway:
+    """Open the source systems, the audit and restriction stores and the token verifier."""
+    sources = SourceSystems.open(settings)
     verifier = TokenVerifier(settings.auth, http_client_factory=lambda: httpx.AsyncClient())
     secret = patient_key_secret(settings.audit)
     audit = open_audit_store(settings.audit.database_url, secret)
@@ -146,9 +120,7 @@ async def open_services(settings: Settings) -> Services:
     await audit.open()
     await restrictions.open()
     await verifier.load()
-    services = Services(settings, sources, fetcher, verifier, audit, restrictions)
-    services.close_hooks.extend(client.aclose for client in clients.values())
-    return services
+    return Gateway(Services(settings.policy, sources, audit, restrictions), verifier)
 
 
 def tune_garbage_collector() -> None:
@@ -164,40 +136,39 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(100_000, 50, 1000)
 
 
-async def keep_directory_warm(services: Services) -> None:
+async def keep_directory_warm(sources: SourceSystems) -> None:
     """Load the register's organisations and practitioners now and again every half TTL."""
-    register = services.sources.register
-    period = max(60.0, services.sources.ttl_s(register.source) / 2)
+    period = max(60.0, sources.ttl_s(sources.register.source) / 2)
     while True:
         try:
-            count = await register.warm_directory()
+            count = await sources.warm_directory()
             log.info("register directory loaded: %d organisations and practitioners", count)
         except Exception:  # the directory is an optimisation: lookups still work without it
             log.warning("register directory could not be loaded; names are looked up on demand")
         await asyncio.sleep(period)
 
 
-async def close_services(services: Services) -> None:
+async def close_gateway(gateway: Gateway) -> None:
     """Release every client, pool and store."""
-    await asyncio.gather(*(close() for close in services.close_hooks), return_exceptions=True)
-    await services.fetcher.close()
-    await services.verifier.aclose()
+    services = gateway.services
+    await services.sources.close()
+    await gateway.verifier.aclose()
     await services.audit.close()
     await services.restrictions.close()
 
 
 async def readiness(services: Services) -> Response:
-    """Ready when the audit store answers; each source's breaker state is reported."""
-    breakers = services.fetcher.breaker_states()
+    """503 only when the audit store does not answer (reads could not be audited); sources'
+    breaker states are reported but never fail it: with sources down, stale copies and
+    `emergency` from cache are exactly what a replica is for (CONFIG.md)."""
     try:
-        await services.audit.count()
+        await asyncio.wait_for(services.audit.ping(), READINESS_AUDIT_TIMEOUT_S)
         audit_ok = True
     except Exception:  # not ready: reads could not be audited
         audit_ok = False
-    sources = {name: breakers.get(name, "closed") for name in services.sources.settings}
-    ready = audit_ok and any(state != "open" for state in sources.values())
-    body = {"ready": ready, "audit": audit_ok, "sources": sources}
-    return JSONResponse(body, status_code=200 if ready else 503)
+    sources = services.sources.breaker_states()
+    body = {"ready": audit_ok, "audit": audit_ok, "sources": sources}
+    return JSONResponse(body, status_code=200 if audit_ok else 503)
 
 
 def patient_key_secret(audit: AuditSettings) -> bytes:
@@ -213,11 +184,6 @@ def patient_key_secret(audit: AuditSettings) -> bytes:
         with os.fdopen(descriptor, "w") as handle:
             handle.write(secrets.token_hex(32))
     return path.read_text().strip().encode()
-
-
-def _single(by_kind: dict[str, list], kind: str):
-    adapters = by_kind.get(kind)
-    return adapters[0] if adapters else None
 
 
 class RequestLimits:

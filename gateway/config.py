@@ -2,11 +2,15 @@
 
 Every key has a documented default or is required; a bad file stops start-up with a
 `ConfigError` naming the key path (e.g. ``sources[2].timeout_ms``, 0-based). Any value
-may be written as ``env:NAME`` to read it from the environment instead of the file.
+may be written as ``env:NAME`` to read it from the environment instead of the file, or as
+``file:PATH`` to read it from a file (a mounted secret). Every key may also be set by an
+environment variable ``EHP_<SECTION>__<KEY>`` (a source's: ``EHP_SOURCES__<NAME>__<KEY>``),
+which wins over the file (``apply_env_overrides``).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import secrets
@@ -15,26 +19,46 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-SOURCE_KINDS = ("fhir-register", "fhir-ehr", "lis-json", "dps-json", "ambulance-xml")
+
+class SourceKind(StrEnum):
+    """The kinds of source system (SOURCES.md); values are the config's `kind` strings."""
+
+    REGISTER = "fhir-register"
+    EHR = "fhir-ehr"
+    LIS = "lis-json"
+    DPS = "dps-json"
+    AMBULANCE = "ambulance-xml"
+
+
+@dataclass(frozen=True)
+class KindRule:
+    """What the configuration of one kind of source must and may hold."""
+
+    required: tuple[str, ...] = ()  # credentials that must be set
+    optional: tuple[str, ...] = ()  # credentials that may be set
+    regional: bool = False  # one source per region (`region` required), else at most one
+
+
+# The one declaration of the source kinds; `gateway.sources.registry` maps each to its adapter.
+KIND_RULES: dict[SourceKind, KindRule] = {
+    SourceKind.REGISTER: KindRule(optional=("token",)),
+    SourceKind.EHR: KindRule(optional=("token",), regional=True),
+    SourceKind.LIS: KindRule(required=("api_key",)),
+    SourceKind.DPS: KindRule(required=("client_id", "client_secret")),
+    SourceKind.AMBULANCE: KindRule(required=("username", "password")),
+}
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
-# Credentials each kind needs (required) and may carry (optional); any other credential is an error.
-_CREDENTIALS_REQUIRED: dict[str, tuple[str, ...]] = {
-    "fhir-register": (),
-    "fhir-ehr": (),
-    "lis-json": ("api_key",),
-    "dps-json": ("client_id", "client_secret"),
-    "ambulance-xml": ("username", "password"),
-}
-_CREDENTIALS_OPTIONAL: dict[str, tuple[str, ...]] = {
-    "fhir-register": ("token",),
-    "fhir-ehr": ("token",),
-}
 _ALL_CREDENTIALS = ("token", "api_key", "client_id", "client_secret", "username", "password")
 _ENV_PREFIX = "env:"
+_FILE_PREFIX = "file:"
+# Environment overrides: EHP_<SECTION>__<KEY>; names without "__" (EHP_CONFIG) are not ones.
+OVERRIDE_PREFIX = "EHP_"
+OVERRIDE_SEPARATOR = "__"
 _REQUIRED = object()  # marks a field without default in the parsing below
 
 
@@ -111,7 +135,7 @@ class SourceSettings:
     """One `[[sources]]` entry: a national source system the gateway reads from."""
 
     name: str  # required, unique: shown in `sources[].source` and provenance
-    kind: str  # required: one of SOURCE_KINDS
+    kind: SourceKind  # required: fhir-register, fhir-ehr, lis-json, dps-json or ambulance-xml
     base_url: str  # required: http(s) URL
     region: str | None = None  # required for fhir-ehr (unique per EHR), absent otherwise
     token: str | None = field(default=None, repr=False)  # fhir-*: optional bearer token
@@ -183,7 +207,88 @@ def load_settings(path: Path, environ: Mapping[str, str] | None = None) -> Setti
         raise ConfigError(f"cannot read config file {path}: {error}") from error
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from error
-    return parse_settings(data, environ)
+    env = os.environ if environ is None else environ
+    return parse_settings(apply_env_overrides(data, env), env)
+
+
+def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """A copy of parsed TOML `data` with every `EHP_<SECTION>__<KEY>` variable set over it.
+
+    A source is addressed by its name in the file: `EHP_SOURCES__EHR_ASTANA__TOKEN` sets
+    `token` of the source named `ehr-astana` (names compared upper-cased, `-` and `.` as `_`).
+    Values are read as from `env:` (numbers, `true`/`false`, comma-separated arrays) and may
+    themselves be `env:NAME` or `file:PATH`. An override naming an unknown section, key or
+    source is a ConfigError naming the variable; nothing is applied half-way.
+    """
+    merged = copy.deepcopy(data)
+    sections = _section_types()
+    for variable in sorted(environ):
+        if not variable.startswith(OVERRIDE_PREFIX) or OVERRIDE_SEPARATOR not in variable:
+            continue
+        parts = variable[len(OVERRIDE_PREFIX) :].split(OVERRIDE_SEPARATOR)
+        section = parts[0].lower()
+        value = _EnvText(environ[variable])
+        value.variable = variable
+        if section == "sources":
+            _override_source(merged, parts[1:], value, variable)
+            continue
+        if section not in sections:
+            known = ", ".join(sorted(sections))
+            raise ConfigError(f"{variable}: unknown section {section!r} (known: {known})")
+        if len(parts) != 2:
+            raise ConfigError(f"{variable}: expected {OVERRIDE_PREFIX}{parts[0]}__<KEY>")
+        key = _known_key(sections[section], parts[1], section, variable)
+        table = merged.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{section}: expected a table")
+        table[key] = value
+    return merged
+
+
+def _section_types() -> dict[str, type]:
+    """`[section]` name -> its settings class; `sources` -> the class of one source."""
+    hints = typing.get_type_hints(Settings)
+    sections = {}
+    for spec in dataclasses.fields(Settings):
+        hint = hints[spec.name]
+        if typing.get_origin(hint) is tuple:
+            hint = typing.get_args(hint)[0]
+        sections[spec.name] = hint
+    return sections
+
+
+def _known_key(cls: type, raw: str, where: str, variable: str) -> str:
+    key = raw.lower()
+    known = {spec.name for spec in dataclasses.fields(cls)}
+    if key not in known:
+        names = ", ".join(sorted(known))
+        raise ConfigError(f"{variable}: {where} has no key {key!r} (known: {names})")
+    return key
+
+
+def _override_source(data: dict[str, Any], parts: list[str], value: str, variable: str) -> None:
+    if len(parts) < 2 or not all(parts):
+        raise ConfigError(f"{variable}: expected {OVERRIDE_PREFIX}SOURCES__<NAME>__<KEY>")
+    wanted, key = OVERRIDE_SEPARATOR.join(parts[:-1]).upper(), parts[-1]
+    sources = data.get("sources")
+    entries = [s for s in sources if isinstance(s, dict)] if isinstance(sources, list) else []
+    matches = [s for s in entries if _env_name(s.get("name")) == wanted]
+    if not matches:
+        known = ", ".join(_env_name(s.get("name")) for s in entries) or "none"
+        raise ConfigError(f"{variable}: no source named {wanted} in the file (sources: {known})")
+    if len(matches) > 1:
+        raise ConfigError(f"{variable}: {len(matches)} sources are named {wanted} here")
+    key = _known_key(SourceSettings, key, f"sources {wanted}", variable)
+    if key == "name":
+        raise ConfigError(
+            f"{variable}: a source's name is how it is addressed; rename it in the file"
+        )
+    matches[0][key] = value
+
+
+def _env_name(name: object) -> str:
+    """How a source's name is spelled in an override: upper case, `-` and `.` as `_`."""
+    return str(name).upper().replace("-", "_").replace(".", "_")
 
 
 def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
@@ -253,7 +358,7 @@ def _build(cls: type, raw: object, path: str, env: Mapping[str, str]) -> Any:
             if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
                 raise ConfigError(f"{key}: required key is missing")
             continue
-        values[name] = _convert(_resolve_env(raw[name], key, env), hints[name], key)
+        values[name] = _convert(_resolve_reference(raw[name], key, env), hints[name], key)
     return cls(**values)
 
 
@@ -264,7 +369,8 @@ def _reject_unknown(raw: dict[str, Any], known: set[str], path: str) -> None:
             raise ConfigError(f"{where}: unknown key (known: {', '.join(sorted(known))})")
 
 
-def _resolve_env(value: object, key: str, env: Mapping[str, str]) -> object:
+def _resolve_reference(value: object, key: str, env: Mapping[str, str]) -> object:
+    """The value itself, or what an `env:NAME` or `file:PATH` reference names."""
     if isinstance(value, str) and value.startswith(_ENV_PREFIX):
         name = value[len(_ENV_PREFIX) :]
         if not name:
@@ -272,13 +378,29 @@ def _resolve_env(value: object, key: str, env: Mapping[str, str]) -> object:
         if name not in env:
             raise ConfigError(f"{key}: environment variable {name} is not set")
         return _EnvText(env[name])
+    if isinstance(value, str) and value.startswith(_FILE_PREFIX):
+        return _EnvText(_read_secret_file(value[len(_FILE_PREFIX) :], key))
     if isinstance(value, list):
-        return [_resolve_env(item, f"{key}[{i}]", env) for i, item in enumerate(value)]
+        return [_resolve_reference(item, f"{key}[{i}]", env) for i, item in enumerate(value)]
     return value
 
 
+def _read_secret_file(path: str, key: str) -> str:
+    """A mounted secret's text without its final line break (never echoed in errors)."""
+    if not path:
+        raise ConfigError(f"{key}: `file:` needs a path")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(f"{key}: cannot read secret file {path}: {reason}") from None
+    return text.removesuffix("\n").removesuffix("\r")
+
+
 class _EnvText(str):
-    """A string read from the environment; may be converted to the field's scalar type."""
+    """A string read from the environment or a file; converted to the field's scalar type."""
+
+    variable = ""  # the override variable it came from, named in conversion errors
 
 
 def _convert(value: object, hint: object, key: str) -> Any:
@@ -288,6 +410,8 @@ def _convert(value: object, hint: object, key: str) -> Any:
         return _convert(value, inner[0], key)
     if origin is tuple:
         item_type = typing.get_args(hint)[0]
+        if isinstance(value, _EnvText):  # an array from the environment: comma-separated
+            value = [_EnvText(item.strip()) for item in value.split(",") if item.strip()]
         if not isinstance(value, list):
             raise ConfigError(f"{key}: expected an array, got {_type_name(value)}")
         return tuple(_convert(v, item_type, f"{key}[{i}]") for i, v in enumerate(value))
@@ -301,6 +425,11 @@ def _convert(value: object, hint: object, key: str) -> Any:
         return _number(value, key, int, (int,), "an integer")
     if hint is float:
         return _number(value, key, float, (int, float), "a number")
+    if isinstance(hint, type) and issubclass(hint, StrEnum):
+        known = ", ".join(member.value for member in hint)
+        if isinstance(value, str) and value in hint._value2member_map_:
+            return hint(value)
+        raise ConfigError(f"{key}: unknown value {value!r} (one of {known})")
     if hint is str:
         if isinstance(value, str):
             return str(value)
@@ -316,7 +445,8 @@ def _number(
         try:
             return cast(value)
         except ValueError:
-            raise ConfigError(f"{key}: expected {what} from the environment") from None
+            origin = f" ({value.variable})" if value.variable else ""
+            raise ConfigError(f"{key}: expected {what} from the environment{origin}") from None
     if isinstance(value, accepted) and not isinstance(value, bool):
         return cast(value)
     raise ConfigError(f"{key}: expected {what}, got {_type_name(value)}")
@@ -462,7 +592,7 @@ def _check_app(app: AppSettings, auth: AuthSettings) -> AppSettings:
 
 def _check_sources(sources: tuple[SourceSettings, ...]) -> None:
     names: dict[str, int] = {}
-    kinds: dict[str, int] = {}
+    kinds: dict[SourceKind, int] = {}
     regions: dict[str, int] = {}
     for i, source in enumerate(sources):
         path = f"sources[{i}]"
@@ -474,14 +604,10 @@ def _check_sources(sources: tuple[SourceSettings, ...]) -> None:
                 f"(also sources[{names[source.name]}])"
             )
         names[source.name] = i
-        if source.kind not in SOURCE_KINDS:
-            raise ConfigError(
-                f"{path}.kind: unknown kind {source.kind!r} (one of {', '.join(SOURCE_KINDS)})"
-            )
         _check_http_url(source.base_url, f"{path}.base_url")
-        if source.kind == "fhir-ehr":
+        if KIND_RULES[source.kind].regional:
             if not source.region:
-                raise ConfigError(f"{path}.region: required for kind fhir-ehr")
+                raise ConfigError(f"{path}.region: required for kind {source.kind}")
             if source.region in regions:
                 raise ConfigError(
                     f"{path}.region: region {source.region!r} already served by "
@@ -490,7 +616,7 @@ def _check_sources(sources: tuple[SourceSettings, ...]) -> None:
             regions[source.region] = i
         else:
             if source.region is not None:
-                raise ConfigError(f"{path}.region: only fhir-ehr sources have a region")
+                raise ConfigError(f"{path}.region: only regional sources (fhir-ehr) have a region")
             if source.kind in kinds:
                 raise ConfigError(
                     f"{path}.kind: only one {source.kind} source is allowed "
@@ -501,13 +627,13 @@ def _check_sources(sources: tuple[SourceSettings, ...]) -> None:
         _at_least(source.timeout_ms, 1, f"{path}.timeout_ms")
         _at_least(source.ttl_s, 0, f"{path}.ttl_s")
         _at_least(source.max_connections, 1, f"{path}.max_connections")
-    if "fhir-register" not in kinds:
+    if SourceKind.REGISTER not in kinds:
         raise ConfigError("sources: a fhir-register source is required")
 
 
 def _check_credentials(source: SourceSettings, path: str) -> None:
-    required = _CREDENTIALS_REQUIRED[source.kind]
-    allowed = required + _CREDENTIALS_OPTIONAL.get(source.kind, ())
+    rule = KIND_RULES[source.kind]
+    required, allowed = rule.required, rule.required + rule.optional
     for name in _ALL_CREDENTIALS:
         value = getattr(source, name)
         if name in required and not value:

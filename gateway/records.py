@@ -2,22 +2,19 @@
 
 Plain frozen dataclasses: adapters produce them, the cache stores them (``encode_record`` /
 ``decode_record``), resolvers shape them into schema types. Sequences are tuples so a record
-is immutable all the way down. Times are aware datetimes (Asia/Almaty, +05:00, unless the
-source gave another offset).
+is immutable all the way down. Times are aware datetimes (Kazakhstan's zone of
+``gateway.clock`` unless the source gave an offset).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import orjson
-
-# The single national zone since 2024; a fixed offset so times round-trip exactly.
-ALMATY = timezone(timedelta(hours=5))
 
 # Encounter kinds of the GraphQL contract.
 OUTPATIENT = "OUTPATIENT"
@@ -371,6 +368,18 @@ class LabHistory:
     iin: str
     orders: tuple[LabOrder, ...] = ()
     results: tuple[LabResult, ...] = ()
+
+
+@_record
+class Screened:
+    """A source's answer about one person, after the records about someone else were dropped.
+
+    ``dropped`` counts them; more than none makes the source's status ``wrong_patient``. It is
+    part of the cached value, so a cached copy reports what the answer it came from held.
+    """
+
+    value: Any
+    dropped: int = 0
 
 
 @_record

@@ -19,24 +19,35 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
-from gateway import metrics
-from gateway.audit import NewAuditEvent
+from gateway import graphiql, metrics
+from gateway.audit.disclosure import disclosure_events
+from gateway.auth.tokens import TokenVerifier
+from gateway.deadline import Deadline
 from gateway.errors import BAD_USER_INPUT, INTERNAL, UNAUTHENTICATED, GatewayError
 from gateway.resolvers.context import RequestContext, Services
-from gateway.resolvers.reads import PatientRead
 from gateway.schema.errors import coded
 from gateway.schema.schema import PassportSchema
-from gateway.sources.resilience import Deadline
 
 log = logging.getLogger("gateway.view")
+PRIVATE_HEADERS = {"Cache-Control": "no-store", "Vary": "Authorization"}
 
 
 class PassportView(GraphQL[RequestContext, None]):
     """strawberry's ASGI view with our authentication, audit and error codes."""
 
-    def __init__(self, schema: PassportSchema, services: Services, graphiql: bool) -> None:
+    def __init__(
+        self,
+        schema: PassportSchema,
+        services: Services,
+        verifier: TokenVerifier,
+        *,
+        request_deadline_ms: int,
+        graphiql: bool,
+    ) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
         self.services = services
+        self.verifier = verifier
+        self.request_deadline_ms = request_deadline_ms
 
     async def get_context(self, request: Request, response: Any) -> RequestContext:  # type: ignore[override]
         """The context made by ``handle``; strawberry asks for it after authentication."""
@@ -47,17 +58,26 @@ class PassportView(GraphQL[RequestContext, None]):
         wants_page = "text/html" in request.headers.get("accept", "")
         if request.method == "GET" and wants_page and "query" not in request.query_params:
             return await self._run(request, None)  # GraphiQL's page, or 404 when off
+        response = await self._authenticated(request)
+        # Answers differ per token and may carry health data: no cache may keep or share one.
+        response.headers.update(PRIVATE_HEADERS)
+        return response
+
+    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+        """Our GraphiQL page, its assets served by the gateway (gateway.graphiql)."""
+        return graphiql.page()
+
+    async def _authenticated(self, request: Request) -> Response:
         try:
-            principal = await self.services.verifier.verify(request.headers.get("authorization"))
+            principal = await self.verifier.verify(request.headers.get("authorization"))
         except GatewayError as error:
             status = 401 if error.code == UNAUTHENTICATED else 503
             metrics.REQUESTS.labels(role="anonymous", outcome=error.code.lower()).inc()
             return _error_response(status, error.code, error.message)
-        policy = self.services.settings.policy
         request.state.ehp_context = RequestContext(
             services=self.services,
             principal=principal,
-            deadline=Deadline.after_ms(policy.request_deadline_ms),
+            deadline=Deadline.after_ms(self.request_deadline_ms),
             request_id=request.headers.get("x-request-id") or request.state.request_id,
         )
         return await self._run(request, UNSET)
@@ -110,30 +130,9 @@ class PassportView(GraphQL[RequestContext, None]):
 
 async def _write_audit(context: RequestContext) -> None:
     """One event per person disclosed in this request, plus queued events (restrictions)."""
-    principal = context.principal
-    events = list(context.events)
-    by_person: dict[str, list[PatientRead]] = {}
-    for read in context.reads:
-        assert isinstance(read, PatientRead)
-        if read.disclosed:
-            by_person.setdefault(read.iin, []).append(read)
-    # One event per person per request, however many fields (aliases) read them.
-    for iin, reads in by_person.items():
-        reasons = sorted({r.decision.reason for r in reads if r.decision.reason})
-        events.append(
-            NewAuditEvent(
-                subject=principal.subject,
-                role=principal.role.value,
-                patient_iin=iin,
-                sections=tuple(sorted({s.value for r in reads for s in r.disclosed})),
-                request_id=context.request_id,
-                practitioner_id=principal.practitioner_id,
-                org_bin=principal.org_bin,
-                reason="; ".join(reasons) or None,
-                break_glass=any(r.decision.break_glass for r in reads),
-            )
-        )
-    for event in events:
+    disclosures = [d for read in context.reads if (d := read.disclosure()) is not None]
+    events = disclosure_events(context.principal, context.request_id, disclosures)
+    for event in [*context.events, *events]:
         await context.services.audit.append(event)
 
 

@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from gateway.db import StoreUnavailable
+
 _IIN = re.compile(r"[0-9]{12}")
 _SECTION = re.compile(r"[A-Z][A-Z_]{0,63}")
-# Shorter keys make the patient key easy to brute-force over the ~10^9 possible IINs.
-MIN_SECRET_BYTES = 16
-
-
-class StoreUnavailable(Exception):
-    """The audit or restrictions database cannot be reached or written: the caller fails closed."""
 
 
 class AuditUnavailable(StoreUnavailable):
     """An audit event could not be written (or read): no data may be sent."""
-
-
-class RestrictionsUnavailable(StoreUnavailable):
-    """A patient's restrictions could not be read or changed."""
-
-
-def patient_key(iin: str, secret: bytes) -> str:
-    """The keyed hash (HMAC-SHA256, hex) that finds a patient's events and restrictions."""
-    if not isinstance(iin, str) or not _IIN.fullmatch(iin):
-        raise ValueError("patient IIN must be 12 digits")
-    if not isinstance(secret, bytes) or len(secret) < MIN_SECRET_BYTES:
-        raise ValueError(f"patient_key_secret must be at least {MIN_SECRET_BYTES} bytes")
-    return hmac.new(secret, iin.encode("ascii"), hashlib.sha256).hexdigest()
 
 
 def format_at(moment: datetime) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from gateway.audit.base import ChainedStore
 from gateway.audit.chain import (
     EVENT_COLUMNS,
     GENESIS_HASH,
@@ -18,14 +19,14 @@ from gateway.audit.events import (
     NewAuditEvent,
     VerifyResult,
 )
-from gateway.audit.store import ChainedStore
+from gateway.db.postgres import (
+    COMMAND_TIMEOUT_S,
+    CONNECT_TIMEOUT_S,
+    create_pool,
+    create_schema,
+)
 
-CONNECT_TIMEOUT_S = 5.0
-# A database that stops answering must fail the request, not hang it.
-COMMAND_TIMEOUT_S = 10.0
 _VERIFY_BATCH = 2000
-# Serialises schema creation when several gateway processes start at once.
-SCHEMA_LOCK_KEY = 0x45485041_55444954  # "EHPAUDIT"
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS audit_events (
@@ -87,27 +88,7 @@ _INSERT = (
     f"VALUES ({', '.join(f'${i}' for i in range(1, len(EVENT_COLUMNS) + 1))})"
 )
 _SELECT = f"SELECT {', '.join(EVENT_COLUMNS)} FROM audit_events"
-
-
-async def create_pool(
-    dsn: str, *, max_size: int = 10, command_timeout_s: float = COMMAND_TIMEOUT_S
-) -> asyncpg.Pool:
-    """A connection pool with short connect and command timeouts (fail closed, do not hang)."""
-    return await asyncpg.create_pool(
-        dsn,
-        min_size=1,
-        max_size=max_size,
-        timeout=CONNECT_TIMEOUT_S,
-        command_timeout=command_timeout_s,
-    )
-
-
-async def create_schema(pool: asyncpg.Pool, statements: tuple[str, ...]) -> None:
-    """Run DDL statements in one transaction under the schema advisory lock."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK_KEY)
-        for statement in statements:
-            await conn.execute(statement)
+_HEAD = "SELECT seq FROM audit_chain_head WHERE id = 1"
 
 
 class PostgresAuditStore(ChainedStore):
@@ -190,6 +171,15 @@ class PostgresAuditStore(ChainedStore):
             return int(await self._pool.fetchval("SELECT count(*) FROM audit_events"))
         except Exception as exc:
             raise AuditUnavailable(f"cannot read audit events: {exc}") from exc
+
+    async def ping(self) -> None:
+        """Read the chain head row: one indexed row, however long the trail."""
+        if self._pool is None:
+            raise AuditUnavailable("the audit store is not open")
+        try:
+            await self._pool.fetchval(_HEAD)
+        except Exception as exc:
+            raise AuditUnavailable(f"the audit database does not answer: {exc}") from exc
 
     async def verify(self) -> VerifyResult:
         """Walk the whole chain in one repeatable-read snapshot and report the first break."""

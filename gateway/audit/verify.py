@@ -9,8 +9,9 @@ from typing import TextIO
 
 from gateway.audit.events import AuditUnavailable, VerifyResult
 from gateway.audit.postgres_store import verify_postgres
-from gateway.audit.sqlite_store import sqlite_path_from_url, verify_sqlite_file
-from gateway.audit.store import is_postgres_url
+from gateway.audit.sqlite_store import verify_sqlite_file
+from gateway.db import is_postgres_url
+from gateway.db.sqlite import sqlite_path_from_url
 
 EXIT_OK = 0
 EXIT_BROKEN = 1

@@ -121,14 +121,21 @@ RESTRICTABLE: frozenset[Section] = frozenset(
 EMERGENCY_SECTIONS: frozenset[Section] = frozenset(
     row.area for row in TABLE if row.in_emergency and isinstance(row.area, Section)
 )
-EMERGENCY_ENTRY_ROLES = frozenset({Role.EMERGENCY, Role.NURSE, Role.DOCTOR})
+CLINICIANS = frozenset({Role.NURSE, Role.DOCTOR})
+# Who may ask at all through each entry point (the sections are then decided by the table).
+ENTRY_ROLES: dict[EntryPoint, frozenset[Role]] = {
+    EntryPoint.PASSPORT: frozenset({Role.PATIENT}) | CLINICIANS,
+    EntryPoint.EMERGENCY: frozenset({Role.EMERGENCY}) | CLINICIANS,
+}
+EMERGENCY_ENTRY_ROLES = ENTRY_ROLES[EntryPoint.EMERGENCY]
 # A reason is read by the patient in their access log and kept in the audit trail for good:
 # a sentence, not a document.
 MAX_REASON_CHARS = 500
-CLINICIANS = frozenset({Role.NURSE, Role.DOCTOR})
 
-# The Section each field of `Passport` and `EmergencyData` discloses (None: no person data).
-PASSPORT_FIELDS: dict[str, Section | None] = {
+# What each field of `Passport` and `EmergencyData` discloses (None: no person data). The one
+# map behind both the decision (which sections a query asks for) and the served schema's
+# `@access` directives.
+PASSPORT_FIELDS: dict[str, Section | Feature | None] = {
     "iin": None,
     "identity": Section.IDENTITY,
     "careTeam": Section.CARE_TEAM,
@@ -148,11 +155,11 @@ PASSPORT_FIELDS: dict[str, Section | None] = {
     "encounters": Section.ENCOUNTERS,
     "dispensations": Section.DISPENSATIONS,
     "doseCheck": Section.MEDICATIONS,
-    "accessLog": None,  # Feature.ACCESS_LOG, see may_read_access_log()
+    "accessLog": Feature.ACCESS_LOG,
     "restrictedSections": None,
     "sources": None,
 }
-EMERGENCY_FIELDS: dict[str, Section | None] = {
+EMERGENCY_FIELDS: dict[str, Section | Feature | None] = {
     "identity": Section.IDENTITY,
     "bloodGroup": Section.EMERGENCY,
     "implants": Section.EMERGENCY,
@@ -163,6 +170,8 @@ EMERGENCY_FIELDS: dict[str, Section | None] = {
     "weightKg": Section.ANTHROPOMETRICS,
     "sources": None,
 }
+# Fields narrower than their section's row: the dose check is for nurses and doctors.
+FIELD_ROLES: dict[str, frozenset[Role]] = {"doseCheck": CLINICIANS}
 
 del S
 
@@ -205,6 +214,22 @@ def readable_sections(role: Role) -> list[Section]:
         for row in TABLE
         if isinstance(row.area, Section) and row.rule(role) is not Rule.DENY
     ]
+
+
+def requested_sections(
+    fields: Iterable[str], mapping: dict[str, Section | Feature | None]
+) -> frozenset[Section]:
+    """The sections selected field names (of PASSPORT_FIELDS or EMERGENCY_FIELDS) ask for."""
+    return frozenset(s for name in fields if isinstance(s := mapping.get(name), Section))
+
+
+def field_roles(field: str, mapping: dict[str, Section | Feature | None]) -> list[Role]:
+    """The roles that may read `field` of a person's record, from the table (for `@access`)."""
+    area = mapping.get(field)
+    if area is None:
+        return list(Role)
+    narrowed = FIELD_ROLES.get(field, frozenset(Role))
+    return [r for r in Role if POLICY[area][r] is not Rule.DENY and r in narrowed]
 
 
 def may_read_access_log(principal: Principal, patient_iin: str) -> bool:

@@ -11,16 +11,21 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from gateway.auth.policy import CareRelationship, EntryPoint, Section, decide, needs_relationship
-from gateway.auth.principal import Principal, Role
+from gateway.auth.policy import (
+    CLINICIANS,
+    CareRelationship,
+    EntryPoint,
+    Section,
+    decide,
+    needs_relationship,
+)
+from gateway.auth.principal import Principal
+from gateway.clock import today
+from gateway.deadline import Deadline
 from gateway.errors import Internal
 from gateway.resolvers.context import RequestContext
-from gateway.resolvers.loader import RecordLoader
 from gateway.resolvers.reads import PatientRead
-from gateway.resolvers.shaping import today
-from gateway.sources.resilience import Deadline
-
-CLINICIANS = frozenset({Role.NURSE, Role.DOCTOR})
+from gateway.sources import PersonReader
 
 
 async def open_read(
@@ -34,8 +39,8 @@ async def open_read(
 ) -> PatientRead:
     """Decide what this request may read of ``iin`` and start loading exactly that."""
     principal = context.principal
-    loader = RecordLoader(context.services, iin, deadline or context.deadline)
-    loader.care_team = Section.CARE_TEAM in requested or (
+    reader = context.services.sources.person(iin, deadline or context.deadline)
+    reader.care_team = Section.CARE_TEAM in requested or (
         principal.role in CLINICIANS and entry is EntryPoint.PASSPORT
     )
     relationship = None
@@ -43,7 +48,7 @@ async def open_read(
     if principal.role in CLINICIANS and entry is EntryPoint.PASSPORT:
         relationship_task = None
         if needs_relationship(principal, entry, reason):
-            relationship_task = asyncio.ensure_future(_relationship(context, loader, principal))
+            relationship_task = asyncio.ensure_future(_relationship(context, reader, principal))
         restricted = await restrictions_of(context, iin)
         if relationship_task is not None:
             relationship = await relationship_task
@@ -55,14 +60,14 @@ async def open_read(
         relationship,
         restricted,
         reason,
-        context.services.settings.policy,
+        context.services.policy,
     )
     if decision.refused:
         assert decision.denial is not None
         raise decision.denial
     # Patients see everything of their own, so their reads do not wait for restrictions.
     known = restricted if principal.role in CLINICIANS and entry is EntryPoint.PASSPORT else None
-    read = PatientRead(context, iin, entry, decision, loader, known, wants_weight)
+    read = PatientRead(context, iin, entry, decision, reader, known, wants_weight)
     context.reads.append(read)
     read.start()
     return read
@@ -78,20 +83,20 @@ async def restrictions_of(context: RequestContext, iin: str) -> frozenset[Sectio
 
 
 async def _relationship(
-    context: RequestContext, loader: RecordLoader, principal: Principal
+    context: RequestContext, reader: PersonReader, principal: Principal
 ) -> CareRelationship:
     """Whether the clinician's organisation cares for the patient (attached or recent visit)."""
     org_bin = principal.org_bin
     if not org_bin:
         return CareRelationship(attached=False, recent_encounter=False)
-    fetched = await loader.patient()
+    fetched = await reader.patient()
     patient = fetched.value if fetched.ok else None
     attached_to = patient.managing_org if patient is not None else None
     if attached_to is not None and attached_to.bin == org_bin:
         return CareRelationship(attached=True, recent_encounter=False)
-    since = today() - timedelta(days=context.services.settings.policy.care_window_days)
+    since = today() - timedelta(days=context.services.policy.care_window_days)
     # Through the fetcher like any read (cache, deadline, breaker); an EHR that failed cannot
     # prove a relationship, and the clinician may still break the glass.
-    answers = await loader.encounters_at(org_bin, since)
+    answers = await reader.encounters_at(org_bin, since)
     recent = any(fetched.ok and fetched.value is True for fetched in answers)
     return CareRelationship(attached=False, recent_encounter=recent)

@@ -6,12 +6,12 @@ import asyncio
 
 from gateway.audit import AuditEvent
 from gateway.auth.policy import may_read_access_log
+from gateway.clock import local_time
+from gateway.contract import types as t
+from gateway.contract.enums import Role as RoleEnum
+from gateway.contract.enums import Section as SectionEnum
 from gateway.errors import BadUserInput, Forbidden, Internal
 from gateway.resolvers.reads import PatientRead
-from gateway.resolvers.shaping import ALMATY
-from gateway.schema import types as t
-from gateway.schema.enums import Role as RoleEnum
-from gateway.schema.enums import Section as SectionEnum
 
 MAX_LIMIT = 500
 
@@ -36,22 +36,15 @@ async def _names(
     read: PatientRead, events: list[AuditEvent]
 ) -> tuple[dict[str, str | None], dict[str, str | None]]:
     """Names of the readers' organisations and of the readers, best effort within the deadline."""
-    register = read.context.services.sources.register
     bins = {e.org_bin for e in events if e.org_bin and not e.org_name}
     ids = {e.practitioner_id for e in events if e.practitioner_id and not e.practitioner_name}
     if not bins and not ids:
         return {}, {}
     try:
         async with asyncio.timeout(read.context.deadline.remaining()):
-            orgs, practitioners = await asyncio.gather(
-                register.organizations(sorted(bins)), register.practitioners(sorted(ids))
-            )
+            return await read.context.services.sources.names(bins, ids)
     except Exception:  # names are a courtesy; the log itself must still be served
         return {}, {}
-    return (
-        {key: ref.name for key, ref in orgs.items()},
-        {key: ref.name for key, ref in practitioners.items()},
-    )
 
 
 def _shape(
@@ -66,7 +59,7 @@ def _shape(
         name = event.practitioner_name or practitioner_names.get(event.practitioner_id)
         practitioner = t.Practitioner(id=event.practitioner_id, name=name)
     return t.AccessEvent(
-        at=event.at.astimezone(ALMATY),
+        at=local_time(event.at),
         role=RoleEnum(event.role),
         subject=event.subject,
         practitioner=practitioner,

@@ -5,12 +5,13 @@ from __future__ import annotations
 from gateway.auth.policy import Section
 from gateway.auth.principal import Role
 from gateway.clinical import dosing
+from gateway.clock import local_date, today
+from gateway.contract import types as t
+from gateway.contract.enums import DoseVerdict
 from gateway.errors import Forbidden
 from gateway.resolvers import observations as obs
 from gateway.resolvers import shaping
 from gateway.resolvers.reads import PatientRead
-from gateway.schema import types as t
-from gateway.schema.enums import DoseVerdict
 
 
 def dose_check(read: PatientRead) -> list[t.DoseCheck] | None:
@@ -23,7 +24,7 @@ def dose_check(read: PatientRead) -> list[t.DoseCheck] | None:
     medications = shaping.medications(ehr.items("medications"), prescriptions)
     weight = _latest_weight(ehr.latest)
     reference = dosing.load_dose_reference()
-    on = shaping.today()
+    on = today()
     checks = [
         _shape(dosing.assess(_dose(m), weight, patient.birth_date, on, reference), m)
         for m in medications
@@ -39,7 +40,7 @@ def _latest_weight(latest: obs.LatestObservations) -> dosing.Weight | None:
     kg = obs.weight_kg(latest)
     if found is None or kg is None or found.effective is None:
         return None
-    return dosing.Weight(kg=kg, measured_on=found.effective.astimezone(shaping.ALMATY).date())
+    return dosing.Weight(kg=kg, measured_on=local_date(found.effective))
 
 
 def _dose(medication: t.Medication) -> dosing.MedicationDose:

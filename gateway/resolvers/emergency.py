@@ -11,11 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.auth.policy import Section
+from gateway.contract import types as t
 from gateway.errors import GatewayError, NotFound, SourceUnavailable
 from gateway.resolvers import observations as obs
 from gateway.resolvers import shaping
 from gateway.resolvers.reads import PRESCRIPTION_SECTIONS, EhrView, PatientRead
-from gateway.schema import types as t
 
 
 def emergency_data(read: PatientRead, mark_as: Section | None = None) -> t.EmergencyData:
@@ -63,7 +63,7 @@ def emergency_data(read: PatientRead, mark_as: Section | None = None) -> t.Emerg
         weight_kg=obs.weight_kg(latest) if allow(Section.ANTHROPOMETRICS) else None,
         sources=[],
     )
-    data.sources = shaping.source_statuses(read.loader.reports())
+    data.sources = shaping.source_statuses(read.reader.reports())
     if mark_as is not None:
         read.mark(mark_as)
     for section in shown:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from gateway.auth.policy import readable_sections
+from gateway.contract import types as t
 from gateway.resolvers.context import RequestContext
-from gateway.schema import types as t
 
 
 async def me(context: RequestContext) -> t.Me:

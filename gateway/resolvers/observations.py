@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from gateway import records as rec
-from gateway.resolvers.shaping import provenance, today
-from gateway.schema import types as t
-from gateway.schema.enums import PregnancyStatus, SmokingStatus
+from gateway.clock import today
+from gateway.contract import types as t
+from gateway.contract.enums import PregnancyStatus, SmokingStatus
+from gateway.resolvers.shaping import provenance
 
 WEIGHT, HEIGHT, BMI, WAIST = "29463-7", "8302-2", "39156-5", "8280-0"
 BLOOD_PRESSURE, SYSTOLIC, DIASTOLIC, HEART_RATE = "85354-9", "8480-6", "8462-4", "8867-4"

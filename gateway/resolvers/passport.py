@@ -13,12 +13,12 @@ from datetime import date
 from typing import TypeVar
 
 from gateway.auth.policy import Section
+from gateway.contract import types as t
 from gateway.errors import BadUserInput
 from gateway.resolvers import observations as obs
 from gateway.resolvers import shaping
 from gateway.resolvers.emergency import emergency_data
 from gateway.resolvers.reads import PatientRead
-from gateway.schema import types as t
 
 T = TypeVar("T")
 
@@ -191,7 +191,7 @@ def dispensations(
 
 def sources(read: PatientRead) -> list[t.SourceStatus]:
     """How each source consulted for this read answered."""
-    return shaping.source_statuses(read.loader.reports())
+    return shaping.source_statuses(read.reader.reports())
 
 
 def _check_period(first: date | None, last: date | None) -> None:

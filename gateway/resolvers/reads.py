@@ -15,14 +15,13 @@ from functools import cached_property
 from typing import Any
 
 from gateway import records as rec
+from gateway.audit.disclosure import Disclosure
 from gateway.auth.policy import Decision, EntryPoint, Section
 from gateway.errors import Forbidden, GatewayError, NotFound, RestrictedByPatient, SourceUnavailable
 from gateway.resolvers import observations as obs
 from gateway.resolvers.context import RequestContext
-from gateway.resolvers.loader import RecordLoader
 from gateway.resolvers.observations import LatestObservations
-from gateway.sources.ambulance import call_to_encounter
-from gateway.sources.fetcher import Fetched
+from gateway.sources import Fetched, PersonReader
 
 # The FHIR resource types each section needs from the regional EHRs.
 EHR_TYPES: dict[Section, frozenset[str]] = {
@@ -84,7 +83,7 @@ class PatientRead:
     iin: str
     entry: EntryPoint
     decision: Decision
-    loader: RecordLoader
+    reader: PersonReader
     # The patient's restrictions when the decision needed them; else read on demand.
     restricted: frozenset[Section] | None = None
     # doseCheck needs the weight (Observation) beside the medicines, in the same EHR call.
@@ -116,19 +115,19 @@ class PatientRead:
     def start(self) -> None:
         """Start every load the allowed sections need, all at once."""
         allowed = self.decision.allowed
-        loader = self.loader
+        reader = self.reader
         # The register is always asked: an IIN it does not know is NOT_FOUND for every field.
-        loads: dict[str, asyncio.Future[Any]] = {"patient": loader.patient()}
+        loads: dict[str, asyncio.Future[Any]] = {"patient": reader.patient()}
         if self.ehr_types:
-            loads["ehr"] = loader.ehr_records(self.ehr_types, self.observation_codes)
+            loads["ehr"] = reader.ehr_records(self.ehr_types, self.observation_codes)
         if Section.LAB_RESULTS in allowed:
-            loads["lab"] = loader.lab_history()
+            loads["lab"] = reader.lab_history()
         if allowed & PRESCRIPTION_SECTIONS:
-            loads["prescriptions"] = loader.prescriptions()
+            loads["prescriptions"] = reader.prescriptions()
         if Section.DISPENSATIONS in allowed:
-            loads["dispensations"] = loader.dispensations()
+            loads["dispensations"] = reader.dispensations()
         if Section.ENCOUNTERS in allowed:
-            loads["calls"] = loader.ambulance_calls()
+            loads["calls"] = reader.ambulance_encounters()
         self._loads = loads
 
     async def settled(self) -> None:
@@ -148,6 +147,17 @@ class PatientRead:
     def mark(self, section: Section) -> None:
         """Record that ``section`` was disclosed (for the audit event)."""
         self.disclosed.add(section)
+
+    def disclosure(self) -> Disclosure | None:
+        """What this read disclosed, for the audit; None when it showed nothing."""
+        if not self.disclosed:
+            return None
+        return Disclosure(
+            iin=self.iin,
+            sections=frozenset(section.value for section in self.disclosed),
+            reason=self.decision.reason,
+            break_glass=self.decision.break_glass,
+        )
 
     # --- the loaded records, once ``settled`` has returned -----------------------------------
     # Section resolvers are plain functions over loaded data: no task or await per section.
@@ -192,7 +202,7 @@ class PatientRead:
     def ambulance_encounters(self) -> list[rec.Encounter]:
         """Ambulance calls as encounters (empty when no dispatch is configured)."""
         fetched = self._loaded("calls")
-        return [] if fetched is None else [call_to_encounter(c) for c in _value(fetched)]
+        return [] if fetched is None else list(_value(fetched))
 
     def _loaded(self, name: str) -> Any:
         """The result of a started load; a load not started or not settled is our bug."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from gateway.audit import NewAuditEvent, SectionNotRestrictable
+from gateway.audit import NewAuditEvent
 from gateway.auth.policy import RESTRICTABLE, Section
 from gateway.auth.principal import Role
+from gateway.auth.restrictions import SectionNotRestrictable
 from gateway.errors import BadUserInput, Forbidden, Internal
 from gateway.resolvers.access import restrictions_of
 from gateway.resolvers.context import RequestContext

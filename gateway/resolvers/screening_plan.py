@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from gateway.auth.policy import Section
 from gateway.clinical import screening
+from gateway.clock import today
+from gateway.contract import types as t
 from gateway.errors import BadUserInput
 from gateway.resolvers import shaping
 from gateway.resolvers.reads import PatientRead
-from gateway.schema import types as t
 
 # Ten years covers two rounds of the longest interval (4 years) with room to spare.
 MAX_MONTHS = 120
@@ -24,7 +25,7 @@ def screening_plan(read: PatientRead, months: int) -> list[t.PlannedScreening] |
     )
     programme = screening.load_screening_programme()
     planned = screening.plan(
-        programme.rules, patient.birth_date, patient.sex, done, shaping.today(), months
+        programme.rules, patient.birth_date, patient.sex, done, today(), months
     )
     read.mark(Section.SCREENINGS)
     return [

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from gateway import records as rec
-from gateway.resolvers.loader import SourceReport
-from gateway.schema import types as t
-from gateway.schema.enums import (
+from gateway.clock import local_date, today
+from gateway.contract import types as t
+from gateway.contract.enums import (
     Criticality,
     EncounterKind,
     LabFlag,
     ProblemStatus,
     Sex,
 )
+from gateway.sources import SourceReport
 
-ALMATY = ZoneInfo("Asia/Almaty")
 ATC_SYSTEM = "http://www.whocc.no/atc"
 PROBLEM_LIST = "problem-list-item"
 SCREENING = "screening"
@@ -36,11 +35,6 @@ _PROBLEM_STATUS = {
     "resolved": ProblemStatus.RESOLVED,
 }
 _NOT_DONE = frozenset({"not-done", "entered-in-error"})
-
-
-def today() -> date:
-    """Today's date in Kazakhstan's single time zone."""
-    return datetime.now(ALMATY).date()
 
 
 def coding(code: rec.Coding | None) -> t.Coding | None:
@@ -375,5 +369,5 @@ def _in_period(moment: datetime | None, first: date | None, last: date | None) -
         return True
     if moment is None:
         return False
-    day = moment.astimezone(ALMATY).date()
+    day = local_date(moment)
     return (first is None or day >= first) and (last is None or day <= last)

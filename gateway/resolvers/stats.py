@@ -37,12 +37,13 @@ from decimal import Decimal
 from typing import Any
 
 from gateway.auth.policy import stats_region
+from gateway.config import SourceKind
+from gateway.contract.types import StatRow
 from gateway.errors import BadUserInput, SourceUnavailable
 from gateway.records import StatRow as SourceRow
 from gateway.resolvers.context import RequestContext
 from gateway.resolvers.suppression import Cell, Coord, suppress_partition, suppress_table
-from gateway.schema.types import StatRow
-from gateway.sources.fetcher import RECORD_CODEC, Fetched
+from gateway.sources import Fetched
 
 MAX_SPAN_DAYS = 1096  # three years, one of them leap: from and to both counted
 NATIONAL = "*national"  # row of the unfiltered view (not a region name: those are lowercase words)
@@ -50,7 +51,7 @@ OTHER = "*other"  # latent row: national minus the configured regions, never pub
 ACTIVE_STATUSES = ("active", "recurrence", "relapse")  # FHIR's "active" and its two children
 _ICD10_CATEGORY = re.compile(r"[A-Z][0-9]{2}")
 
-ViewLoader = Callable[[str | None], Awaitable[list[SourceRow]]]
+ViewLoader = Callable[[str | None], Awaitable[Fetched[list[SourceRow]] | None]]
 
 
 # --- input ------------------------------------------------------------------------------------
@@ -90,7 +91,7 @@ def scope(context: RequestContext, region: str | None) -> str | None:
 
 def known_regions(context: RequestContext) -> tuple[str, ...]:
     """The configured regions: one per regional EHR, in configuration order."""
-    return tuple(ehr.region for ehr in context.services.sources.ehrs if ehr.region)
+    return context.services.sources.regions
 
 
 # --- the three aggregates ---------------------------------------------------------------------
@@ -102,18 +103,15 @@ async def dispensation_stats(
     """Dispensations by ``group_by`` (atc, region, month, program, pharmacy), suppressed."""
     effective = scope(context, region)
     check_period(from_date, to_date)
-    dps = context.services.sources.dps
-    if dps is None:
-        raise SourceUnavailable("dps", "not configured")
+    sources = context.services.sources
     group = group_by.lower()
 
-    def load(view_region: str | None) -> Awaitable[list[SourceRow]]:
-        return dps.dispensation_stats(from_date, to_date, view_region, group)
+    def load(view_region: str | None) -> Awaitable[Fetched[list[SourceRow]] | None]:
+        return sources.dispensation_view(from_date, to_date, view_region, group, context.deadline)
 
     # Grouped by region, each region's view is its own row of the national view.
     derive = _region_rows_of_national if group == "region" else None
-    params = ("dispensations", from_date.isoformat(), to_date.isoformat(), group)
-    return await _table_stats(context, dps.source, params, load, effective, derive)
+    return await _table_stats(context, SourceKind.DPS, load, effective, derive)
 
 
 async def call_stats(
@@ -122,53 +120,41 @@ async def call_stats(
     """Ambulance calls by ``group_by`` (diagnosis, outcome, station, month), suppressed."""
     effective = scope(context, region)
     check_period(from_date, to_date)
-    ambulance = context.services.sources.ambulance
-    if ambulance is None:
-        raise SourceUnavailable("ambulance", "not configured")
+    sources = context.services.sources
     group = group_by.lower()
 
-    def load(view_region: str | None) -> Awaitable[list[SourceRow]]:
-        return ambulance.call_stats(from_date, to_date, view_region, group)
+    def load(view_region: str | None) -> Awaitable[Fetched[list[SourceRow]] | None]:
+        return sources.call_view(from_date, to_date, view_region, group, context.deadline)
 
-    params = ("calls", from_date.isoformat(), to_date.isoformat(), group)
-    return await _table_stats(context, ambulance.source, params, load, effective, None)
+    return await _table_stats(context, SourceKind.AMBULANCE, load, effective, None)
 
 
 async def prevalence(context: RequestContext, icd10: str, region: str | None) -> list[StatRow]:
     """Active Conditions in an ICD-10 category, one row per region, suppressed."""
     effective = scope(context, region)
     category = check_icd10_category(icd10)
-    ehrs = [ehr for ehr in context.services.sources.ehrs if ehr.region]
     # Every region is asked even for one region's row: complementary suppression needs them all.
-    fetched = await asyncio.gather(
-        *(
-            _fetch(
-                context,
-                ehr.source,
-                ("prevalence", category, *ACTIVE_STATUSES),
-                _bind(ehr.count_active_conditions, category, ACTIVE_STATUSES),
-            )
-            for ehr in ehrs
-        )
+    counts = await context.services.sources.condition_counts(
+        category, ACTIVE_STATUSES, context.deadline
     )
     answered = {
-        ehr.region: int(result.value)
-        for ehr, result in zip(ehrs, fetched, strict=True)
-        if result.ok and result.value is not None
+        count.region: int(count.fetched.value)
+        for count in counts
+        if count.fetched.ok and count.fetched.value is not None
     }
-    suppressed = suppress_partition(answered, context.services.settings.policy.suppression_k)
+    suppressed = suppress_partition(answered, context.services.policy.suppression_k)
     rows = []
     failures = []
-    for ehr, result in zip(ehrs, fetched, strict=True):
-        if effective is not None and ehr.region != effective:
+    for count in counts:
+        if effective is not None and count.region != effective:
             continue
-        label = region_label(ehr.region)
-        if ehr.region in answered:
-            count = answered[ehr.region]
-            rows.append(_row(ehr.region, label, Cell(count, count), ehr.region in suppressed))
+        label = region_label(count.region)
+        if count.region in answered:
+            value = answered[count.region]
+            rows.append(_row(count.region, label, Cell(value, value), count.region in suppressed))
         else:
-            failures.append(_unavailable(ehr.source, result))
-            rows.append(_failed_row(ehr.region, label, failures[-1]))
+            failures.append(_unavailable(count.source, count.fetched))
+            rows.append(_failed_row(count.region, label, failures[-1]))
     if failures and len(failures) == len(rows):
         raise failures[0]  # nothing asked for could be computed
     return rows
@@ -192,8 +178,7 @@ class _View:
 
 async def _table_stats(
     context: RequestContext,
-    source: str,
-    params: tuple[str, ...],
+    kind: SourceKind,
     load: ViewLoader,
     effective: str | None,
     derive: Callable[[Sequence[SourceRow], str], list[SourceRow]] | None,
@@ -201,10 +186,11 @@ async def _table_stats(
     """Fetch the national and regional views, suppress on the whole table, return one row."""
     regions = known_regions(context)
     asked: list[str | None] = [None] if derive is not None else [None, *regions]
-    fetched = await asyncio.gather(
-        *(_fetch(context, source, (*params, view or "*"), _bind(load, view)) for view in asked)
-    )
+    fetched = await asyncio.gather(*(load(view) for view in asked))
+    source = context.services.sources.source_of(kind) or kind.value
     for result in fetched:
+        if result is None:
+            raise SourceUnavailable(source, "not configured")
         if not result.ok:
             raise _unavailable(source, result)
     answers = dict(zip(asked, (tuple(result.value or ()) for result in fetched), strict=True))
@@ -213,7 +199,7 @@ async def _table_stats(
         rows = derive(answers[None], region) if derive is not None else answers[region]
         views.append(_View(region, tuple(rows)))
     cells, latent, labels = _table(views)
-    suppressed = suppress_table(cells, context.services.settings.policy.suppression_k, latent)
+    suppressed = suppress_table(cells, context.services.policy.suppression_k, latent)
     shown = NATIONAL if effective is None else effective
     view = next(v for v in views if v.row == shown)
     out = []
@@ -285,33 +271,8 @@ def _failed_row(key: str, label: str, error: SourceUnavailable) -> StatRow:
     )
 
 
-# --- fetching ---------------------------------------------------------------------------------
-
-
-async def _fetch(
-    context: RequestContext,
-    source: str,
-    params: tuple[str, ...],
-    loader: Callable[[], Awaitable[Any]],
-) -> Fetched[Any]:
-    """One aggregate through the fetcher: cached for the source's ttl, keyed by its params."""
-    services = context.services
-    fetcher = services.fetcher
-    return await fetcher.fetch(
-        fetcher.key(source, "stats." + params[0], *params),
-        loader,
-        source=source,
-        ttl_s=services.sources.ttl_s(source),
-        deadline=context.deadline,
-        codec=RECORD_CODEC,
-        timeout_s=services.sources.timeout_s(source),
-    )
+# --- failures -------------------------------------------------------------------------------
 
 
 def _unavailable(source: str, result: Fetched[Any]) -> SourceUnavailable:
     return SourceUnavailable(source, result.error.kind if result.error else "no answer")
-
-
-def _bind(method: Callable[..., Awaitable[Any]], *args: Any) -> Callable[[], Awaitable[Any]]:
-    """A zero-argument loader calling ``method(*args)`` (no late binding in loops)."""
-    return lambda: method(*args)

@@ -1,13 +1,22 @@
-"""The ``@access`` schema directive: each section field says in the SDL who may read it."""
+"""The ``@access`` schema directive: each section field says in the SDL who may read it.
+
+The directives are derived from the policy's field maps (``PASSPORT_FIELDS``), never written
+field by field, so the served SDL and the decision cannot disagree.
+"""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import strawberry
 from strawberry.schema_directive import Location
+from strawberry.utils.str_converters import to_camel_case
 
-from gateway.auth.policy import POLICY, Feature, Rule, Section
+from gateway.auth.policy import POLICY, Feature, Rule, Section, field_roles
 from gateway.auth.principal import Role
-from gateway.schema.enums import Role as RoleEnum
+from gateway.contract.enums import Role as RoleEnum
+
+T = TypeVar("T")
 
 
 @strawberry.schema_directive(
@@ -32,5 +41,19 @@ def access(area: Section | Feature) -> Access:
 
 
 def access_roles(*roles: Role) -> Access:
-    """The directive for a field readable by exactly ``roles``."""
-    return Access(roles=list(roles))
+    """The directive for a field readable by exactly ``roles`` (listed in the enum's order)."""
+    return Access(roles=[role for role in Role if role in roles])
+
+
+def with_field_access(cls: T, mapping: dict[str, Section | Feature | None]) -> T:
+    """Put on each field of the strawberry type ``cls`` the directive its entry in ``mapping``
+    (policy field name -> area) calls for; fields without person data get none."""
+    for field in cls.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+        name = field.graphql_name or to_camel_case(field.python_name)
+        area = mapping.get(name)
+        if area is None:
+            continue
+        section = area.value if isinstance(area, Section) else None
+        directive = Access(roles=field_roles(name, mapping), section=section)
+        field.directives = [*field.directives, directive]
+    return cls

@@ -7,23 +7,29 @@ import contextlib
 import strawberry
 from strawberry.types import Info
 
-from gateway.auth.policy import EMERGENCY_FIELDS, PASSPORT_FIELDS, EntryPoint, Feature
+from gateway.auth.policy import (
+    EMERGENCY_FIELDS,
+    ENTRY_ROLES,
+    PASSPORT_FIELDS,
+    EntryPoint,
+    Feature,
+    requested_sections,
+)
 from gateway.auth.principal import Role
+from gateway.contract.enums import Section as SectionEnum
+from gateway.contract.scalars import IIN
+from gateway.contract.types import EmergencyData, Me
+from gateway.deadline import Deadline
 from gateway.errors import SourceUnavailable
 from gateway.resolvers.access import open_read
 from gateway.resolvers.context import RequestContext
 from gateway.resolvers.emergency import emergency_data
 from gateway.resolvers.me import me
-from gateway.resolvers.reads import sections_of
 from gateway.resolvers.restrictions import restrict_section
-from gateway.resolvers.selection import selected_field_names
 from gateway.schema.access import access, access_roles
-from gateway.schema.enums import Section as SectionEnum
 from gateway.schema.passport import Passport
-from gateway.schema.scalars import IIN
+from gateway.schema.selection import selected_field_names
 from gateway.schema.stats import Stats, open_stats
-from gateway.schema.types import EmergencyData, Me
-from gateway.sources.resilience import Deadline
 
 
 @strawberry.type
@@ -40,7 +46,7 @@ class Query:
             "ask for their own IIN. A clinician without a care relationship must give "
             "breakGlassReason (10 characters by default, at most 500; audited as break-glass)."
         ),
-        directives=[access_roles(Role.PATIENT, Role.NURSE, Role.DOCTOR)],
+        directives=[access_roles(*ENTRY_ROLES[EntryPoint.PASSPORT])],
     )
     async def passport(
         self, info: Info[RequestContext, None], iin: IIN, break_glass_reason: str | None = None
@@ -50,7 +56,7 @@ class Query:
             info.context,
             iin,
             EntryPoint.PASSPORT,
-            sections_of(fields, PASSPORT_FIELDS),
+            requested_sections(fields, PASSPORT_FIELDS),
             break_glass_reason,
             wants_weight="doseCheck" in fields,
         )
@@ -68,17 +74,15 @@ class Query:
             "audited with its reason (3 characters by default, at most 500) and shown to the "
             "patient."
         ),
-        directives=[access_roles(Role.EMERGENCY, Role.NURSE, Role.DOCTOR)],
+        directives=[access_roles(*ENTRY_ROLES[EntryPoint.EMERGENCY])],
     )
     async def emergency(
         self, info: Info[RequestContext, None], iin: IIN, reason: str
     ) -> EmergencyData | None:
         context = info.context
-        requested = sections_of(selected_field_names(info), EMERGENCY_FIELDS)
-        budget_ms = context.services.settings.policy.emergency_deadline_ms
-        deadline = Deadline.after_ms(budget_ms)
-        if deadline.expires_at > context.deadline.expires_at:
-            deadline = context.deadline
+        requested = requested_sections(selected_field_names(info), EMERGENCY_FIELDS)
+        budget_ms = context.services.policy.emergency_deadline_ms
+        deadline = Deadline.after_ms(budget_ms).earliest(context.deadline)
         read = await open_read(context, iin, EntryPoint.EMERGENCY, requested, reason, deadline)
         await read.settled()
         return emergency_data(read)

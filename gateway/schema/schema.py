@@ -17,10 +17,10 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from gateway.config import ServerSettings
+from gateway.contract.scalars import IIN, IIN_SCALAR
 from gateway.schema.documents import CachedDocuments, DocumentStore
 from gateway.schema.execution import PlainDataExecutionContext
 from gateway.schema.query import Mutation, Query
-from gateway.schema.scalars import IIN, IIN_SCALAR
 
 SDL_PATH = Path(__file__).resolve().parents[2] / "schema.graphql"
 

@@ -13,10 +13,10 @@ from typing import Annotated
 import strawberry
 
 from gateway.auth.policy import stats_region
+from gateway.contract.enums import CallGrouping, DispensationGrouping
+from gateway.contract.types import StatRow
 from gateway.resolvers import stats as resolve
 from gateway.resolvers.context import RequestContext
-from gateway.schema.enums import CallGrouping, DispensationGrouping
-from gateway.schema.types import StatRow
 
 From = Annotated[date, strawberry.argument(name="from")]
 

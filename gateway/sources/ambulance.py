@@ -9,9 +9,9 @@ import httpx
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from gateway.clock import SOURCE_LOCAL
 from gateway.config import SourceSettings
 from gateway.records import (
-    ALMATY,
     AMBULANCE,
     AmbulanceCall,
     Coding,
@@ -19,11 +19,13 @@ from gateway.records import (
     OrgRef,
     PractitionerRef,
     Provenance,
+    Screened,
     StatRow,
     Vitals,
 )
 from gateway.sources.errors import BAD_RESPONSE, SourceError, source_errors
-from gateway.sources.http import fetch, raise_for_reply, require_iin
+from gateway.sources.http import ClientOptions, fetch, raise_for_reply, require_iin
+from gateway.sources.ownership import screened
 
 ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
 MAX_BYTES = 2 * 1024 * 1024  # a person's calls are a few KiB; anything this big is hostile
@@ -64,7 +66,7 @@ def _time(value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=ALMATY)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=SOURCE_LOCAL)
 
 
 def _int(value: str | None) -> int | None:
@@ -152,6 +154,14 @@ def call_to_encounter(call: AmbulanceCall) -> Encounter:
 class AmbulanceAdapter:
     """The ambulance dispatch: a person's calls and call aggregates."""
 
+    @staticmethod
+    def client_options(settings: SourceSettings) -> ClientOptions:
+        """XML, with HTTP Basic credentials (SOURCES.md section 4)."""
+        auth = None
+        if settings.username is not None:
+            auth = httpx.BasicAuth(settings.username, settings.password or "")
+        return ClientOptions(headers={"Accept": "application/xml"}, auth=auth)
+
     def __init__(self, settings: SourceSettings, client: httpx.AsyncClient) -> None:
         self.settings = settings
         self.source = settings.name
@@ -164,16 +174,26 @@ class AmbulanceAdapter:
         raise_for_reply(self.source, reply)
         return parse_xml(self.source, reply.body, root_tag)
 
-    async def calls(self, iin: str, from_date: date | None = None) -> list[AmbulanceCall]:
-        """A person's calls (since ``from_date`` when given); empty for an unknown person."""
+    async def calls(self, iin: str, from_date: date | None = None) -> Screened:
+        """A person's calls (since ``from_date`` when given) as a ``Screened`` list; empty for
+        an unknown person. An answer whose root names another IIN (or none) is nobody's here:
+        all its calls are dropped."""
         require_iin(iin)
         params = [("iin", iin)]
         if from_date is not None:
             params.append(("from", from_date.isoformat()))
         with source_errors(self.source):
             root = await self._xml("/api/calls", params, "calls")
-            calls = (map_call(element, self.source) for element in root.iterfind("call"))
-            return [call for call in calls if call is not None]
+            elements = list(root.iterfind("call"))
+            if _attr(root, "iin") != iin:
+                return screened(self.source, [], len(elements), "ambulance calls")
+            calls = (map_call(element, self.source) for element in elements)
+            return Screened([call for call in calls if call is not None])
+
+    async def encounters(self, iin: str) -> Screened:
+        """A person's calls as encounters of kind AMBULANCE (the passport's ``encounters``)."""
+        calls = await self.calls(iin)
+        return Screened([call_to_encounter(call) for call in calls.value], calls.dropped)
 
     async def call_stats(
         self, from_date: date, to_date: date, region: str | None, group_by: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -10,9 +11,9 @@ from typing import Any
 import httpx
 import orjson
 
+from gateway.clock import SOURCE_LOCAL
 from gateway.config import SourceSettings
 from gateway.records import (
-    ALMATY,
     Coding,
     Dispensation,
     OrgRef,
@@ -20,12 +21,15 @@ from gateway.records import (
     Prescription,
     Provenance,
     Quantity,
+    Screened,
     StatRow,
 )
 from gateway.sources.errors import BAD_RESPONSE, UNAUTHORIZED, SourceError, source_errors
-from gateway.sources.http import Reply, fetch, raise_for_reply, require_iin
+from gateway.sources.http import ClientOptions, Reply, fetch, raise_for_reply, require_iin
+from gateway.sources.ownership import own_items, screened
 
 ATC_SYSTEM = "http://www.whocc.no/atc"
+TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a secret
 MAX_PAGES = 100
 MAX_BYTES = 16 * 1024 * 1024
 DISPENSATION_GROUPINGS = frozenset({"atc", "region", "month", "program", "pharmacy"})
@@ -65,7 +69,7 @@ def _time(value: Any) -> datetime | None:
     if text is None:
         return None
     parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=ALMATY)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=SOURCE_LOCAL)
 
 
 def _date(value: Any) -> date | None:
@@ -153,10 +157,33 @@ def map_dispensation(raw: dict[str, Any], source: str) -> Dispensation:
 class DpsAdapter:
     """The drug provision system: prescriptions, dispensations and their aggregates.
 
-    ``client`` is the AsyncOAuth2Client ``create_client`` makes for a ``dps-json`` source.
+    ``client`` is the AsyncOAuth2Client of ``client_options``.
     Its token is reused until it nearly expires (authlib refreshes it before the call);
     a 401 fetches a new one once and repeats the call once.
     """
+
+    @staticmethod
+    def client_options(settings: SourceSettings) -> ClientOptions:
+        """JSON through authlib's OAuth2 client: client credentials, secret as form fields."""
+        # authlib warns that it runs on httpx rather than httpx2: that is our choice (http.py).
+        import authlib.deprecate  # noqa: F401 - installs its "always" filter before ours
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+        return ClientOptions(
+            client_class=AsyncOAuth2Client,
+            client_kwargs={
+                "client_id": settings.client_id,
+                "client_secret": settings.client_secret,
+                "scope": "read",
+                "grant_type": "client_credentials",
+                "token_endpoint": TOKEN_PATH,
+                # The contract sends client_id / client_secret as form fields.
+                "token_endpoint_auth_method": "client_secret_post",
+            },
+        )
 
     def __init__(self, settings: SourceSettings, client: httpx.AsyncClient) -> None:
         self.settings = settings
@@ -221,23 +248,27 @@ class DpsAdapter:
             seen.add(cursor)
         raise SourceError(self.source, BAD_RESPONSE, "too many pages")
 
-    async def prescriptions(self, iin: str, status: str = "active") -> list[Prescription]:
-        """A person's prescriptions (``status`` active or all); empty for an unknown person."""
+    async def prescriptions(self, iin: str, status: str = "active") -> Screened:
+        """A person's prescriptions (``status`` active or all) as a ``Screened`` list; empty
+        for an unknown person; items naming another ``iin`` are dropped."""
         require_iin(iin)
         if status not in ("active", "all"):
             raise ValueError("status must be active or all")
         with source_errors(self.source):
             items = await self._items(f"/v1/patients/{iin}/prescriptions", [("status", status)])
-            return [map_prescription(item, self.source) for item in items]
+            own, dropped = own_items(items, iin)
+            found = [map_prescription(item, self.source) for item in own]
+            return screened(self.source, found, dropped, "prescriptions")
 
-    async def active_prescriptions(self, iin: str) -> list[Prescription]:
-        """A person's active prescriptions."""
+    async def active_prescriptions(self, iin: str) -> Screened:
+        """A person's active prescriptions (a ``Screened`` list)."""
         return await self.prescriptions(iin, "active")
 
     async def dispensations(
         self, iin: str, from_date: date | None = None, to_date: date | None = None
-    ) -> list[Dispensation]:
-        """Medicines dispensed to a person in the period, with exact cost."""
+    ) -> Screened:
+        """Medicines dispensed to a person in the period, with exact cost (a ``Screened``
+        list; items naming another ``iin`` are dropped)."""
         require_iin(iin)
         params = []
         if from_date is not None:
@@ -246,7 +277,9 @@ class DpsAdapter:
             params.append(("to", to_date.isoformat()))
         with source_errors(self.source):
             items = await self._items(f"/v1/patients/{iin}/dispensations", params)
-            return [map_dispensation(item, self.source) for item in items]
+            own, dropped = own_items(items, iin)
+            found = [map_dispensation(item, self.source) for item in own]
+            return screened(self.source, found, dropped, "dispensations")
 
     async def dispensation_stats(
         self, from_date: date, to_date: date, region: str | None, group_by: str

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from gateway import metrics
+from gateway.deadline import Deadline
 from gateway.records import decode_record, encode_record
 from gateway.sources.breaker import BreakerSettings, BreakerState, CircuitBreaker
 from gateway.sources.cache import (
@@ -43,7 +44,6 @@ from gateway.sources.crypto import (
 )
 from gateway.sources.errors import SourceError, error_from_exception
 from gateway.sources.resilience import (
-    Deadline,
     RetryBudget,
     RetrySettings,
     backoff_delay,
@@ -512,7 +512,6 @@ __all__ = [
     "BreakerState",
     "CacheKey",
     "Codec",
-    "Deadline",
     "Fetched",
     "Fetcher",
     "RetrySettings",

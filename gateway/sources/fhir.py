@@ -14,7 +14,7 @@ from typing import Any, Literal
 import httpx
 
 from gateway.config import SourceSettings
-from gateway.records import EhrRecord, OrgRef, PatientRecord, PractitionerRef
+from gateway.records import EhrRecord, OrgRef, PatientRecord, PractitionerRef, Screened
 from gateway.sources.errors import source_errors
 from gateway.sources.fhir_client import FhirClient, chunked, entry_ok, request_url
 from gateway.sources.fhir_mapping import (
@@ -25,8 +25,10 @@ from gateway.sources.fhir_mapping import (
     LOINC_SYSTEM,
     PRACTITIONER_SYSTEM,
     map_patient,
+    patient_id,
 )
-from gateway.sources.http import require_iin
+from gateway.sources.http import ClientOptions, require_iin
+from gateway.sources.ownership import screened
 
 PAGE_SIZE = 500  # the contract's maximum _count: one page holds a whole record as a rule
 _ICD10_PREFIX = re.compile(r"[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?")
@@ -114,12 +116,22 @@ def _practitioner(resource: dict[str, Any]) -> PractitionerRef:
     )
 
 
+def fhir_client_options(settings: SourceSettings) -> ClientOptions:
+    """FHIR JSON, with the configured bearer token when there is one (SOURCES.md section 1)."""
+    headers = {"Accept": "application/fhir+json"}
+    if settings.token:
+        headers["Authorization"] = f"Bearer {settings.token}"
+    return ClientOptions(headers=headers)
+
+
 def _resources(entries: Iterable[dict[str, Any]], resource_type: str) -> list[dict[str, Any]]:
     return [e["resource"] for e in entries if e["resource"].get("resourceType") == resource_type]
 
 
 class RegisterAdapter:
     """The population register: who a person is, where they are attached, who their GP is."""
+
+    client_options = staticmethod(fhir_client_options)
 
     def __init__(self, settings: SourceSettings, client: httpx.AsyncClient) -> None:
         self.settings = settings
@@ -309,6 +321,8 @@ def _batch_resource(entry: dict[str, Any], resource_type: str) -> dict[str, Any]
 class EhrAdapter:
     """One regional clinical record (EHR): a patient's clinical resources in one round trip."""
 
+    client_options = staticmethod(fhir_client_options)
+
     def __init__(self, settings: SourceSettings, client: httpx.AsyncClient) -> None:
         self.settings = settings
         self.source = settings.name
@@ -320,9 +334,10 @@ class EhrAdapter:
         iin: str,
         types: frozenset[str],
         observation_codes: frozenset[str] | None = None,
-    ) -> EhrRecord | None:
+    ) -> Screened:
         """The resources of ``types`` (FHIR type names, see ``EHR_TYPES``) this EHR holds for
-        the person; None when it has no such patient. One round trip (plus pages): a
+        the person, as a ``Screened`` EhrRecord (None when it has no such patient; resources
+        not referencing that Patient are dropped). One round trip (plus pages): a
         ``_revinclude`` search, or, when ``observation_codes`` limits the Observations to some
         LOINC codes, a batch of that search and an Observation search by those codes."""
         require_iin(iin)
@@ -351,28 +366,57 @@ class EhrAdapter:
                 entries = [entry for answer in found for entry in answer]
             else:
                 entries = await self.fhir.search("Patient", params)
-            patient = None
-            fields: dict[str, list[Any]] = {EHR_TYPES[t][0]: [] for t in EHR_TYPES}
-            for entry in entries:
-                resource = entry["resource"]
-                resource_type = resource.get("resourceType")
-                mode = (entry.get("search") or {}).get("mode")
-                if resource_type == "Patient" and mode in (None, "match"):
-                    mapped = map_patient(resource, self.source, self.region)
-                    if patient is None and mapped is not None and mapped.iin == iin:
-                        patient = mapped
-                elif resource_type in types and mode != "outcome":
-                    field, mapper = EHR_TYPES[resource_type]
-                    fields[field].append(mapper(resource, self.source, self.region))
-            if patient is None:
-                return None
-            return EhrRecord(
+            return self._screen(iin, types, wanted, entries)
+
+    def _screen(
+        self,
+        iin: str,
+        types: frozenset[str],
+        wanted: list[str],
+        entries: list[dict[str, Any]],
+    ) -> Screened:
+        """The person's record from a searchset: their Patient, and the clinical resources of
+        ``types`` that reference it; other people's Patients and resources are dropped."""
+        patient = None
+        ids: set[str] = set()
+        dropped = 0
+        for entry in entries:
+            resource = entry["resource"]
+            if resource.get("resourceType") != "Patient":
+                continue
+            mapped = map_patient(resource, self.source, self.region)
+            if mapped is None:
+                continue  # no IIN: whose it is cannot be told; its resources cannot match
+            if mapped.iin != iin:
+                dropped += 1
+            elif (entry.get("search") or {}).get("mode") in (None, "match"):
+                patient = patient or mapped
+                if mapped.local_id:
+                    ids.add(mapped.local_id)
+        fields: dict[str, list[Any]] = {EHR_TYPES[t][0]: [] for t in EHR_TYPES}
+        for entry in entries:
+            resource = entry["resource"]
+            resource_type = resource.get("resourceType")
+            if (
+                resource_type not in EHR_TYPES
+                or (entry.get("search") or {}).get("mode") == "outcome"
+            ):
+                continue
+            if patient_id(resource) not in ids:
+                dropped += 1
+            elif resource_type in types:
+                field, mapper = EHR_TYPES[resource_type]
+                fields[field].append(mapper(resource, self.source, self.region))
+        record = None
+        if patient is not None:
+            record = EhrRecord(
                 source=self.source,
                 region=self.region,
                 patient=patient,
                 types=tuple(wanted),
                 **{name: tuple(items) for name, items in fields.items()},
             )
+        return screened(self.source, record, dropped, "FHIR resources")
 
     async def has_encounter_with(self, iin: str, org_bin: str, since: date) -> bool:
         """Whether the person had an encounter at organisation ``org_bin`` on or after ``since``.

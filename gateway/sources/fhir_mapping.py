@@ -10,8 +10,8 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+from gateway.clock import SOURCE_LOCAL
 from gateway.records import (
-    ALMATY,
     EMERGENCY,
     INPATIENT,
     OUTPATIENT,
@@ -97,7 +97,7 @@ def parse_datetime(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=ALMATY)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=SOURCE_LOCAL)
 
 
 def parse_date(value: Any) -> date | None:
@@ -503,6 +503,26 @@ def map_device(resource: Resource, source: str, region: str | None) -> Device:
             parse_datetime(_dict(resource.get("meta")).get("lastUpdated")),
         ),
     )
+
+
+# The element by which each clinical type names its patient (R4); the others use ``subject``.
+_PATIENT_ELEMENT = {"AllergyIntolerance": "patient", "Immunization": "patient", "Device": "patient"}
+
+
+def patient_id(resource: Resource) -> str | None:
+    """The local id of the Patient a clinical resource belongs to: its ``subject`` (or
+    ``patient``) reference ``Patient/{id}`` (a version suffix allowed); None for any other form,
+    which cannot be shown to be a patient of this server."""
+    element = _PATIENT_ELEMENT.get(_str(resource.get("resourceType")) or "", "subject")
+    literal = _str(_dict(resource.get(element)).get("reference"))
+    if literal is None:
+        return None
+    parts = literal.split("/")
+    if len(parts) == 4 and parts[2] == "_history":
+        parts = parts[:2]
+    if len(parts) == 2 and parts[0] == "Patient" and parts[1]:
+        return parts[1]
+    return None
 
 
 Mapper = Callable[[Resource, str, "str | None"], Any]

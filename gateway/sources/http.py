@@ -6,67 +6,44 @@ Moving to the maintained fork ``httpx2`` is a change of the import below.
 from __future__ import annotations
 
 import re
-import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from gateway.config import SourceSettings
-from gateway.sources.errors import TOO_LARGE, SourceError, error_for_status, source_errors
+from gateway.sources.errors import (
+    BAD_RESPONSE,
+    TOO_LARGE,
+    SourceError,
+    error_for_status,
+    source_errors,
+)
 
 USER_AGENT = "ehp-gateway/0.1 (+https://github.com/ehp-kz)"
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
-DPS_TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a secret
 _IIN = re.compile(r"[0-9]{12}")
 
 
-def _auth_kwargs(settings: SourceSettings) -> tuple[type[httpx.AsyncClient], dict[str, Any]]:
-    """The client class and auth options a source kind needs (SOURCES.md, auth column)."""
-    kind = settings.kind
-    if kind == "dps-json":
-        # authlib warns that it runs on httpx rather than httpx2: that is our choice (see top).
-        import authlib.deprecate  # noqa: F401 - installs its "always" filter before ours
+@dataclass(frozen=True)
+class ClientOptions:
+    """What one kind of source needs of its HTTP client: headers, auth, and the client class
+    (each adapter says, in ``client_options``)."""
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from authlib.integrations.httpx_client import AsyncOAuth2Client
-
-        return AsyncOAuth2Client, {
-            "client_id": settings.client_id,
-            "client_secret": settings.client_secret,
-            "scope": "read",
-            "grant_type": "client_credentials",
-            "token_endpoint": DPS_TOKEN_PATH,
-            # The contract sends client_id / client_secret as form fields.
-            "token_endpoint_auth_method": "client_secret_post",
-        }
-    headers: dict[str, str] = {}
-    options: dict[str, Any] = {}
-    if kind in ("fhir-register", "fhir-ehr"):
-        headers["Accept"] = "application/fhir+json"
-        if settings.token:
-            headers["Authorization"] = f"Bearer {settings.token}"
-    elif kind == "lis-json":
-        headers["Accept"] = "application/json"
-        if settings.api_key:
-            headers["X-Api-Key"] = settings.api_key
-    elif kind == "ambulance-xml":
-        headers["Accept"] = "application/xml"
-        if settings.username is not None:
-            options["auth"] = httpx.BasicAuth(settings.username, settings.password or "")
-    return httpx.AsyncClient, {"headers": headers, **options}
+    headers: Mapping[str, str] = field(default_factory=dict)
+    auth: httpx.Auth | None = None
+    client_class: type[httpx.AsyncClient] = httpx.AsyncClient
+    client_kwargs: Mapping[str, Any] = field(default_factory=dict)
 
 
-def create_client(settings: SourceSettings, **extra: Any) -> httpx.AsyncClient:
-    """Make the HTTP client of one source: base URL, timeout, pool limits, auth for its kind.
+def new_client(settings: SourceSettings, options: ClientOptions, **extra: Any) -> httpx.AsyncClient:
+    """Make the HTTP client of one source: base URL, timeout, pool limits, and ``options``.
 
     ``extra`` is passed to the client (tests give ``transport=httpx.MockTransport(...)``).
     """
-    client_class, options = _auth_kwargs(settings)
-    headers = {"User-Agent": USER_AGENT, **options.pop("headers", {})}
+    headers = {"User-Agent": USER_AGENT, **options.headers}
     headers.update(extra.pop("headers", {}))
     timeout_s = settings.timeout_ms / 1000
     limits = httpx.Limits(
@@ -74,7 +51,8 @@ def create_client(settings: SourceSettings, **extra: Any) -> httpx.AsyncClient:
         max_keepalive_connections=settings.max_connections,
         keepalive_expiry=30.0,
     )
-    return client_class(
+    auth = {"auth": options.auth} if options.auth is not None else {}
+    client = options.client_class(
         base_url=settings.base_url.rstrip("/"),
         timeout=httpx.Timeout(timeout_s),
         limits=limits,
@@ -82,9 +60,51 @@ def create_client(settings: SourceSettings, **extra: Any) -> httpx.AsyncClient:
         http2=False,
         follow_redirects=False,
         headers=headers,
-        **options,
+        **auth,
+        **options.client_kwargs,
         **extra,
     )
+    # Every request the client sends passes here: ours, authlib's token calls, any redirect.
+    hooks = client.event_hooks
+    hooks["request"] = [*hooks["request"], refuse_outside(settings.name, client.base_url)]
+    client.event_hooks = hooks
+    return client
+
+
+def within_base(base: httpx.URL, url: httpx.URL) -> bool:
+    """Whether ``url`` stays on ``base``: same scheme, host and port, no user info, and a path
+    at or under base's path without dot segments or backslashes (a server would resolve
+    those out of it)."""
+    if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port) or url.userinfo:
+        return False
+    path = url.path  # percent-decoded, so %2e%2e and %2f are seen for what they are
+    root = base.path.rstrip("/")
+    if path != root and not path.startswith(root + "/"):
+        return False
+    return "\\" not in path and not any(part in (".", "..") for part in path.split("/"))
+
+
+def resolve_within(source: str, base: httpx.URL, link: str) -> httpx.URL:
+    """A link a source gave us (e.g. a FHIR ``next``), resolved against ``base``; a
+    SourceError (bad_response) unless it stays within ``base`` (``within_base``)."""
+    try:
+        url = base.join(link)
+    except httpx.InvalidURL:
+        raise SourceError(source, BAD_RESPONSE, "unreadable link") from None
+    if not within_base(base, url):
+        raise SourceError(source, BAD_RESPONSE, "link outside the source's base URL")
+    return url
+
+
+def refuse_outside(source: str, base: httpx.URL) -> Callable[[httpx.Request], Awaitable[None]]:
+    """A request hook that stops, before a byte is sent, any request not ``within_base``:
+    our credentials go to the configured source and nowhere else."""
+
+    async def hook(request: httpx.Request) -> None:
+        if not within_base(base, request.url):
+            raise SourceError(source, BAD_RESPONSE, "request outside the source's base URL")
+
+    return hook
 
 
 def query_string(params: Sequence[tuple[str, str]]) -> str:

@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import orjson
 
+from gateway.clock import SOURCE_LOCAL
 from gateway.config import SourceSettings
 from gateway.records import (
     ABNORMAL,
-    ALMATY,
     HIGH,
     LOW,
     NORMAL,
@@ -23,9 +23,11 @@ from gateway.records import (
     OrgRef,
     PractitionerRef,
     Provenance,
+    Screened,
 )
 from gateway.sources.errors import BAD_RESPONSE, SourceError, source_errors
-from gateway.sources.http import fetch, raise_for_reply, require_iin
+from gateway.sources.http import ClientOptions, fetch, raise_for_reply, require_iin
+from gateway.sources.ownership import own_items, screened
 
 LOINC_SYSTEM = "http://loinc.org"
 LIS_TEST_SYSTEM = "urn:kz:lis:test"
@@ -42,7 +44,7 @@ def parse_local_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return datetime.strptime(value.strip(), "%d.%m.%Y %H:%M").replace(tzinfo=ALMATY)
+        return datetime.strptime(value.strip(), "%d.%m.%Y %H:%M").replace(tzinfo=SOURCE_LOCAL)
     except ValueError:
         return None
 
@@ -104,6 +106,14 @@ def _result(raw: dict[str, Any], order: LabOrder, source: str) -> LabResult:
 class LisAdapter:
     """The laboratory: a person's orders and validated results."""
 
+    @staticmethod
+    def client_options(settings: SourceSettings) -> ClientOptions:
+        """JSON, with the API key in ``X-Api-Key`` (SOURCES.md section 2)."""
+        headers = {"Accept": "application/json"}
+        if settings.api_key:
+            headers["X-Api-Key"] = settings.api_key
+        return ClientOptions(headers=headers)
+
     def __init__(self, settings: SourceSettings, client: httpx.AsyncClient) -> None:
         self.settings = settings
         self.source = settings.name
@@ -111,8 +121,9 @@ class LisAdapter:
 
     async def history(
         self, iin: str, from_date: date | None = None, to_date: date | None = None
-    ) -> LabHistory:
-        """Orders in the period and the results of the DONE ones; empty for an unknown person."""
+    ) -> Screened:
+        """Orders in the period and the results of the DONE ones, as a ``Screened``
+        LabHistory (empty for an unknown person; orders naming another ``iin`` dropped)."""
         require_iin(iin)
         window: list[tuple[str, str]] = []
         if from_date is not None:
@@ -126,7 +137,7 @@ class LisAdapter:
                     iin, [*window, ("page", str(page)), ("pageSize", str(PAGE_SIZE))]
                 )
                 if data is None:
-                    return LabHistory(self.source, iin)
+                    return Screened(LabHistory(self.source, iin))
                 orders = data.get("orders")
                 if not isinstance(orders, list):
                     raise SourceError(self.source, BAD_RESPONSE, "no orders list")
@@ -136,7 +147,8 @@ class LisAdapter:
                     break
             else:
                 raise SourceError(self.source, BAD_RESPONSE, "too many pages")
-            return self._history(iin, raw_orders)
+            own, dropped = own_items(raw_orders, iin)
+            return screened(self.source, self._history(iin, own), dropped, "lab orders")
 
     async def _page(self, iin: str, params: list[tuple[str, str]]) -> dict[str, Any] | None:
         """One page of orders; None when the laboratory does not know the person."""

@@ -11,44 +11,12 @@ from __future__ import annotations
 
 import random
 import re
-import time
 from dataclasses import dataclass, field
 
 _HTTP_5XX = re.compile(r"http_5\d\d")
 
 # Kinds worth another try on an idempotent call: the source may answer next time.
 RETRYABLE_KINDS = frozenset({"timeout", "connect", "rate_limited"})
-
-
-@dataclass(frozen=True, slots=True)
-class Deadline:
-    """The moment (on the monotonic clock) by which a request must be answered."""
-
-    expires_at: float
-
-    @classmethod
-    def after(cls, seconds: float) -> Deadline:
-        """A deadline `seconds` from now."""
-        return cls(time.monotonic() + seconds)
-
-    @classmethod
-    def after_ms(cls, milliseconds: float) -> Deadline:
-        """A deadline `milliseconds` from now."""
-        return cls.after(milliseconds / 1000.0)
-
-    def remaining(self) -> float:
-        """Seconds left, never negative."""
-        return max(0.0, self.expires_at - time.monotonic())
-
-    @property
-    def expired(self) -> bool:
-        """True once no time is left."""
-        return self.remaining() <= 0.0
-
-    def within(self, limit_s: float | None) -> float:
-        """Seconds left, capped by a per-call limit such as a source's `timeout_ms`."""
-        left = self.remaining()
-        return left if limit_s is None else min(left, limit_s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from demo.idp import DemoPerson, create_idp, demo_people
+from demo.run import pick_cast
 from gateway.app import create_app
 from gateway.config import parse_settings
-from gateway.demo import pick_cast
 from tests.e2e.conftest import Stack, clean_faults, config_data, stack  # noqa: F401 - fixtures
 from tests.servers import free_port, serve_app
 

@@ -15,11 +15,11 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from demo.idp import DemoPerson, create_idp, demo_people, overdue_screenings
+from demo.run import pick_cast
 from gateway.auth.issuer import DEMO_AUDIENCE, DEMO_ISSUER, DemoIssuer
 from gateway.auth.principal import Role
 from gateway.auth.tokens import TokenVerifier
 from gateway.config import AuthSettings
-from gateway.demo import pick_cast
 from tests.servers import free_port, serve_app
 
 CLIENT = "ehp-web"

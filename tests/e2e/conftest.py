@@ -6,14 +6,17 @@ in a uvicorn thread. Expected values in these tests come from the generator's gr
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import tomllib
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -22,6 +25,8 @@ from gateway.app import create_app
 from gateway.auth.issuer import DEMO_AUDIENCE, DEMO_ISSUER, DemoIssuer
 from gateway.config import Settings, parse_settings
 from tests.servers import free_port_run, serve_app
+
+PG_BASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @dataclass
@@ -142,6 +147,25 @@ def stack(population_dir: Path, ground_truth: dict[str, Any], tmp_path_factory) 
                 client=client,
             )
     client.close()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A ``search_path`` URL of a fresh schema in database ``test``, dropped afterwards."""
+    schema = f"e2e_audit_{uuid.uuid4().hex[:10]}"
+
+    async def admin(statement: str) -> None:
+        conn = await asyncpg.connect(PG_BASE_URL)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{PG_BASE_URL}?search_path={schema}"
+    finally:
+        asyncio.run(admin(f"DROP SCHEMA {schema} CASCADE"))
 
 
 @pytest.fixture

@@ -16,9 +16,7 @@ import asyncio
 import os
 import sqlite3
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +31,6 @@ from tests.e2e.test_audit_trail import audit_verify, sqlite_url, write_config
 
 CLIENTS = 50
 LOAD_SECONDS = float(os.environ.get("EHP_AUDIT_LOAD_SECONDS", "5"))
-PG_BASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 OWN_PASSPORT = """
 query($iin: IIN!) { passport(iin: $iin) { identity { fullName } allergies { substance { code } } } }
@@ -276,25 +273,6 @@ def check_load_and_tampering(
 def test_fifty_clients_sqlite(stack: Stack, tmp_path: Path) -> None:
     database = tmp_path / "load-audit.db"
     check_load_and_tampering(stack, tmp_path, sqlite_url(database), SqliteTable(database))
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A ``search_path`` URL of a fresh schema in database ``test``, dropped afterwards."""
-    schema = f"e2e_audit_{uuid.uuid4().hex[:10]}"
-
-    async def admin(statement: str) -> None:
-        conn = await asyncpg.connect(PG_BASE_URL)
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{PG_BASE_URL}?search_path={schema}"
-    finally:
-        asyncio.run(admin(f"DROP SCHEMA {schema} CASCADE"))
 
 
 @pytest.mark.postgres

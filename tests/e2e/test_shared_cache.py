@@ -97,15 +97,22 @@ def _keys_of(client: redis.Redis, salt: str, iin: str) -> list[bytes]:
 
 
 class GatewayProcess:
-    """`python -m gateway serve --config FILE` in its own process."""
+    """`python -m gateway serve --config FILE` in its own process (or, with `config` None and
+    an `env`, as a container runs it: EHP_CONFIG and overrides from the environment)."""
 
-    def __init__(self, config: Path, port: int) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+    def __init__(
+        self,
+        config: Path | None,
+        port: int,
+        env: dict[str, str] | None = None,
+        cwd: Path = REPO,
+    ) -> None:
         self.url = f"http://127.0.0.1:{port}"
+        arguments = ["--config", str(config)] if config is not None else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--config", str(config)],
-            cwd=REPO,
-            env=env,
+            [sys.executable, "-m", "gateway", "serve", *arguments],
+            cwd=cwd,
+            env={**os.environ, "PYTHONPATH": str(REPO)} if env is None else env,
         )
 
     def wait_ready(self, timeout_s: float = 20) -> None:
@@ -119,7 +126,7 @@ class GatewayProcess:
                     return
             except httpx.TransportError:
                 time.sleep(0.1)
-        raise TimeoutError("second gateway did not start")
+        raise TimeoutError("the gateway process did not start")
 
     def stop(self) -> None:
         """Terminate, then kill if it lingers."""

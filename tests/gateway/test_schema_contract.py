@@ -1,4 +1,4 @@
-"""The served schema keeps every promise of shared/contracts/passport.graphql."""
+"""The served schema keeps every promise of docs/contracts/passport.graphql."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from graphql import find_breaking_changes
 
 from gateway.schema.schema import SDL_PATH, build_schema, served_sdl
 
-CONTRACT = Path(__file__).resolve().parents[2].parent / "shared" / "contracts" / "passport.graphql"
+# The repository's copy of the contract (tests/test_contracts.py keeps it current).
+CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "contracts" / "passport.graphql"
 
 
 def test_served_schema_has_no_breaking_change_against_the_contract() -> None:

@@ -23,10 +23,9 @@ REGIONS = ("astana", "almaty", "shymkent")
 
 def context(role: Role, region: str | None = None) -> SimpleNamespace:
     """Just what scoping reads: the principal and the configured EHR regions."""
-    ehrs = tuple(SimpleNamespace(region=r, source=f"ehr-{r}") for r in REGIONS)
     return SimpleNamespace(
         principal=Principal(subject="s", role=role, region=region),
-        services=SimpleNamespace(sources=SimpleNamespace(ehrs=ehrs)),
+        services=SimpleNamespace(sources=SimpleNamespace(regions=REGIONS)),
     )
 
 

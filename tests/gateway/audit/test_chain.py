@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from gateway.audit import NewAuditEvent, patient_key
+from gateway.audit import NewAuditEvent
 from gateway.audit.chain import (
     EVENT_COLUMNS,
     GENESIS_HASH,
@@ -20,6 +20,7 @@ from gateway.audit.chain import (
     event_hash,
     event_to_row,
 )
+from gateway.db import patient_key
 from tests.gateway.audit import AIGUL, BEKZAT, SECRET, disclosure
 
 

@@ -200,3 +200,18 @@ async def test_stuck_database_fails_closed_without_partial_write(pg_url):
 async def test_verify_of_a_database_without_audit_tables_is_unavailable(pg_url):
     with pytest.raises(AuditUnavailable):
         await verify_database(pg_url)
+
+
+async def test_ping_reads_the_chain_head_and_fails_when_it_is_gone(store, pg_url):
+    await fill(store, 3)
+    await store.ping()
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute("ALTER TABLE audit_chain_head RENAME TO moved_head")
+    finally:
+        await conn.close()
+    with pytest.raises(AuditUnavailable, match="does not answer"):
+        await store.ping()
+    await store.close()
+    with pytest.raises(AuditUnavailable, match="not open"):
+        await store.ping()

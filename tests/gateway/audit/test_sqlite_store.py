@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from gateway.audit import AuditUnavailable, open_audit_store
-from gateway.audit.sqlite_store import SqliteAuditStore, sqlite_path_from_url
+from gateway.audit.sqlite_store import SqliteAuditStore
 from gateway.audit.verify import verify_database
+from gateway.db.sqlite import sqlite_path_from_url
 from tests.gateway.audit import AIGUL, BEKZAT, DANIYAR, SECRET, disclosure
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -304,3 +305,14 @@ def test_bad_sqlite_urls_are_refused(url):
 def test_unknown_scheme_is_refused():
     with pytest.raises(ValueError):
         open_audit_store("mysql://db/audit", SECRET)
+
+
+async def test_ping_reads_the_chain_head_and_fails_when_it_is_gone(store, db_path):
+    await fill(store, 3)
+    await store.ping()
+    tamper(db_path, "ALTER TABLE audit_chain_head RENAME TO moved_head")
+    with pytest.raises(AuditUnavailable, match="does not answer"):
+        await store.ping()
+    await store.close()
+    with pytest.raises(AuditUnavailable, match="not open"):
+        await store.ping()

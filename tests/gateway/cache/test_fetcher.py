@@ -10,12 +10,13 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from gateway import metrics
+from gateway.deadline import Deadline
 from gateway.sources.breaker import BreakerSettings
 from gateway.sources.cache import MemoryStore, SealedStore
 from gateway.sources.crypto import CacheCipher
 from gateway.sources.errors import SourceError
 from gateway.sources.fetcher import RECORD_CODEC, Codec, Fetcher
-from gateway.sources.resilience import Deadline, RetrySettings
+from gateway.sources.resilience import RetrySettings
 
 IIN = "900101300123"
 FAST_RETRY = RetrySettings(base_s=0.001, cap_s=0.005)

@@ -13,9 +13,10 @@ import pytest
 import redis.asyncio as redis_asyncio
 
 from gateway import metrics
+from gateway.deadline import Deadline
 from gateway.sources.errors import SourceError
 from gateway.sources.fetcher import RECORD_CODEC, Fetcher
-from gateway.sources.resilience import Deadline, RetrySettings
+from gateway.sources.resilience import RetrySettings
 from tests.servers import free_port
 
 pytestmark = pytest.mark.redis

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
+from gateway.deadline import Deadline
 from gateway.sources.breaker import BreakerSettings, BreakerState, CircuitBreaker
 from gateway.sources.resilience import (
-    Deadline,
     RetryBudget,
     RetrySettings,
     backoff_delay,

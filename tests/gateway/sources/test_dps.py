@@ -14,7 +14,7 @@ from gateway.config import SourceSettings
 from gateway.records import Coding, OrgRef, PractitionerRef, Quantity, decode_record, encode_record
 from gateway.sources.dps import DpsAdapter
 from gateway.sources.errors import SourceError
-from gateway.sources.http import create_client
+from gateway.sources.registry import create_client
 
 IIN = "900101300007"
 ALMATY = timezone(timedelta(hours=5))
@@ -98,7 +98,7 @@ async def test_token_is_fetched_once_and_reused():
     dps = Dps()
     drugs = adapter(dps)
     for _ in range(3):
-        assert await drugs.active_prescriptions(IIN) == []
+        assert (await drugs.active_prescriptions(IIN)).value == []
     assert len(dps.token_forms) == 1
     assert dps.token_forms[0] == {
         "grant_type": "client_credentials",
@@ -129,7 +129,7 @@ async def test_token_near_expiry_is_renewed_before_the_call():
 async def test_401_fetches_a_new_token_once_and_retries():
     dps = Dps(reject_tokens={"tok-1"})
     drugs = adapter(dps)
-    assert await drugs.active_prescriptions(IIN) == []
+    assert (await drugs.active_prescriptions(IIN)).value == []
     assert len(dps.token_forms) == 2
     assert [r.headers["authorization"] for r in dps.api_requests] == [
         "Bearer tok-1",
@@ -167,7 +167,7 @@ async def test_prescriptions_follow_cursors():
         return httpx.Response(200, json={"items": [second], "next_cursor": None})
 
     dps = Dps(api)
-    prescriptions = await adapter(dps).active_prescriptions(IIN)
+    prescriptions = (await adapter(dps).active_prescriptions(IIN)).value
     assert [p.id for p in prescriptions] == ["RX-8812", "RX-8813"]
     first = prescriptions[0]
     assert first.drug == Coding("http://www.whocc.no/atc", "A10BA02", "metformin")
@@ -195,9 +195,8 @@ async def test_dispensations_keep_money_exact():
         assert request.url.params["to"] == "2026-11-25"
         return httpx.Response(200, json={"items": [DISPENSATION], "next_cursor": None})
 
-    (dispensation,) = await adapter(Dps(api)).dispensations(
-        IIN, date(2026, 1, 1), date(2026, 11, 25)
-    )
+    answer = await adapter(Dps(api)).dispensations(IIN, date(2026, 1, 1), date(2026, 11, 25))
+    (dispensation,) = answer.value
     assert dispensation.amount == Decimal("1290.00")
     assert str(dispensation.amount) == "1290.00"
     assert dispensation.unit_price == Decimal("21.50")
@@ -276,14 +275,17 @@ async def test_live_drugs_match_ground_truth(live_dps):
         drugs = DpsAdapter(settings, client)
         seen = 0
         for iin, person in list(truth["people"].items())[:25]:
-            active = await drugs.active_prescriptions(iin)
+            answer = await drugs.active_prescriptions(iin)
+            assert answer.dropped == 0  # the emulator answers about the person asked only
+            active = answer.value
             assert sorted(p.id for p in active) == sorted(
                 p["id"] for p in person["prescriptions"] if p["status"] == "active"
             )
-            dispensed = await drugs.dispensations(iin, date(1900, 1, 1), date(2100, 1, 1))
+            dispensed = (await drugs.dispensations(iin, date(1900, 1, 1), date(2100, 1, 1))).value
             assert sorted((d.id, d.amount) for d in dispensed) == sorted(
                 (d["id"], Decimal(d["amountKzt"])) for d in person["dispensations"]
             )
             seen += len(dispensed) + len(active)
-            assert await drugs.dispensations(iin) == dispensed  # no window: the whole history
+            whole = await drugs.dispensations(iin)  # no window: the whole history
+            assert (whole.value, whole.dropped) == (dispensed, 0)
         assert seen > 0

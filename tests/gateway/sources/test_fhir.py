@@ -22,7 +22,7 @@ from gateway.records import (
 from gateway.sources.errors import SourceError
 from gateway.sources.fhir import EhrAdapter, RegisterAdapter
 from gateway.sources.fhir_client import FhirClient
-from gateway.sources.http import create_client
+from gateway.sources.registry import create_client
 
 IIN = "900101300007"
 BASE = "http://ehr.test/fhir"
@@ -120,9 +120,15 @@ BLOOD_GROUP = {
     "code": cc(LOINC, "883-9"),
     "valueCodeableConcept": cc(SNOMED, "112144000", "Blood group A"),
 }
-AUDIT_C = {"resourceType": "Observation", "code": cc(LOINC, "75626-2"), "valueInteger": 3}
+AUDIT_C = {
+    "resourceType": "Observation",
+    "subject": PATIENT_REF,
+    "code": cc(LOINC, "75626-2"),
+    "valueInteger": 3,
+}
 DELIVERY = {
     "resourceType": "Observation",
+    "subject": PATIENT_REF,
     "code": cc(LOINC, "11778-8"),
     "valueDateTime": "2027-03-15",
 }
@@ -203,6 +209,16 @@ EVERY_TYPE = frozenset(
 )
 
 
+def owned(resource_type: str) -> dict:
+    """The element by which a resource of this type names its patient (FHIR R4), as p1's."""
+    element = (
+        "patient"
+        if resource_type in ("AllergyIntolerance", "Immunization", "Device")
+        else "subject"
+    )
+    return {element: PATIENT_REF}
+
+
 def make_settings(kind="fhir-ehr", **overrides) -> SourceSettings:
     values = {
         "name": "ehr-astana" if kind == "fhir-ehr" else "register",
@@ -257,7 +273,7 @@ def register(upstream: Upstream) -> RegisterAdapter:
 
 async def test_record_asks_once_with_revinclude_for_the_requested_types():
     upstream = Upstream((200, searchset(PATIENT, CONDITION, ALLERGY)))
-    record = await ehr(upstream).record(IIN, frozenset({"Condition", "AllergyIntolerance"}))
+    record = (await ehr(upstream).record(IIN, frozenset({"Condition", "AllergyIntolerance"}))).value
     assert len(upstream.requests) == 1
     request = upstream.requests[0]
     assert request.url.path == "/fhir/Patient"
@@ -283,7 +299,9 @@ async def test_record_follows_next_links_verbatim():
         (200, searchset(PATIENT, CONDITION, next_url=next_url, total=1)),
         (200, searchset(ENCOUNTER, DEVICE, match_first=False)),
     )
-    record = await ehr(upstream).record(IIN, frozenset({"Condition", "Encounter", "Device"}))
+    record = (
+        await ehr(upstream).record(IIN, frozenset({"Condition", "Encounter", "Device"}))
+    ).value
     assert len(upstream.requests) == 2
     assert str(upstream.requests[1].url) == next_url
     assert upstream.requests[1].headers["authorization"] == "Bearer secret-token"
@@ -305,7 +323,7 @@ async def test_record_separates_match_from_include_and_ignores_other_types():
         "identifier": [{"system": "urn:kz:iin", "value": "900101300811"}],
     }
     upstream = Upstream((200, searchset(PATIENT, other_patient, CONDITION, DEVICE)))
-    record = await ehr(upstream).record(IIN, frozenset({"Condition"}))
+    record = (await ehr(upstream).record(IIN, frozenset({"Condition"}))).value
     assert record.patient.local_id == "p1"
     assert record.devices == ()  # Device was not asked for
     assert record.types == ("Condition",)
@@ -313,7 +331,7 @@ async def test_record_separates_match_from_include_and_ignores_other_types():
 
 async def test_no_such_patient_is_none():
     empty = {"resourceType": "Bundle", "type": "searchset", "total": 0}
-    record = await ehr(Upstream((200, empty))).record(IIN, frozenset({"Condition"}))
+    record = (await ehr(Upstream((200, empty))).record(IIN, frozenset({"Condition"}))).value
     assert record is None
 
 
@@ -343,7 +361,7 @@ async def test_every_type_is_mapped_with_provenance():
         ENCOUNTER,
         DEVICE,
     )
-    record = await ehr(Upstream((200, searchset(*resources)))).record(IIN, EVERY_TYPE)
+    record = (await ehr(Upstream((200, searchset(*resources)))).record(IIN, EVERY_TYPE)).value
     patient = record.patient
     assert (patient.family, patient.given, patient.patronymic) == ("Abenov", "Arman", "Serikovich")
     assert patient.full_name == "Abenov Arman Serikovich"
@@ -433,16 +451,18 @@ async def test_every_type_is_mapped_with_provenance():
 
 
 async def test_missing_elements_are_tolerated():
-    bare = [{"resourceType": t, "id": f"x-{t}"} for t in sorted(EVERY_TYPE)]
+    # Bare but for the patient reference every clinical resource carries (SOURCES.md).
+    bare = [{"resourceType": t, "id": f"x-{t}", **owned(t)} for t in sorted(EVERY_TYPE)]
     odd_condition = {
         "resourceType": "Condition",
+        "subject": PATIENT_REF,
         "code": {"text": "free text only"},
         "onsetDateTime": "not a date",
         "recorder": {"reference": "Practitioner/d9"},
         "extra": {"anything": [1, 2, 3]},
     }
     upstream = Upstream((200, searchset(PATIENT, *bare, odd_condition)))
-    record = await ehr(upstream).record(IIN, EVERY_TYPE)
+    record = (await ehr(upstream).record(IIN, EVERY_TYPE)).value
     assert len(record.problems) == 2
     assert record.problems[0].code is None
     assert record.problems[0].provenance.practitioner is None
@@ -456,7 +476,7 @@ async def test_missing_elements_are_tolerated():
         "resourceType": "Patient",
         "identifier": [{"system": "urn:kz:iin", "value": IIN}],
     }
-    record = await ehr(Upstream((200, searchset(minimal_patient)))).record(IIN, EVERY_TYPE)
+    record = (await ehr(Upstream((200, searchset(minimal_patient)))).record(IIN, EVERY_TYPE)).value
     assert record.patient.full_name == IIN
     assert record.patient.sex is None and record.patient.birth_date is None
 
@@ -715,7 +735,9 @@ async def test_live_ehr_record_matches_ground_truth(fhir_emulators):
 async def check_ehr(adapter, truth):
     checked = 0
     for iin, person in truth["people"].items():
-        record = await adapter.record(iin, EVERY_TYPE)
+        answer = await adapter.record(iin, EVERY_TYPE)
+        assert answer.dropped == 0  # every resource the emulator sent references the Patient
+        record = answer.value
         if "astana" not in person["ehrRegions"]:
             assert record is None
             continue

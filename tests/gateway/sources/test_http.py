@@ -11,7 +11,8 @@ import pytest
 
 from gateway.config import SourceSettings
 from gateway.sources.errors import SourceError, error_from_exception, retry_after_seconds
-from gateway.sources.http import USER_AGENT, create_client, fetch, query_string, raise_for_reply
+from gateway.sources.http import USER_AGENT, fetch, query_string, raise_for_reply
+from gateway.sources.registry import create_client
 
 IIN = "900101300007"
 

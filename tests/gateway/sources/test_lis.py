@@ -17,8 +17,8 @@ from gateway.records import (
     encode_record,
 )
 from gateway.sources.errors import SourceError
-from gateway.sources.http import create_client
 from gateway.sources.lis import LisAdapter
+from gateway.sources.registry import create_client
 
 IIN = "900101300007"
 ALMATY = timezone(timedelta(hours=5))
@@ -117,7 +117,7 @@ def adapter(upstream) -> LisAdapter:
 
 async def test_contract_example_is_parsed():
     upstream = Upstream(httpx.Response(200, json=CONTRACT_PAGE))
-    history = await adapter(upstream).history(IIN, date(2026, 1, 1), date(2026, 12, 31))
+    history = (await adapter(upstream).history(IIN, date(2026, 1, 1), date(2026, 12, 31))).value
     request = upstream.requests[0]
     assert request.url.path == f"/api/v2/patients/{IIN}/orders"
     assert request.headers["x-api-key"] == "k-1"
@@ -173,7 +173,7 @@ async def test_numeric_value_only_for_plain_numbers(value, number):
             }
         ],
     }
-    history = await adapter(Upstream(httpx.Response(200, json=page))).history(IIN)
+    history = (await adapter(Upstream(httpx.Response(200, json=page))).history(IIN)).value
     (result,) = history.results
     assert result.value == value
     assert result.numeric_value == number
@@ -197,7 +197,7 @@ async def test_pages_until_total():
         "orders": [order(n) for n in range(200, 250)],
     }
     upstream = Upstream(httpx.Response(200, json=first), httpx.Response(200, json=second))
-    history = await adapter(upstream).history(IIN)
+    history = (await adapter(upstream).history(IIN)).value
     assert [r.url.params["page"] for r in upstream.requests] == ["1", "2"]
     assert "from" not in upstream.requests[0].url.params
     assert len(history.orders) == 250 and len(history.results) == 250
@@ -205,7 +205,7 @@ async def test_pages_until_total():
 
 async def test_unknown_patient_is_an_empty_history():
     answer = httpx.Response(404, json={"code": "PATIENT_NOT_FOUND", "message": "no such patient"})
-    history = await adapter(Upstream(answer)).history(IIN)
+    history = (await adapter(Upstream(answer)).history(IIN)).value
     assert history == LabHistory("lis", IIN)
 
 
@@ -273,7 +273,9 @@ async def test_live_lab_history_matches_ground_truth(live_lis):
         lis = LisAdapter(settings, client)
         seen_results = 0
         for iin, person in list(truth["people"].items())[:25]:
-            history = await lis.history(iin)
+            answer = await lis.history(iin)
+            assert answer.dropped == 0
+            history = answer.value
             if not person["inLis"]:
                 assert history.results == () and history.orders == ()
                 continue

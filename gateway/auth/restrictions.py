@@ -1,4 +1,5 @@
-"""Patients' restrictions of passport sections: a small mutable table beside the audit trail."""
+"""Patients' restrictions of passport sections: an access rule the patient sets, kept in a small
+mutable table in the audit database."""
 
 from __future__ import annotations
 
@@ -8,16 +9,15 @@ from typing import Protocol, TypeVar
 
 import asyncpg
 
-from gateway.audit.events import RestrictionsUnavailable, patient_key
-from gateway.audit.postgres_store import create_pool, create_schema
-from gateway.audit.sqlite_store import (
+from gateway.auth.policy import RESTRICTABLE
+from gateway.db import StoreUnavailable, is_postgres_url, patient_key
+from gateway.db.postgres import create_pool, create_schema
+from gateway.db.sqlite import (
     DEFAULT_BUSY_TIMEOUT_MS,
     SqliteWorker,
     immediate_transaction,
     sqlite_path_from_url,
 )
-from gateway.audit.store import is_postgres_url
-from gateway.auth.policy import RESTRICTABLE
 
 T = TypeVar("T")
 
@@ -30,6 +30,10 @@ _TABLE = """CREATE TABLE IF NOT EXISTS patient_restrictions (
     section TEXT NOT NULL,
     PRIMARY KEY (patient_key, section)
 )"""
+
+
+class RestrictionsUnavailable(StoreUnavailable):
+    """A patient's restrictions could not be read or changed."""
 
 
 class SectionNotRestrictable(ValueError):

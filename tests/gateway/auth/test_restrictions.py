@@ -8,11 +8,11 @@ import sqlite3
 import asyncpg
 import pytest
 
-from gateway.audit import (
+from gateway.audit import open_audit_store
+from gateway.auth.restrictions import (
     RESTRICTABLE_SECTIONS,
     RestrictionsUnavailable,
     SectionNotRestrictable,
-    open_audit_store,
     open_restriction_store,
 )
 from tests.gateway.audit import (

@@ -1,4 +1,5 @@
-"""``python -m gateway demo``: emulators, a synthetic population, a token issuer, the gateway.
+"""``python -m demo`` (and ``python -m gateway demo``): emulators, a synthetic population, a
+token issuer, the gateway.
 
 Everything lives under ``var/demo`` (generated once, reused while the day and seed match).
 The printed tokens are for real people of the population: a patient, a nurse and a doctor
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
+import socket
 import sys
 import threading
 from collections.abc import Sequence
@@ -20,7 +23,7 @@ from typing import Any
 import uvicorn
 
 from demo.idp import create_idp, demo_people
-from emulators.serve import ensure_population, sources_toml, start_emulators
+from emulators.serve import SYSTEMS, ensure_population, sources_toml, start_emulators
 from gateway.app import create_app
 from gateway.auth.issuer import DEMO_AUDIENCE, DEMO_ISSUER, DemoIssuer
 from gateway.config import load_settings
@@ -85,7 +88,7 @@ def write_config(
     path = directory / "gateway.toml"
     key_path = directory / "audit.key"
     if not key_path.exists():
-        key_path.write_text(secrets.token_hex(32))
+        write_secret(key_path, secrets.token_hex(32))
     text = f"""# Written by `python -m gateway demo`; the shape of shared/contracts/CONFIG.md.
 [server]
 host = "127.0.0.1"
@@ -119,8 +122,28 @@ oidc_client_id = "{APP_CLIENT_ID}"
 default_language = "kk"
 
 {sources_toml(urls)}"""
-    path.write_text(text, encoding="utf-8")
+    write_secret(path, text)  # it holds the audit's patient key
     return path
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Write a file only its owner may read (0600), whatever the umask."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # an older file of ours may have been made readable
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def taken_ports(ports: Sequence[int], host: str = "127.0.0.1") -> list[int]:
+    """The ports among ``ports`` that something already listens on (or we may not bind)."""
+    taken = []
+    for port in ports:
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                taken.append(port)
+    return taken
 
 
 def print_welcome(port: int, issuer: DemoIssuer, cast: DemoCast) -> None:
@@ -171,6 +194,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--emulator-port-base", type=int, default=9101)
     parser.add_argument("--dir", type=Path, default=DEMO_DIR)
     args = parser.parse_args(argv)
+    idp_port = args.idp_port or args.port + 1
+    gateway_taken = taken_ports([args.port])
+    idp_taken = taken_ports([idp_port])
+    emulators_taken = taken_ports(
+        range(args.emulator_port_base, args.emulator_port_base + len(SYSTEMS))
+    )
+    if gateway_taken or idp_taken or emulators_taken:
+        # Printing tokens for a gateway that is not ours would send them to someone else.
+        if gateway_taken:
+            sys.stderr.write(
+                f"demo: port {args.port} is taken; choose another with --port (e.g. --port 8010)\n"
+            )
+        if idp_taken:
+            sys.stderr.write(
+                f"demo: port {idp_port} (identity provider) is taken; choose another with "
+                "--idp-port\n"
+            )
+        if emulators_taken:
+            ports = ", ".join(map(str, emulators_taken))
+            sys.stderr.write(
+                f"demo: emulator port(s) {ports} taken (the emulators use "
+                f"{args.emulator_port_base}..{args.emulator_port_base + len(SYSTEMS) - 1}); "
+                "choose another base with --emulator-port-base (e.g. --emulator-port-base 9201)\n"
+            )
+        return 2
     directory: Path = args.dir
     data_dir = directory / "population"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -178,7 +226,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     truth = json.loads((data_dir / "ground_truth.json").read_text(encoding="utf-8"))
     issuer = DemoIssuer.create(directory)
     cast = pick_cast(truth)
-    idp_port = args.idp_port or args.port + 1
     idp_url = f"http://127.0.0.1:{idp_port}"
     with start_emulators(data_dir, args.emulator_port_base) as emulators:
         config = write_config(directory, emulators.urls, issuer, args.port, idp_url)

@@ -1,34 +1,43 @@
-"""One request's reads of one person's record: each source asked at most once, in parallel.
+"""The sources' face for one person: "this person's lab history", each source asked at most once.
 
-``RecordLoader`` hands out one future per source item, so the sections of a query share one
-upstream call each, and records how every source answered (``sources`` of the passport).
+``PersonReader`` (one per read of a person in a request) hands out one future per source
+item, so the sections of a query share one upstream call each, and records how every source
+answered (``sources`` of the passport).
 An item fresh in the in-memory cache is a finished future at once; only the others cost a
 task. Every read goes through the fetcher (cache, stale-if-error, single-flight, deadline,
 retries, breaker); access decisions are applied by the caller, after the cache, so nothing
-cached depends on who reads it.
+cached depends on who reads it. Adapters answer a person read with a ``Screened`` value (the
+records of anyone else dropped and counted); the reader hands out the value and reports a
+source that dropped any as ``wrong_patient``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+from gateway.deadline import Deadline
 from gateway.records import (
-    AmbulanceCall,
     Dispensation,
     EhrRecord,
+    Encounter,
     LabHistory,
     PatientRecord,
     Prescription,
+    Screened,
 )
-from gateway.resolvers.context import Services
+from gateway.sources.ambulance import AmbulanceAdapter
 from gateway.sources.cache import CacheKey
-from gateway.sources.fetcher import RECORD_CODEC, Fetched
-from gateway.sources.resilience import Deadline
+from gateway.sources.dps import DpsAdapter
+from gateway.sources.fetcher import RECORD_CODEC, Fetched, Fetcher
+from gateway.sources.fhir import EhrAdapter, RegisterAdapter
+from gateway.sources.lis import LisAdapter
+from gateway.sources.ownership import WRONG_PATIENT
 
 T = TypeVar("T")
 
@@ -56,16 +65,34 @@ class SourceReport:
     error: str | None
 
 
-class RecordLoader:
+class Systems(Protocol):
+    """What a reader needs of the configured systems (``SourceSystems`` has it)."""
+
+    fetcher: Fetcher
+    register: RegisterAdapter
+    ehrs: tuple[EhrAdapter, ...]
+    lis: LisAdapter | None
+    dps: DpsAdapter | None
+    ambulance: AmbulanceAdapter | None
+
+    def ttl_s(self, name: str) -> float:
+        """How long the named source's answers stay fresh."""
+        ...
+
+    def timeout_s(self, name: str) -> float:
+        """The per-call timeout of the named source."""
+        ...
+
+
+class PersonReader:
     """Lazily started, shared reads of one person's data for one request."""
 
-    def __init__(self, services: Services, iin: str, deadline: Deadline) -> None:
-        self.services = services
-        self.sources = services.sources
+    def __init__(self, systems: Systems, iin: str, deadline: Deadline) -> None:
+        self.systems = systems
         self.iin = iin
         self.deadline = deadline
         # The keyed hash of the IIN, computed once for all of this read's cache keys.
-        self.subject = services.fetcher.subject_hash(iin)
+        self.subject = systems.fetcher.subject_hash(iin)
         self._tasks: dict[tuple[str, str], asyncio.Future[Fetched[Any]]] = {}
         self._reports: dict[str, SourceReport] = {}
         self._regions: dict[str, asyncio.Future[list[Fetched[Any]]]] = {}
@@ -77,7 +104,7 @@ class RecordLoader:
 
     def patient(self) -> asyncio.Future[Fetched[PatientRecord | None]]:
         """The register's record of the person (None value: not in the register)."""
-        register = self.sources.register
+        register = self.systems.register
         if self.care_team:
             return self._fetch(
                 register.source, "patient-care", lambda: register.patient_by_iin(self.iin)
@@ -99,8 +126,8 @@ class RecordLoader:
         regions = self._regions.get(kind)
         if regions is None:
             parts = [
-                self._fetch(ehr.source, kind, _bind(ehr.record, self.iin, types, observation_codes))
-                for ehr in self.sources.ehrs
+                self._fetch(ehr.source, kind, bind(ehr.record, self.iin, types, observation_codes))
+                for ehr in self.systems.ehrs
             ]
             if all(part.done() for part in parts):
                 regions = _finished([part.result() for part in parts])
@@ -117,40 +144,42 @@ class RecordLoader:
                     self._fetch(
                         ehr.source,
                         f"care-{org_bin}",
-                        _bind(ehr.has_encounter_with, self.iin, org_bin, since),
+                        bind(ehr.has_encounter_with, self.iin, org_bin, since),
                     )
-                    for ehr in self.sources.ehrs
+                    for ehr in self.systems.ehrs
                 )
             )
         )
 
     def lab_history(self) -> asyncio.Future[Fetched[LabHistory] | None]:
         """The laboratory history (None when no LIS is configured)."""
-        lis = self.sources.lis
+        lis = self.systems.lis
         if lis is None:
             return _finished(None)
         return self._fetch(lis.source, "lab", lambda: lis.history(self.iin))
 
     def prescriptions(self) -> asyncio.Future[Fetched[list[Prescription]] | None]:
         """Active prescriptions from the drug provision system."""
-        dps = self.sources.dps
+        dps = self.systems.dps
         if dps is None:
             return _finished(None)
         return self._fetch(dps.source, "prescriptions", lambda: dps.active_prescriptions(self.iin))
 
     def dispensations(self) -> asyncio.Future[Fetched[list[Dispensation]] | None]:
         """Every dispensation of the person (filtered by period by the caller)."""
-        dps = self.sources.dps
+        dps = self.systems.dps
         if dps is None:
             return _finished(None)
         return self._fetch(dps.source, "dispensations", lambda: dps.dispensations(self.iin))
 
-    def ambulance_calls(self) -> asyncio.Future[Fetched[list[AmbulanceCall]] | None]:
-        """The person's ambulance calls."""
-        ambulance = self.sources.ambulance
+    def ambulance_encounters(self) -> asyncio.Future[Fetched[list[Encounter]] | None]:
+        """The person's ambulance calls, as encounters of kind AMBULANCE."""
+        ambulance = self.systems.ambulance
         if ambulance is None:
             return _finished(None)
-        return self._fetch(ambulance.source, "calls", lambda: ambulance.calls(self.iin))
+        return self._fetch(
+            ambulance.source, "call-encounters", lambda: ambulance.encounters(self.iin)
+        )
 
     def reports(self) -> list[SourceReport]:
         """How each source consulted so far answered, in a stable order."""
@@ -165,12 +194,11 @@ class RecordLoader:
         future = self._tasks.get((source, kind))
         if future is None:
             key = CacheKey(source, kind, self.subject)
-            ttl_s = self.sources.ttl_s(source)
-            fetcher = self.services.fetcher
+            ttl_s = self.systems.ttl_s(source)
+            fetcher = self.systems.fetcher
             ready = fetcher.fresh_now(key, source=source, ttl_s=ttl_s, codec=RECORD_CODEC)
             if ready is not None:
-                self._report(source, ready)
-                future = _finished(ready)
+                future = _finished(self._report(source, ready))
             else:
                 future = asyncio.ensure_future(self._run(source, key, ttl_s, loader))
             self._tasks[(source, kind)] = future
@@ -179,26 +207,39 @@ class RecordLoader:
     async def _run(
         self, source: str, key: CacheKey, ttl_s: float, loader: Callable[[], Awaitable[Any]]
     ) -> Fetched[Any]:
-        fetched = await self.services.fetcher.fetch(
+        fetched = await self.systems.fetcher.fetch(
             key,
             loader,
             source=source,
             ttl_s=ttl_s,
             deadline=self.deadline,
             codec=RECORD_CODEC,
-            timeout_s=self.sources.timeout_s(source),
+            timeout_s=self.systems.timeout_s(source),
         )
-        self._report(source, fetched)
-        return fetched
+        return self._report(source, fetched)
 
-    def _report(self, source: str, fetched: Fetched[Any]) -> None:
+    def _report(self, source: str, fetched: Fetched[Any]) -> Fetched[Any]:
+        """Record how the source answered; the fetched value as sections use it (unscreened)."""
+        fetched, dropped = unscreened(fetched)
         error = fetched.error.kind if fetched.error is not None else None
+        if dropped:
+            # Whatever else happened, the records shown lack what the source sent of others.
+            error = WRONG_PATIENT
         # A stale copy is usable data, but the source itself did not answer: ok is false.
         report = SourceReport(
             source, fetched.ok and error is None, fetched.stale, fetched.fetched_at, error
         )
         previous = self._reports.get(source)
         self._reports[source] = report if previous is None else combined_report(previous, report)
+        return fetched
+
+
+def unscreened(fetched: Fetched[Any]) -> tuple[Fetched[Any], int]:
+    """A fetch of a ``Screened`` answer as a fetch of its value, and the records it dropped."""
+    value = fetched.value
+    if isinstance(value, Screened):
+        return dataclasses.replace(fetched, value=value.value), value.dropped
+    return fetched, 0
 
 
 def combined_report(first: SourceReport, second: SourceReport) -> SourceReport:
@@ -208,7 +249,11 @@ def combined_report(first: SourceReport, second: SourceReport) -> SourceReport:
     does not depend on which of the two items finished first.
     """
     times = [t for t in (first.fetched_at, second.fetched_at) if t is not None]
-    errors = sorted(e for e in (first.error, second.error) if e is not None)
+    # wrong_patient first: it says the data shown is not all the source sent.
+    errors = sorted(
+        (e for e in (first.error, second.error) if e is not None),
+        key=lambda e: (e != WRONG_PATIENT, e),
+    )
     return SourceReport(
         first.source,
         first.ok and second.ok,
@@ -231,6 +276,6 @@ def _shared(future: asyncio.Future[T]) -> asyncio.Future[T]:
     return future if future.done() else asyncio.shield(future)
 
 
-def _bind(method: Callable[..., Awaitable[Any]], *args: Any) -> Callable[[], Awaitable[Any]]:
+def bind(method: Callable[..., Awaitable[Any]], *args: Any) -> Callable[[], Awaitable[Any]]:
     """A zero-argument loader calling ``method(*args)`` (avoids late binding in loops)."""
     return lambda: method(*args)

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import strawberry
 
-from gateway.schema.enums import (
+from gateway.contract.enums import (
     Criticality,
     DoseVerdict,
     EncounterKind,
@@ -23,7 +23,7 @@ from gateway.schema.enums import (
     Sex,
     SmokingStatus,
 )
-from gateway.schema.scalars import IIN
+from gateway.contract.scalars import IIN
 
 
 @strawberry.type

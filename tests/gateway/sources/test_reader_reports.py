@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.resolvers.loader import SourceReport, combined_report
+from gateway.sources.reader import SourceReport, combined_report
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
