@@ -111,9 +111,13 @@ def web(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebS
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Chromium; missing it is a failure under EHP_REQUIRE_SERVICES=1, else a skip."""
+    """Headless Chromium; missing it is a failure under EHP_REQUIRE_SERVICES=1, else a skip.
+
+    Per module, not per session: Playwright's sync API holds an event loop open in this
+    thread while it runs, and pytest-asyncio cannot run the async tests of other modules then.
+    """
     path = chromium_path()
     if path is None:
         message = (

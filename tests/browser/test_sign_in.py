@@ -91,3 +91,30 @@ def test_signing_out_forgets_the_session(page: Any, web: WebStack) -> None:
     page.locator("#sign-out").click()
     assert page.locator("#sign-in").is_visible()
     assert page.locator("#who").inner_text() == ""
+
+
+def test_keyboard_alone_signs_in_and_opens_a_passport(page: Any, web: WebStack) -> None:
+    nurse = web.person("nurse")
+    iin = web.person("patient").claims["iin"]
+    page.goto(web.app_url)
+    page.locator("#sign-in").wait_for()
+    for _ in range(10):  # skip link, language, then the sign-in button
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "sign-in":
+            break
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{web.idp_url}/authorize?*")
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.value") == nurse.key:
+            break
+    page.keyboard.press("Enter")
+    page.locator("#who").filter(has_text=nurse.name).wait_for()
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.name") == "iin":
+            break
+    page.keyboard.type(iin)
+    page.keyboard.press("Enter")  # submits the search form
+    page.locator("#relationship").wait_for()
+    assert "Care relationship: yes" in page.locator("#relationship").inner_text()
