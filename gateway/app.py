@@ -34,6 +34,7 @@ from gateway.resolvers.context import Services
 from gateway.schema.schema import build_schema
 from gateway.sources import SourceSystems
 from gateway.view import PassportView
+from gateway.web import app_routes
 
 log = logging.getLogger("gateway.app")
 # An audit store slower than this to read one row is not ready (deploy/k8s probes allow 3 s).
@@ -96,6 +97,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         *summary_routes(lambda: state["gateway"]),
+        *app_routes(settings),  # the web passport at /app/
     ]
     if settings.server.graphiql:
         routes.append(graphiql.assets_route())

@@ -193,6 +193,19 @@ class ResilienceSettings:
     retry_budget_floor: float = 10.0  # retries allowed before any were earned
 
 
+LANGUAGES = ("kk", "ru", "en")
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """`[app]`: the web passport at /app/ and the identity provider it signs in with."""
+
+    enabled: bool = True  # serve /app/
+    oidc_issuer: str | None = None  # OIDC issuer (code flow with PKCE); default: auth.issuer
+    oidc_client_id: str = "ehp-web"  # the app's client id at that provider
+    default_language: str = "kk"  # kk, ru or en; the browser's Accept-Language wins
+
+
 @dataclass(frozen=True)
 class Settings:
     """The whole configuration file."""
@@ -205,6 +218,7 @@ class Settings:
     policy: PolicySettings = field(default_factory=PolicySettings)
     resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    app: AppSettings = field(default_factory=AppSettings)
 
     def sources_of(self, kind: str) -> tuple[SourceSettings, ...]:
         """The configured sources of one kind, in file order."""
@@ -328,6 +342,7 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
             ("policy", PolicySettings),
             ("resilience", ResilienceSettings),
             ("limits", LimitsSettings),
+            ("app", AppSettings),
         )
     }
     sources = tuple(
@@ -344,6 +359,7 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
         policy=sections["policy"],
         resilience=sections["resilience"],
         limits=sections["limits"],
+        app=_check_app(sections["app"], sections["auth"]),
         sources=sources,
     )
     _check_server(settings.server)
@@ -610,6 +626,21 @@ def _check_limits(limits: LimitsSettings, cache: CacheSettings) -> None:
 def _check_policy(policy: PolicySettings) -> None:
     for spec in dataclasses.fields(policy):
         _at_least(getattr(policy, spec.name), 1, f"policy.{spec.name}")
+
+
+def _check_app(app: AppSettings, auth: AuthSettings) -> AppSettings:
+    if app.oidc_issuer is None:  # the provider whose tokens the gateway accepts
+        app = dataclasses.replace(app, oidc_issuer=auth.issuer)
+    elif app.enabled:
+        _check_http_url(app.oidc_issuer, "app.oidc_issuer")
+    if app.enabled and not app.oidc_client_id:
+        raise ConfigError("app.oidc_client_id: must not be empty")
+    if app.default_language not in LANGUAGES:
+        raise ConfigError(
+            f"app.default_language: expected one of {', '.join(LANGUAGES)}, "
+            f"got {app.default_language!r}"
+        )
+    return app
 
 
 def _check_sources(sources: tuple[SourceSettings, ...]) -> None:
