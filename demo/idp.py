@@ -30,7 +30,6 @@ from gateway.auth.issuer import DemoIssuer
 
 CODE_TTL_S = 60  # an authorization code is exchanged within seconds, or never
 TOKEN_TTL_S = 3600
-GUARDIAN_CODES = ("MTH", "FTH", "PRN", "GUARD")  # SOURCES.md RelatedPerson relationships
 # Cancer and glaucoma screenings (SOURCES.md SNOMED codes): no programme rule excludes them for
 # an active problem, so one done over five years ago is overdue for everyone in its age group.
 PLAIN_SCREENINGS = ("71651007", "171149006", "104435004", "171205003")
@@ -138,22 +137,20 @@ def showcase_patient(truth: Mapping[str, Any], cast: Any) -> dict[str, Any]:
 
 
 def first_guardian(truth: Mapping[str, Any]) -> str | None:
-    """The IIN of an adult of the population who is a child's parent or guardian, if any.
+    """The IIN of the adult who may read the most children's passports today, if any.
 
-    Read from the child's ``relatedPersons`` in the ground truth (the register's
-    RelatedPerson: ``iin``, ``relationship``, ``active``); None while the population has none.
+    Read from ``dependants`` in the ground truth (the children whose register RelatedPerson
+    names this person and grants access today, docs/ground-truth.md); ties go to the lowest IIN.
     """
-    people = truth["people"]
-    for child_iin in sorted(people):
-        for related in people[child_iin].get("relatedPersons") or ():
-            iin = related.get("iin")
-            if (
-                related.get("active", True)
-                and related.get("relationship") in GUARDIAN_CODES
-                and iin in people
-            ):
-                return iin
-    return None
+    guardians = [
+        (len(person.get("dependants") or ()), iin)
+        for iin, person in truth["people"].items()
+        if person.get("dependants")
+    ]
+    if not guardians:
+        return None
+    most = max(count for count, _ in guardians)
+    return min(iin for count, iin in guardians if count == most)
 
 
 def create_idp(

@@ -199,14 +199,7 @@ def test_a_guardian_switches_to_each_child_and_others_see_no_switcher(
 ) -> None:
     key = "parent" if "parent" in web.people else "patient"
     adult = web.person(key).claims["iin"]
-    children = sorted(
-        child_iin
-        for child_iin, child in web.truth["people"].items()
-        for related in child.get("relatedPersons") or ()
-        if related.get("iin") == adult
-        and related.get("active", True)
-        and child["identity"]["age"] < 18
-    )
+    children = sorted(web.truth["people"][adult]["dependants"])
     sign_in(page, web, key)
     switcher = page.locator("#whose")
     if not children:

@@ -218,3 +218,13 @@ def test_demo_people_come_from_the_ground_truth(ground_truth: dict[str, Any]) ->
     regional = [p for key, p in people.items() if key.startswith("manager-")]
     assert [p.claims["region"] for p in regional] == [patient["identity"]["region"]]
     assert all(re.fullmatch(r"[a-z-]+", key) for key in people)
+    # The parent is an adult whose RelatedPersons grant access to children today.
+    parent = ground_truth["people"][people["parent"].claims["iin"]]
+    assert people["parent"].role == "patient" and parent["identity"]["age"] >= 18
+    children = parent["dependants"]
+    assert children and all(
+        any(g["iin"] == parent["identity"]["iin"] and g["grantsAccess"] for g in child["guardians"])
+        for child in (ground_truth["people"][iin] for iin in children)
+    )
+    most = max(len(p.get("dependants") or ()) for p in ground_truth["people"].values())
+    assert len(children) == most
