@@ -1,6 +1,7 @@
 // The gateway's public GraphQL, with the bearer token and the chosen language.
 import { currentSession } from './auth.js';
 import { language } from './i18n.js';
+import { documentText } from './operations.js';
 
 export class ApiError extends Error {
   constructor(code, message) {
@@ -21,6 +22,7 @@ export async function run(operation, variables = {}) {
   if (!session) throw new ApiError('UNAUTHENTICATED');
   let response;
   try {
+    const query = await documentText(operation);
     response = await fetch(graphqlPath, {
       method: 'POST',
       headers: {
@@ -28,7 +30,7 @@ export async function run(operation, variables = {}) {
         Authorization: `Bearer ${session.accessToken}`,
         'Accept-Language': language(),
       },
-      body: JSON.stringify({ query: operation.text, operationName: operation.name, variables }),
+      body: JSON.stringify({ query, operationName: operation.name, variables }),
     });
   } catch {
     throw new ApiError('NETWORK');
