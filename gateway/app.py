@@ -29,6 +29,7 @@ from gateway.auth.restrictions import open_restriction_store
 from gateway.auth.tokens import TokenVerifier
 from gateway.config import Settings
 from gateway.ips.endpoint import routes as summary_routes
+from gateway.language import DEFAULT_LANGUAGE, negotiate, words_for
 from gateway.metrics import BREAKER_STATE, BREAKER_STATE_VALUES, render_metrics
 from gateway.resolvers.context import Services
 from gateway.schema.schema import build_schema
@@ -81,7 +82,13 @@ def create_app(settings: Settings) -> Starlette:
         body, content_type = render_metrics()
         return Response(body, media_type=content_type)
 
-    middleware = [Middleware(RequestLimits, max_body_bytes=settings.server.max_body_bytes)]
+    middleware = [
+        Middleware(
+            RequestLimits,
+            max_body_bytes=settings.server.max_body_bytes,
+            default_language=settings.app.default_language,
+        )
+    ]
     if settings.server.cors_origins:
         middleware.append(
             Middleware(
@@ -123,7 +130,10 @@ async def open_gateway(settings: Settings) -> Gateway:
     await audit.open()
     await restrictions.open()
     await verifier.load()
-    return Gateway(Services(settings.policy, sources, audit, restrictions), verifier)
+    services = Services(
+        settings.policy, sources, audit, restrictions, settings.app.default_language
+    )
+    return Gateway(services, verifier)
 
 
 def tune_garbage_collector() -> None:
@@ -190,9 +200,12 @@ def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
 class RequestLimits:
     """Pure ASGI middleware: a request id on every request, and a cap on the body size."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, default_language: str = DEFAULT_LANGUAGE
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.default_language = default_language
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse oversized bodies with 413 before anything parses them."""
@@ -202,7 +215,7 @@ class RequestLimits:
         scope.setdefault("state", {})["request_id"] = request_id(scope.get("headers", ()))
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
-                await _too_large(send)
+                await _too_large(send, self._language(scope))
                 return
         received = 0
         limit = self.max_body_bytes
@@ -219,27 +232,31 @@ class RequestLimits:
         try:
             await self.app(scope, limited_receive, send)
         except BodyTooLarge:
-            await _too_large(send)
+            await _too_large(send, self._language(scope))
+
+    def _language(self, scope: Scope) -> str:
+        """The language the request asks for (Accept-Language), else the configured one."""
+        asked = next((v for k, v in scope.get("headers", ()) if k == b"accept-language"), b"")
+        return negotiate(asked.decode("latin-1"), self.default_language)
 
 
 class BodyTooLarge(Exception):
     """A chunked body grew past the limit."""
 
 
-async def _too_large(send: Send) -> None:
+async def _too_large(send: Send, language: str) -> None:
+    message = words_for(language).message("request body too large", {})
     body = orjson.dumps(
-        {
-            "data": None,
-            "errors": [
-                {"message": "request body too large", "extensions": {"code": "BAD_USER_INPUT"}}
-            ],
-        }
+        {"data": None, "errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]}
     )
     await send(
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", b"application/json")],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-language", language.encode("ascii")),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

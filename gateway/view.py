@@ -26,12 +26,14 @@ from gateway import graphiql, metrics
 from gateway.auth.tokens import TokenVerifier
 from gateway.deadline import Deadline
 from gateway.errors import BAD_USER_INPUT, INTERNAL, UNAUTHENTICATED, GatewayError
+from gateway.language import Words, negotiate, words_for
 from gateway.resolvers.context import RequestContext, Services, write_audit
 from gateway.schema.errors import coded
 from gateway.schema.schema import PassportSchema
 
 log = logging.getLogger("gateway.view")
-PRIVATE_HEADERS = {"Cache-Control": "no-store", "Vary": "Authorization"}
+# Answers differ per token and language and may carry health data: no cache may keep or share one.
+PRIVATE_HEADERS = {"Cache-Control": "no-store", "Vary": "Authorization, Accept-Language"}
 
 
 class PassportView(GraphQL[RequestContext, None]):
@@ -61,8 +63,8 @@ class PassportView(GraphQL[RequestContext, None]):
         if request.method == "GET" and wants_page and "query" not in request.query_params:
             return await self._run(request, None)  # GraphiQL's page, or 404 when off
         response = await self._authenticated(request)
-        # Answers differ per token and may carry health data: no cache may keep or share one.
         response.headers.update(PRIVATE_HEADERS)
+        response.headers["Content-Language"] = self._words(request).language
         return response
 
     async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
@@ -75,12 +77,14 @@ class PassportView(GraphQL[RequestContext, None]):
         except GatewayError as error:
             status = 401 if error.code == UNAUTHENTICATED else 503
             metrics.REQUESTS.labels(role="anonymous", outcome=error.code.lower()).inc()
-            return _error_response(status, error.code, error.message)
+            message = self._words(request).message(error.template, error.values)
+            return _error_response(status, error.code, message)
         request.state.ehp_context = RequestContext(
             services=self.services,
             principal=principal,
             deadline=Deadline.after_ms(self.request_deadline_ms),
             request_id=request.state.request_id,  # the client's only when short and plain
+            words=self._words(request),
         )
         return await self._run(request, UNSET)
 
@@ -89,14 +93,17 @@ class PassportView(GraphQL[RequestContext, None]):
         try:
             return await self.run(request, context=context)
         except HTTPException as error:
-            return _error_response(error.status_code, BAD_USER_INPUT, error.reason)
+            # strawberry's own reasons stay English; ours (decode_json) are said in the language.
+            message = self._words(request).message(error.reason, {})
+            return _error_response(error.status_code, BAD_USER_INPUT, message)
 
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:  # type: ignore[override]
         """Code the errors, then write the audit events; on audit failure send no data."""
         context: RequestContext | None = getattr(request.state, "ehp_context", None)
-        errors = [coded(error) for error in result.errors or ()]
+        words = self._words(request)
+        errors = [coded(error, words) for error in result.errors or ()]
         response: GraphQLHTTPResponse = {"data": result.data}
         if errors:
             response["errors"] = [error.formatted for error in errors]
@@ -108,12 +115,23 @@ class PassportView(GraphQL[RequestContext, None]):
         except Exception:  # fail closed: the data must not leave without its audit event
             log.exception("audit write failed; response withheld (request %s)", context.request_id)
             outcome = "audit_failed"
+            message = words.message("internal error", {})
             response = {
                 "data": None,
-                "errors": [{"message": "internal error", "extensions": {"code": INTERNAL}}],
+                "errors": [{"message": message, "extensions": {"code": INTERNAL}}],
             }
         metrics.REQUESTS.labels(role=context.principal.role.value, outcome=outcome).inc()
         return response
+
+    def _words(self, request: Request) -> Words:
+        """The request's language (Accept-Language, else the configured one), chosen once."""
+        words: Words | None = getattr(request.state, "ehp_words", None)
+        if words is None:
+            language = negotiate(
+                request.headers.get("accept-language"), self.services.default_language
+            )
+            words = request.state.ehp_words = words_for(language)
+        return words
 
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]
         """orjson: several times faster than json for passport-sized answers."""

@@ -11,6 +11,7 @@ from gateway.auth.principal import Principal
 from gateway.auth.restrictions import RestrictionStore
 from gateway.config import PolicySettings
 from gateway.deadline import Deadline
+from gateway.language import DEFAULT_LANGUAGE, Words, words_for
 from gateway.sources import SourceSystems
 
 
@@ -22,6 +23,8 @@ class Services:
     sources: SourceSystems
     audit: AuditStore
     restrictions: RestrictionStore
+    # The language of answers whose request names none of ours ([app] default_language).
+    default_language: str = DEFAULT_LANGUAGE
 
 
 @dataclass
@@ -32,6 +35,9 @@ class RequestContext:
     principal: Principal
     deadline: Deadline
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # The language of every display and message of the answer, chosen once from
+    # Accept-Language by the face that made the context (English when none did).
+    words: Words = field(default_factory=lambda: words_for("en"))
     # Every read of a person's record opened by this request; the view has the audit turn
     # those that disclosed something into events before the response leaves.
     reads: list[Discloses] = field(default_factory=list)

@@ -29,13 +29,15 @@ async def restrict_section(
     if principal.role is not Role.PATIENT or principal.iin is None:
         raise Forbidden("only patients restrict sections of their own passport")
     if section not in RESTRICTABLE:
-        raise BadUserInput(f"{section.value} cannot be restricted: it keeps patients safe")
+        raise BadUserInput(
+            "{section} cannot be restricted: it keeps patients safe", section=section.value
+        )
     try:
         now_restricted = await context.services.restrictions.set_restricted(
             principal.iin, section.value, restricted
         )
     except SectionNotRestrictable as exc:
-        raise BadUserInput(f"{section.value} cannot be restricted") from exc
+        raise BadUserInput("{section} cannot be restricted", section=section.value) from exc
     except Exception as exc:  # the store failed: say so, never pretend the change happened
         raise Internal("restrictions unavailable") from exc
     context.events.append(

@@ -40,6 +40,7 @@ from gateway.auth.policy import stats_region
 from gateway.config import SourceKind
 from gateway.contract.types import StatRow
 from gateway.errors import BadUserInput, SourceUnavailable
+from gateway.language import Words
 from gateway.records import StatRow as SourceRow
 from gateway.resolvers.context import RequestContext
 from gateway.resolvers.suppression import Cell, Coord, suppress_partition, suppress_table
@@ -50,6 +51,19 @@ NATIONAL = "*national"  # row of the unfiltered view (not a region name: those a
 OTHER = "*other"  # latent row: national minus the configured regions, never published
 ACTIVE_STATUSES = ("active", "recurrence", "relapse")  # FHIR's "active" and its two children
 _ICD10_CATEGORY = re.compile(r"[A-Z][0-9]{2}")
+# The table of gateway/data/i18n that labels each grouping's keys in the reader's language
+# (the source's own label is kept for a key the table lacks, and for months, pharmacies and
+# stations, whose labels are dates and names).
+REGION_LABELS = "label:region"
+DISPENSATION_LABELS = {
+    "atc": "http://www.whocc.no/atc",
+    "region": REGION_LABELS,
+    "program": "label:program",
+}
+CALL_LABELS = {
+    "diagnosis": "http://hl7.org/fhir/sid/icd-10",  # keys are ICD-10 categories
+    "outcome": "label:call-outcome",
+}
 
 ViewLoader = Callable[[str | None], Awaitable[Fetched[list[SourceRow]] | None]]
 
@@ -62,7 +76,7 @@ def check_period(from_date: date, to_date: date) -> None:
     if from_date > to_date:
         raise BadUserInput("from must not be after to")
     if (to_date - from_date).days + 1 > MAX_SPAN_DAYS:
-        raise BadUserInput(f"the period may span at most {MAX_SPAN_DAYS} days")
+        raise BadUserInput("the period may span at most {days} days", days=MAX_SPAN_DAYS)
 
 
 def check_icd10_category(value: str) -> str:
@@ -85,7 +99,7 @@ def scope(context: RequestContext, region: str | None) -> str | None:
     """
     effective = stats_region(context.principal, region)
     if effective is not None and effective not in known_regions(context):
-        raise BadUserInput(f"unknown region {effective!r}")
+        raise BadUserInput("unknown region {region!r}", region=effective)
     return effective
 
 
@@ -111,7 +125,8 @@ async def dispensation_stats(
 
     # Grouped by region, each region's view is its own row of the national view.
     derive = _region_rows_of_national if group == "region" else None
-    return await _table_stats(context, SourceKind.DPS, load, effective, derive)
+    labels = DISPENSATION_LABELS.get(group)
+    return await _table_stats(context, SourceKind.DPS, load, effective, derive, labels)
 
 
 async def call_stats(
@@ -126,7 +141,8 @@ async def call_stats(
     def load(view_region: str | None) -> Awaitable[Fetched[list[SourceRow]] | None]:
         return sources.call_view(from_date, to_date, view_region, group, context.deadline)
 
-    return await _table_stats(context, SourceKind.AMBULANCE, load, effective, None)
+    labels = CALL_LABELS.get(group)
+    return await _table_stats(context, SourceKind.AMBULANCE, load, effective, None, labels)
 
 
 async def prevalence(context: RequestContext, icd10: str, region: str | None) -> list[StatRow]:
@@ -148,7 +164,7 @@ async def prevalence(context: RequestContext, icd10: str, region: str | None) ->
     for count in counts:
         if effective is not None and count.region != effective:
             continue
-        label = region_label(count.region)
+        label = region_label(count.region, context.words)
         if count.region in answered:
             value = answered[count.region]
             rows.append(_row(count.region, label, Cell(value, value), count.region in suppressed))
@@ -160,9 +176,10 @@ async def prevalence(context: RequestContext, icd10: str, region: str | None) ->
     return rows
 
 
-def region_label(region: str) -> str:
-    """A readable name for a region code (``north-kazakhstan`` -> ``North Kazakhstan``)."""
-    return region.replace("-", " ").replace("_", " ").title()
+def region_label(region: str, words: Words) -> str:
+    """A region's name in the reader's language; else its code made readable
+    (``north-kazakhstan`` -> ``North Kazakhstan``)."""
+    return words.known(REGION_LABELS, region) or region.replace("-", " ").replace("_", " ").title()
 
 
 # --- tables -----------------------------------------------------------------------------------
@@ -182,8 +199,10 @@ async def _table_stats(
     load: ViewLoader,
     effective: str | None,
     derive: Callable[[Sequence[SourceRow], str], list[SourceRow]] | None,
+    labels: str | None,
 ) -> list[StatRow]:
-    """Fetch the national and regional views, suppress on the whole table, return one row."""
+    """Fetch the national and regional views, suppress on the whole table, return one row;
+    keys labelled from the ``labels`` table of the reader's language where it has them."""
     regions = known_regions(context)
     asked: list[str | None] = [None] if derive is not None else [None, *regions]
     fetched = await asyncio.gather(*(load(view) for view in asked))
@@ -198,7 +217,7 @@ async def _table_stats(
     for region in regions:
         rows = derive(answers[None], region) if derive is not None else answers[region]
         views.append(_View(region, tuple(rows)))
-    cells, latent, labels = _table(views)
+    cells, latent, source_labels = _table(views)
     suppressed = suppress_table(cells, context.services.policy.suppression_k, latent)
     shown = NATIONAL if effective is None else effective
     view = next(v for v in views if v.row == shown)
@@ -206,7 +225,9 @@ async def _table_stats(
     for source_row in view.rows:
         coord = (shown, source_row.key)
         cell = cells.get(coord) or _cell(source_row)
-        label = source_row.label or labels.get(source_row.key)
+        label = source_row.label or source_labels.get(source_row.key)
+        if labels is not None:
+            label = context.words.known(labels, source_row.key) or label
         out.append(_row(source_row.key, label, cell, coord in suppressed or cell.count <= 0))
     return out
 
