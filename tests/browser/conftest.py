@@ -83,7 +83,8 @@ def web_stack(base: Stack, directory: Path) -> Iterator[WebStack]:
         {
             # Its own audit file: the access log the patient sees holds this gateway's reads.
             "audit": {"database_url": f"sqlite:///{directory / 'browser-audit.db'}"},
-            "app": {"oidc_issuer": idp_url, "oidc_client_id": CLIENT_ID},
+            # As in the demo: Kazakh unless the browser asks for another language.
+            "app": {"oidc_issuer": idp_url, "oidc_client_id": CLIENT_ID, "default_language": "kk"},
         },
     )
     for source in data["sources"]:

@@ -15,6 +15,7 @@ from tests.browser.helpers import (
     sign_in,
     text_of,
 )
+from tests.displays import term
 from tests.e2e.conftest import random_subject
 
 BREAK_GLASS_READ = (
@@ -185,12 +186,18 @@ def test_languages_change_the_labels_and_what_the_gateway_is_asked(
     )
     sign_in(page, web, "patient")
     assert languages and set(languages) == {"en"}
+    # The gateway's own words follow: a problem's ICD-10 title from its data file, marked with
+    # the language the gateway says it is in.
+    problem = web.truth["people"][web.person("patient").claims["iin"]]["problems"][0]["code"]
     for code, title in (("kk", "Менің денсаулық паспортым"), ("ru", "Мой паспорт здоровья")):
         languages.clear()
         page.select_option("#language", code)
         page.locator("main h1").filter(has_text=title).wait_for()
         assert page.evaluate("document.documentElement.lang") == code
         assert languages and set(languages) == {code}
+        display = term(problem["system"], problem["code"], code)
+        assert (display and display != problem["display"]) or code == "ru"
+        page.locator(f'#section-problems span[lang="{code}"]', has_text=display).first.wait_for()
     assert_accessible(page)
 
 
