@@ -12,6 +12,9 @@ token, rotating through P people). Modes:
 - ``uncached``: every source's ``ttl_s = 0``, so every passport asks all seven emulators
   (the "before" figure: what the gateway costs without its cache).
 
+``--language kk`` (or ru, en) sends that ``Accept-Language`` with every request: the cost of
+saying every display in a language (without it, the gateway's default, Kazakh).
+
 Prints a markdown table and one JSON line per mode. "Gateway CPU" is the gateway process's
 own user + system time over the run, as a share of one core (``/proc/PID/stat``).
 """
@@ -76,7 +79,7 @@ request = function()
   i = (i %% #bodies) + 1
   return wrk.format("POST", "/graphql", {
     ["Content-Type"] = "application/json",
-    ["Authorization"] = "Bearer " .. tokens[i],
+    ["Authorization"] = "Bearer " .. tokens[i],%(language)s
   }, bodies[i])
 end
 done = function(summary, latency, requests)
@@ -170,15 +173,14 @@ def _requests(issuer: DemoIssuer, iins: list[str]) -> list[tuple[str, str]]:
     ]
 
 
-def _warm(url: str, requests: list[tuple[str, str]]) -> None:
+def _warm(url: str, requests: list[tuple[str, str]], language: str | None) -> None:
     """One read per person (fills the cache); every answer must be complete and error-free."""
     with httpx.Client(timeout=30) as client:
         for body, token in requests:
-            response = client.post(
-                f"{url}/graphql",
-                content=body,
-                headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-            )
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+            if language:
+                headers["Accept-Language"] = language
+            response = client.post(f"{url}/graphql", content=body, headers=headers)
             answer = response.json()
             if response.status_code != 200 or answer.get("errors"):
                 raise RuntimeError(f"warm-up read failed: {response.status_code} {answer}")
@@ -188,10 +190,17 @@ def _lua_string(text: str) -> str:
     return "[==[" + text + "]==]"
 
 
-def _run_wrk(url: str, requests: list[tuple[str, str]], duration: int, connections: int) -> dict:
+def _run_wrk(
+    url: str,
+    requests: list[tuple[str, str]],
+    duration: int,
+    connections: int,
+    language: str | None,
+) -> dict:
     script_text = LUA % {
         "bodies": ", ".join(_lua_string(body) for body, _ in requests),
         "tokens": ", ".join(_lua_string(token) for _, token in requests),
+        "language": f'\n    ["Accept-Language"] = "{language}",' if language else "",
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(script_text)
@@ -214,6 +223,7 @@ def measure(
     directory: Path,
     duration: int,
     connections: int,
+    language: str | None = None,
 ) -> Result:
     """Start a pinned gateway in `mode`, warm it, load it with wrk, stop it."""
     port = free_port()
@@ -223,15 +233,15 @@ def measure(
     process = _start_gateway(config, port)
     try:
         requests = _requests(issuer, iins)
-        _warm(url, requests)
+        _warm(url, requests, language)
         cpu_before, started = cpu_seconds(process.pid), time.monotonic()
-        figures = _run_wrk(url, requests, duration, connections)
+        figures = _run_wrk(url, requests, duration, connections, language)
         cpu = (cpu_seconds(process.pid) - cpu_before) / (time.monotonic() - started)
     finally:
         process.terminate()
         process.wait(timeout=10)
     return Result(
-        mode=mode,
+        mode=f"{mode} ({language})" if language else mode,
         requests_per_s=figures["requests"] / (figures["duration_us"] / 1e6),
         p50_ms=figures["p50_us"] / 1000,
         p90_ms=figures["p90_us"] / 1000,
@@ -264,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--modes", default="warm,uncached")
+    parser.add_argument("--language", choices=("kk", "ru", "en"), help="Accept-Language sent")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         sys.stderr.write("wrk is required (apt-get install wrk)\n")
@@ -287,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                         directory,
                         args.duration,
                         args.connections,
+                        args.language,
                     )
                 )
     print(
