@@ -91,8 +91,8 @@ def test_phrases_are_said_with_their_values_in_the_language() -> None:
     age = Phrase.of("{years} years", years=5)
     note = Phrase.of("no dose reference under {age} (patient {patient})", age=age, patient=age)
     assert note.english() == "no dose reference under 5 years (patient 5 years)"
-    assert (
-        words_for("ru").say(note) == "нет справочных доз для возраста младше 5 лет (пациенту 5 лет)"
+    assert words_for("ru").say(note) == (
+        "справочные дозы есть только с возраста: 5 лет (возраст пациента: 5 лет)"
     )
     assert words_for("ru").say(Phrase.of("{years} years", years=3)) == "3 года"
     removed = Phrase.of(
