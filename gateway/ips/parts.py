@@ -146,7 +146,8 @@ def screenings_done(b: Build) -> Part:
     part, table = _part(b, None, "procedure", "date", "outcome")
     for item in resolve.screenings(b.read) or []:
         row = [_coded(item.code), _day(item.date), item.outcome or ""]
-        part.add(b.entries.add(fhir.procedure(item, b.subject, b.entries)), table, row)
+        resource = fhir.procedure(item, b.subject, b.entries, b.words)
+        part.add(b.entries.add(resource), table, row)
     return part
 
 

@@ -244,7 +244,11 @@ def observation(
         "resourceType": "Observation",
         "status": "final",
         "category": [code_of(TERMINOLOGY + "observation-category", category)],
-        "code": concept(names.coding(record.code)) if record.code else {"text": "unknown"},
+        "code": (
+            concept(names.coding(record.code))
+            if record.code
+            else {"text": names.words.text("code.unknown")}
+        ),
         "subject": subject,
     }
     if profile:
@@ -263,13 +267,13 @@ def observation(
     return resource
 
 
-def procedure(item: t.Screening, subject: Reference, entries: Entries) -> Resource:
+def procedure(item: t.Screening, subject: Reference, entries: Entries, words: Words) -> Resource:
     """Procedure (IPS): a screening done."""
     resource: Resource = {
         "resourceType": "Procedure",
         "meta": {"profile": [IPS + "Procedure-uv-ips"]},
         "status": "completed",
-        "category": {"text": "screening"},
+        "category": {"text": words.text("procedure.screening")},
         "code": concept(item.code),
         "subject": subject,
         "performedDateTime": item.date.isoformat(),
