@@ -62,11 +62,12 @@ class WebStack:
         return self.people[key]
 
     def graphql(self, query: str, variables: dict[str, Any], token: str) -> dict[str, Any]:
-        """POST to the app's gateway (the one whose audit the app shows)."""
+        """POST to the app's gateway (the one whose audit the app shows), in English: the
+        tests' expected words, as the pages they read are."""
         response = self.stack.client.post(
             f"{self.gateway_url}/graphql",
             json={"query": query, "variables": variables},
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"},
         )
         return response.json()
 
