@@ -17,6 +17,9 @@ token, rotating through P people). Modes:
 - ``sampled``: ``traced`` with one trace in ten kept (the SDK's standard
   ``OTEL_TRACES_SAMPLER=parentbased_traceidratio``, ``OTEL_TRACES_SAMPLER_ARG=0.1``).
 
+``--language kk`` (or ru, en) sends that ``Accept-Language`` with every request: the cost of
+saying every display in a language (without it, the gateway's default, Kazakh).
+
 Prints a markdown table and one JSON line per mode. "Gateway CPU" is the gateway process's
 own user + system time over the run, as a share of one core (``/proc/PID/stat``).
 """
@@ -84,7 +87,7 @@ request = function()
   i = (i %% #bodies) + 1
   return wrk.format("POST", "/graphql", {
     ["Content-Type"] = "application/json",
-    ["Authorization"] = "Bearer " .. tokens[i],
+    ["Authorization"] = "Bearer " .. tokens[i],%(language)s
   }, bodies[i])
 end
 done = function(summary, latency, requests)
@@ -224,15 +227,14 @@ def _requests(issuer: DemoIssuer, iins: list[str]) -> list[tuple[str, str]]:
     ]
 
 
-def _warm(url: str, requests: list[tuple[str, str]]) -> None:
+def _warm(url: str, requests: list[tuple[str, str]], language: str | None) -> None:
     """One read per person (fills the cache); every answer must be complete and error-free."""
     with httpx.Client(timeout=30) as client:
         for body, token in requests:
-            response = client.post(
-                f"{url}/graphql",
-                content=body,
-                headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-            )
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+            if language:
+                headers["Accept-Language"] = language
+            response = client.post(f"{url}/graphql", content=body, headers=headers)
             answer = response.json()
             if response.status_code != 200 or answer.get("errors"):
                 raise RuntimeError(f"warm-up read failed: {response.status_code} {answer}")
@@ -242,10 +244,17 @@ def _lua_string(text: str) -> str:
     return "[==[" + text + "]==]"
 
 
-def _run_wrk(url: str, requests: list[tuple[str, str]], duration: int, connections: int) -> dict:
+def _run_wrk(
+    url: str,
+    requests: list[tuple[str, str]],
+    duration: int,
+    connections: int,
+    language: str | None,
+) -> dict:
     script_text = LUA % {
         "bodies": ", ".join(_lua_string(body) for body, _ in requests),
         "tokens": ", ".join(_lua_string(token) for _, token in requests),
+        "language": f'\n    ["Accept-Language"] = "{language}",' if language else "",
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(script_text)
@@ -268,6 +277,7 @@ def measure(
     directory: Path,
     duration: int,
     connections: int,
+    language: str | None = None,
 ) -> Result:
     """Start a pinned gateway in `mode`, warm it, load it with wrk, stop it."""
     port = free_port()
@@ -279,9 +289,9 @@ def measure(
     process = _start_gateway(config, port, SAMPLED if mode == "sampled" else {})
     try:
         requests = _requests(issuer, iins)
-        _warm(url, requests)
+        _warm(url, requests, language)
         cpu_before, started = cpu_seconds(process.pid), time.monotonic()
-        figures = _run_wrk(url, requests, duration, connections)
+        figures = _run_wrk(url, requests, duration, connections, language)
         cpu = (cpu_seconds(process.pid) - cpu_before) / (time.monotonic() - started)
     finally:
         process.terminate()
@@ -289,7 +299,7 @@ def measure(
         if sink is not None:
             sink.close()
     return Result(
-        mode=mode,
+        mode=f"{mode} ({language})" if language else mode,
         requests_per_s=figures["requests"] / (figures["duration_us"] / 1e6),
         p50_ms=figures["p50_us"] / 1000,
         p90_ms=figures["p90_us"] / 1000,
@@ -324,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--modes", default="warm,uncached")
+    parser.add_argument("--language", choices=("kk", "ru", "en"), help="Accept-Language sent")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         sys.stderr.write("wrk is required (apt-get install wrk)\n")
@@ -347,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
                         directory,
                         args.duration,
                         args.connections,
+                        args.language,
                     )
                 )
     print(

@@ -16,6 +16,7 @@ import os
 import secrets
 import socket
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 
 import uvicorn
 
+from demo.idp import create_idp, demo_people
 from demo.notifier import LANGUAGES, running_notifier
 from emulators.serve import SYSTEMS, ensure_population, sources_toml, start_emulators
 from gateway.app import create_app
@@ -31,6 +33,7 @@ from gateway.config import load_settings
 from gateway.logs import configure_logging
 
 DEMO_DIR = Path("var/demo")
+APP_CLIENT_ID = "ehp-web"
 EXAMPLE_QUERY = """{
   passport(iin: "%s") {
     identity { fullName birthDate age region }
@@ -96,10 +99,12 @@ def write_config(
     urls: dict[str, str],
     issuer: DemoIssuer,
     port: int,
+    idp_url: str,
     notifier_url: str | None = None,
 ) -> Path:
-    """The gateway's TOML for the demo (GraphiQL and introspection on); with ``notifier_url``,
-    the patient notifications go there, signed with the demo's notification secret."""
+    """The gateway's TOML for the demo (GraphiQL and introspection on, the web passport signing
+    in at ``idp_url``); with ``notifier_url``, the patient notifications go there, signed with
+    the demo's notification secret."""
     path = directory / "gateway.toml"
     key_path = directory / "audit.key"
     if not key_path.exists():
@@ -138,6 +143,12 @@ patient_key = "{key_path.read_text().strip()}"
 suppression_k = 5
 emergency_deadline_ms = 800
 {notifications}
+[app]
+enabled = true
+oidc_issuer = "{idp_url}"
+oidc_client_id = "{APP_CLIENT_ID}"
+default_language = "kk"
+
 {sources_toml(urls)}"""
     write_secret(path, text)  # it holds the audit's patient key
     return path
@@ -202,6 +213,14 @@ def print_welcome(port: int, issuer: DemoIssuer, cast: DemoCast) -> None:
     out.flush()
 
 
+def serve_in_background(app: Any, port: int) -> None:
+    """Serve ``app`` on 127.0.0.1:``port`` in a daemon thread (it ends with the demo)."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", log_config=None)
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # main owns them
+    threading.Thread(target=server.run, daemon=True, name="demo-idp").start()
+
+
 def _staff_claims(person: dict[str, Any]) -> dict[str, str]:
     return {"practitioner_id": person["id"], "org_bin": person["orgBin"]}
 
@@ -212,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--population", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--port", type=int, default=8000, help="the gateway's port")
+    parser.add_argument("--idp-port", type=int, help="the demo identity provider's (port + 1)")
     parser.add_argument("--emulator-port-base", type=int, default=9101)
     parser.add_argument("--notifier-port", type=int, default=8099, help="the demo notifier's port")
     parser.add_argument(
@@ -219,11 +239,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--dir", type=Path, default=DEMO_DIR)
     args = parser.parse_args(argv)
+    idp_port = args.idp_port or args.port + 1
     gateway_taken = taken_ports([args.port, args.notifier_port])
+    idp_taken = taken_ports([idp_port])
     emulators_taken = taken_ports(
         range(args.emulator_port_base, args.emulator_port_base + len(SYSTEMS))
     )
-    if gateway_taken or emulators_taken:
+    if gateway_taken or idp_taken or emulators_taken:
         # Printing tokens for a gateway that is not ours would send them to someone else.
         if gateway_taken:
             for port in gateway_taken:
@@ -232,6 +254,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"demo: port {port} is taken; choose another with {option} "
                     f"(e.g. {option} {port + 10})\n"
                 )
+        if idp_taken:
+            sys.stderr.write(
+                f"demo: port {idp_port} (identity provider) is taken; choose another with "
+                "--idp-port\n"
+            )
         if emulators_taken:
             ports = ", ".join(map(str, emulators_taken))
             sys.stderr.write(
@@ -247,14 +274,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     truth = json.loads((data_dir / "ground_truth.json").read_text(encoding="utf-8"))
     issuer = DemoIssuer.create(directory)
     secret = notification_secret(directory)
+    cast = pick_cast(truth)
+    idp_url = f"http://127.0.0.1:{idp_port}"
     with (
         start_emulators(data_dir, args.emulator_port_base) as emulators,
         running_notifier(secret, args.notifier_port, args.language) as notifier_url,
     ):
-        config = write_config(directory, emulators.urls, issuer, args.port, notifier_url)
+        config = write_config(directory, emulators.urls, issuer, args.port, idp_url, notifier_url)
         settings = load_settings(config)
-        print_welcome(args.port, issuer, pick_cast(truth))
+        print_welcome(args.port, issuer, cast)
+        app_uris = [f"http://{host}:{args.port}/app/" for host in ("127.0.0.1", "localhost")]
+        idp = create_idp(issuer, idp_url, {APP_CLIENT_ID: app_uris}, demo_people(truth, cast))
+        serve_in_background(idp, idp_port)
         sys.stdout.write(
+            f"Web passport: {app_uris[0]} (sign in as any demo person at {idp_url})\n"
             f"Patient notifications (break-glass, emergency) are printed here ({args.language}).\n"
             f"Config: {config}\nStop with Ctrl+C.\n"
         )

@@ -32,6 +32,7 @@ from gateway.auth.tokens import TokenVerifier
 from gateway.config import DocumentsSettings, LimitsStorage, Settings
 from gateway.deadline import Deadline
 from gateway.ips.endpoint import routes as summary_routes
+from gateway.language import DEFAULT_LANGUAGE, negotiate, words_for
 from gateway.limits import PatientCeiling, RequestRates
 from gateway.logs import REQUEST_ID, carries_identifier
 from gateway.metrics import (
@@ -50,6 +51,7 @@ from gateway.schema.trusted import TrustedDocuments
 from gateway.sources import SourceSystems
 from gateway.telemetry import TracedRequests, Tracing
 from gateway.view import PassportView
+from gateway.web import app_routes
 
 log = logging.getLogger("gateway.app")
 # An audit store slower than this to read one row is not ready (deploy/k8s probes allow 3 s).
@@ -117,7 +119,13 @@ def create_app(settings: Settings) -> Starlette:
         body, content_type = render_metrics()
         return Response(body, media_type=content_type)
 
-    middleware = [Middleware(RequestLimits, max_body_bytes=settings.server.max_body_bytes)]
+    middleware = [
+        Middleware(
+            RequestLimits,
+            max_body_bytes=settings.server.max_body_bytes,
+            default_language=settings.app.default_language,
+        )
+    ]
     if tracing is not None:
         middleware.append(Middleware(TracedRequests, tracing=tracing))
     if settings.server.cors_origins:
@@ -135,6 +143,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         *summary_routes(lambda: state["gateway"]),
+        *app_routes(settings),  # the web passport at /app/
     ]
     if settings.server.graphiql:
         routes.append(graphiql.assets_route())
@@ -177,7 +186,9 @@ async def open_gateway(settings: Settings) -> Gateway:
     redis_url = settings.cache.redis_url if limits.storage is LimitsStorage.REDIS else None
     rates = RequestRates.open(limits, redis_url)
     patients = PatientCeiling.open(limits, redis_url, secret)
-    services = Services(settings.policy, sources, audit, restrictions, patients)
+    services = Services(
+        settings.policy, sources, audit, restrictions, patients, settings.app.default_language
+    )
     return Gateway(services, verifier, rates, outbox)
 
 
@@ -286,9 +297,12 @@ class RequestLimits:
     is a plain token without an IIN-like number, else a new one; in the log context too), and
     a cap on the body size."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, default_language: str = DEFAULT_LANGUAGE
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.default_language = default_language
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse oversized bodies with 413 before anything parses them."""
@@ -299,7 +313,7 @@ class RequestLimits:
         state["request_id"] = identifier = request_id(scope.get("headers", ()))
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
-                await _too_large(send)
+                await _too_large(send, self._language(scope))
                 return
         received = 0
         limit = self.max_body_bytes
@@ -318,29 +332,33 @@ class RequestLimits:
         try:
             await self.app(scope, limited_receive, send)
         except BodyTooLarge:
-            await _too_large(send)
+            await _too_large(send, self._language(scope))
         finally:
             REQUEST_ID.reset(token)
+
+    def _language(self, scope: Scope) -> str:
+        """The language the request asks for (Accept-Language), else the configured one."""
+        asked = next((v for k, v in scope.get("headers", ()) if k == b"accept-language"), b"")
+        return negotiate(asked.decode("latin-1"), self.default_language)
 
 
 class BodyTooLarge(Exception):
     """A chunked body grew past the limit."""
 
 
-async def _too_large(send: Send) -> None:
+async def _too_large(send: Send, language: str) -> None:
+    message = words_for(language).message("request body too large", {})
     body = orjson.dumps(
-        {
-            "data": None,
-            "errors": [
-                {"message": "request body too large", "extensions": {"code": "BAD_USER_INPUT"}}
-            ],
-        }
+        {"data": None, "errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]}
     )
     await send(
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", b"application/json")],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-language", language.encode("ascii")),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

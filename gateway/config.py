@@ -218,6 +218,19 @@ class ResilienceSettings:
     retry_budget_floor: float = 10.0  # retries allowed before any were earned
 
 
+LANGUAGES = ("kk", "ru", "en")
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """`[app]`: the web passport at /app/ and the identity provider it signs in with."""
+
+    enabled: bool = True  # serve /app/
+    oidc_issuer: str | None = None  # OIDC issuer (code flow with PKCE); default: auth.issuer
+    oidc_client_id: str = "ehp-web"  # the app's client id at that provider
+    default_language: str = "kk"  # kk, ru or en; the browser's Accept-Language wins
+
+
 @dataclass(frozen=True)
 class NotificationSettings:
     """`[notifications]`: break-glass and emergency reads reach the patient (ACCESS.md); the
@@ -253,6 +266,7 @@ class Settings:
     documents: DocumentsSettings = field(default_factory=DocumentsSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    app: AppSettings = field(default_factory=AppSettings)
 
     def sources_of(self, kind: str) -> tuple[SourceSettings, ...]:
         """The configured sources of one kind, in file order."""
@@ -379,6 +393,7 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
             ("documents", DocumentsSettings),
             ("limits", LimitsSettings),
             ("notifications", NotificationSettings),
+            ("app", AppSettings),
         )
     }
     sources = tuple(
@@ -398,6 +413,7 @@ def parse_settings(data: dict[str, Any], environ: Mapping[str, str] | None = Non
         documents=sections["documents"],
         limits=sections["limits"],
         notifications=sections["notifications"],
+        app=_check_app(sections["app"], sections["auth"]),
         sources=sources,
     )
     _check_server(settings.server)
@@ -703,6 +719,21 @@ def _check_notifications(notifications: NotificationSettings) -> None:
 def _check_policy(policy: PolicySettings) -> None:
     for spec in dataclasses.fields(policy):
         _at_least(getattr(policy, spec.name), 1, f"policy.{spec.name}")
+
+
+def _check_app(app: AppSettings, auth: AuthSettings) -> AppSettings:
+    if app.oidc_issuer is None:  # the provider whose tokens the gateway accepts
+        app = dataclasses.replace(app, oidc_issuer=auth.issuer)
+    elif app.enabled:
+        _check_http_url(app.oidc_issuer, "app.oidc_issuer")
+    if app.enabled and not app.oidc_client_id:
+        raise ConfigError("app.oidc_client_id: must not be empty")
+    if app.default_language not in LANGUAGES:
+        raise ConfigError(
+            f"app.default_language: expected one of {', '.join(LANGUAGES)}, "
+            f"got {app.default_language!r}"
+        )
+    return app
 
 
 def _check_sources(sources: tuple[SourceSettings, ...]) -> None:

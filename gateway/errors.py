@@ -1,4 +1,8 @@
-"""Errors as values with the codes of ACCESS.md, turned into GraphQL errors in one place."""
+"""Errors as values with the codes of ACCESS.md, turned into GraphQL errors in one place.
+
+A message is an English template and its values: each face says it in the request's language
+(``gateway.language`` looks translations up by the template), and ``message`` is the English.
+"""
 
 from __future__ import annotations
 
@@ -37,8 +41,12 @@ class GatewayError(Exception):
     code: ClassVar[str] = INTERNAL
     default_message: ClassVar[str] = "internal error"
 
-    def __init__(self, message: str | None = None) -> None:
-        self.message = message or self.default_message
+    def __init__(self, message: str | None = None, **values: object) -> None:
+        # `message` is a literal English template (never built with an f-string: it is the
+        # key of its translations); `values` fill its placeholders.
+        self.template = message or self.default_message
+        self.values = values
+        self.message = self.template.format(**values) if values else self.template
         super().__init__(self.message)
 
     @property
@@ -94,7 +102,7 @@ class SourceUnavailable(GatewayError):
         # `reason` is a short word ("timeout", "http 503"), never an upstream URL or body.
         self.source = source
         self.reason = reason
-        super().__init__(f"source {source} unavailable: {reason}")
+        super().__init__("source {source} unavailable: {reason}", source=source, reason=reason)
 
 
 class QueryTooComplex(GatewayError):
@@ -109,9 +117,9 @@ class RateLimited(GatewayError):
 
     code = RATE_LIMITED
 
-    def __init__(self, message: str, retry_after_s: int) -> None:
+    def __init__(self, message: str, retry_after_s: int, **values: object) -> None:
         self.retry_after_s = retry_after_s  # whole seconds until the limit lets one more in
-        super().__init__(message)
+        super().__init__(message, **values)
 
 
 class PersistedQueryNotFound(GatewayError):

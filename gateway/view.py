@@ -37,6 +37,7 @@ from gateway.errors import (
     GatewayError,
     RateLimited,
 )
+from gateway.language import Words, negotiate, words_for
 from gateway.limits import ADDRESS, PRINCIPAL, RequestRates
 from gateway.resolvers.context import RequestContext, Services, write_audit
 from gateway.schema.errors import coded, gateway_error_of
@@ -44,7 +45,8 @@ from gateway.schema.schema import PassportSchema
 from gateway.schema.trusted import TrustedDocuments
 
 log = logging.getLogger("gateway.view")
-PRIVATE_HEADERS = {"Cache-Control": "no-store", "Vary": "Authorization"}
+# Answers differ per token and language and may carry health data: no cache may keep or share one.
+PRIVATE_HEADERS = {"Cache-Control": "no-store", "Vary": "Authorization, Accept-Language"}
 DOCUMENT_ID = "documentId"  # GraphQL over HTTP's persisted documents parameter
 # Apollo answers an unknown persisted query with HTTP 200, so its clients read the error.
 ERROR_STATUS = {PERSISTED_QUERY_NOT_FOUND: 200, UNAUTHENTICATED: 401}
@@ -84,9 +86,9 @@ class PassportView(GraphQL[RequestContext, None]):
         try:
             response = await self._authenticated(request)
         except RateLimited as limited:
-            response = _rate_limited(limited)
-        # Answers differ per token and may carry health data: no cache may keep or share one.
+            response = _rate_limited(limited, self._words(request))
         response.headers.update(PRIVATE_HEADERS)
+        response.headers["Content-Language"] = self._words(request).language
         return response
 
     async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
@@ -104,12 +106,14 @@ class PassportView(GraphQL[RequestContext, None]):
         except GatewayError as error:
             status = 401 if error.code == UNAUTHENTICATED else 503
             metrics.REQUESTS.labels(role="anonymous", outcome=error.code.lower()).inc()
-            return _error_response(status, error.code, error.message)
+            message = self._words(request).message(error.template, error.values)
+            return _error_response(status, error.code, message)
         request.state.ehp_context = RequestContext(
             services=self.services,
             principal=principal,
             deadline=Deadline.after_ms(self.request_deadline_ms),
             request_id=request.state.request_id,  # the client's only when short and plain
+            words=self._words(request),
         )
         telemetry.annotate({"ehp.role": principal.role.value})
         if self.rates is not None:
@@ -127,9 +131,12 @@ class PassportView(GraphQL[RequestContext, None]):
         try:
             return await self.run(request, context=context)
         except HTTPException as error:
-            return _error_response(error.status_code, BAD_USER_INPUT, error.reason)
+            # strawberry's own reasons stay English; ours (decode_json) are said in the language.
+            message = self._words(request).message(error.reason, {})
+            return _error_response(error.status_code, BAD_USER_INPUT, message)
         except GatewayError as error:
-            return _error_response(ERROR_STATUS.get(error.code, 400), error.code, error.message)
+            message = self._words(request).message(error.template, error.values)
+            return _error_response(ERROR_STATUS.get(error.code, 400), error.code, message)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         """GraphiQL's page only for a GET naming no document (``documentId`` or Apollo's
@@ -164,7 +171,8 @@ class PassportView(GraphQL[RequestContext, None]):
     ) -> GraphQLHTTPResponse:  # type: ignore[override]
         """Code the errors, then write the audit events; on audit failure send no data."""
         context: RequestContext | None = getattr(request.state, "ehp_context", None)
-        errors = [coded(error) for error in result.errors or ()]
+        words = self._words(request)
+        errors = [coded(error, words) for error in result.errors or ()]
         for error in result.errors or ():
             refused = gateway_error_of(error.original_error)
             if isinstance(refused, RateLimited):
@@ -180,13 +188,24 @@ class PassportView(GraphQL[RequestContext, None]):
         except Exception:  # fail closed: the data must not leave without its audit event
             log.exception("audit write failed; response withheld (request %s)", context.request_id)
             outcome = "audit_failed"
+            message = words.message("internal error", {})
             response = {
                 "data": None,
-                "errors": [{"message": "internal error", "extensions": {"code": INTERNAL}}],
+                "errors": [{"message": message, "extensions": {"code": INTERNAL}}],
             }
         metrics.REQUESTS.labels(role=context.principal.role.value, outcome=outcome).inc()
         telemetry.annotate({"ehp.outcome": outcome})
         return response
+
+    def _words(self, request: Request) -> Words:
+        """The request's language (Accept-Language, else the configured one), chosen once."""
+        words: Words | None = getattr(request.state, "ehp_words", None)
+        if words is None:
+            language = negotiate(
+                request.headers.get("accept-language"), self.services.default_language
+            )
+            words = request.state.ehp_words = words_for(language)
+        return words
 
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]
         """orjson: several times faster than json for passport-sized answers."""
@@ -203,10 +222,11 @@ class PassportView(GraphQL[RequestContext, None]):
         return decoded
 
 
-def _rate_limited(limited: RateLimited) -> Response:
+def _rate_limited(limited: RateLimited, words: Words) -> Response:
     """429 with Retry-After, before the request ran."""
     metrics.REQUESTS.labels(role="any", outcome="rate_limited").inc()
-    response = _error_response(TOO_MANY_REQUESTS, limited.code, limited.message)
+    message = words.message(limited.template, limited.values)
+    response = _error_response(TOO_MANY_REQUESTS, limited.code, message)
     response.headers["Retry-After"] = str(limited.retry_after_s)
     return response
 

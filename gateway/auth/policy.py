@@ -378,7 +378,7 @@ def decide(
         # The patient always sees everything of their own, restrictions included.
         return _apply(role, requested, frozenset(), break_glass=False, reason=None)
     if role not in CLINICIANS:
-        return _refuse(requested, Forbidden(f"role {role.value} may not read a passport"))
+        return _refuse(requested, Forbidden("role {role} may not read a passport", role=role.value))
     reason = None
     if break_glass_reason is not None:
         reason = reason_text(break_glass_reason)
@@ -447,9 +447,11 @@ def reason_text(text: str) -> str:
 def _reason_problem(name: str, reason: str, min_chars: int) -> BadUserInput | None:
     """BAD_USER_INPUT when a reason is too short or too long to be a reason."""
     if len(reason) < min_chars:
-        return BadUserInput(f"{name} needs at least {min_chars} characters")
+        return BadUserInput("{name} needs at least {count} characters", name=name, count=min_chars)
     if len(reason) > MAX_REASON_CHARS:
-        return BadUserInput(f"{name} may have at most {MAX_REASON_CHARS} characters")
+        return BadUserInput(
+            "{name} may have at most {count} characters", name=name, count=MAX_REASON_CHARS
+        )
     return None
 
 
@@ -460,7 +462,9 @@ def _decide_emergency(
     settings: PolicySettings,
 ) -> Decision:
     if principal.role not in EMERGENCY_ENTRY_ROLES:
-        return _refuse(requested, Forbidden(f"role {principal.role.value} may not use emergency"))
+        return _refuse(
+            requested, Forbidden("role {role} may not use emergency", role=principal.role.value)
+        )
     reason = reason_text(given_reason or "")
     problem = _reason_problem("reason", reason, settings.emergency_reason_min_chars)
     if problem is not None:

@@ -111,7 +111,7 @@ class TokenVerifier:
         try:
             self._claims.validate(claims)
         except JoseError as error:
-            raise Unauthenticated(_claim_message(error)) from None
+            raise _claim_error(error) from None
         principal = _principal(claims)
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
             self._verified.pop(next(iter(self._verified)))  # oldest first
@@ -226,14 +226,14 @@ def _public_signing_keys(document: Any) -> list[Key]:
     return keys
 
 
-def _claim_message(error: JoseError) -> str:
+def _claim_error(error: JoseError) -> Unauthenticated:
     if isinstance(error, ExpiredTokenError):
-        return "token expired"
+        return Unauthenticated("token expired")
     if isinstance(error, MissingClaimError):
-        return f"token lacks claim {error.claim}"
+        return Unauthenticated("token lacks claim {claim}", claim=error.claim)
     if isinstance(error, ClaimError):
-        return f"invalid token claim {error.claim}"
-    return "invalid token"
+        return Unauthenticated("invalid token claim {claim}", claim=error.claim)
+    return Unauthenticated("invalid token")
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
@@ -254,7 +254,7 @@ def _principal(claims: dict[str, Any]) -> Principal:
         raise Unauthenticated("invalid practitioner_id claim")
     for name in STAFF_CLAIMS.get(role, ()):
         if claims.get(name) is None:
-            raise Unauthenticated(f"token lacks claim {name}")
+            raise Unauthenticated("token lacks claim {claim}", claim=name)
     return Principal(
         subject=subject,
         role=role,
@@ -270,5 +270,5 @@ def _optional_text(claims: dict[str, Any], name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value:
-        raise Unauthenticated(f"invalid {name} claim")
+        raise Unauthenticated("invalid {claim} claim", claim=name)
     return value

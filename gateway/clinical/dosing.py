@@ -6,7 +6,8 @@ weight range) and gives a weight-based daily range (mg/kg/day), an absolute dail
 both. The absolute maximum applies with or without a weight: no weight is ever needed to say
 that 8 g of paracetamol a day is too much. Where the reference has nothing for a medicine or
 an age, the answer is NO_REFERENCE with a reason true for that age: the check never guesses.
-Everything here is a pure function of its arguments.
+Everything here is a pure function of its arguments. Notes are ``Phrase``s: the reader's
+language is chosen when the answer is shaped.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from gateway.language import Phrase
 
 STALE_WEIGHT_DAYS = 90
 # A child's weight changes fast before 2: a weight from before the last birthday is suspect.
@@ -35,6 +38,9 @@ _MG_PER_UNIT = {
 # A strength per volume: "mg/ml", "mg/5 ml", "g/ml", "ug/ml" (the amount in that many ml).
 _PER_VOLUME = re.compile(r"^\s*([a-zµ]+)\s*/\s*([0-9]+(?:\.[0-9]+)?)?\s*ml\s*$", re.IGNORECASE)
 _ML = frozenset({"ml", "milliliter", "millilitre"})
+
+
+NO_WEIGHT = Phrase.of("no body weight recorded")
 
 
 class Verdict(Enum):
@@ -132,7 +138,12 @@ class DoseAssessment:
     reference_max_mg_per_kg_per_day: float | None
     reference_max_daily_mg: float | None
     verdict: Verdict
-    note: str | None
+    notes: tuple[Phrase, ...] = ()
+
+    @property
+    def note(self) -> str | None:
+        """The notes in English, one sentence each, or None when there are none."""
+        return "; ".join(note.english() for note in self.notes) or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +151,7 @@ class Judgement:
     """A verdict, and what it rests on when that is worth saying (the tolerance, a ceiling)."""
 
     verdict: Verdict
-    why: str | None = None
+    why: Phrase | None = None
 
 
 def mg_per_ml(strength_value: float | None, strength_unit: str | None) -> float | None:
@@ -185,29 +196,42 @@ def age_in_months(birth_date: date, on: date) -> int:
     return months
 
 
-def describe_age(months: int) -> str:
+def age_phrase(months: int) -> Phrase:
     """An age as people say it: "under 1 month", "5 months", "12 years"."""
     if months < 1:
-        return "under 1 month"
+        return Phrase.of("under 1 month")
+    if months == 1:
+        return Phrase.of("{months} month", months=months)
     if months < 24:
-        return f"{months} month" + ("s" if months != 1 else "")
-    return f"{months // 12} years"
+        return Phrase.of("{months} months", months=months)
+    return Phrase.of("{years} years", years=months // 12)
 
 
-def weight_notes(weight: Weight, birth_date: date | None, on: date) -> list[str]:
+def describe_age(months: int) -> str:
+    """``age_phrase`` in English."""
+    return age_phrase(months).english()
+
+
+def weight_notes(weight: Weight, birth_date: date | None, on: date) -> list[Phrase]:
     """Why a weight may no longer be the patient's: too old, or before a young child's birthday."""
     notes = []
     age_days = (on - weight.measured_on).days
     if age_days > STALE_WEIGHT_DAYS:
         notes.append(
-            f"weight measured {weight.measured_on.isoformat()}, "
-            f"more than {STALE_WEIGHT_DAYS} days ago"
+            Phrase.of(
+                "weight measured {date}, more than {days} days ago",
+                date=weight.measured_on.isoformat(),
+                days=STALE_WEIGHT_DAYS,
+            )
         )
     if birth_date is not None and age_in_months(birth_date, on) < FAST_GROWTH_YEARS * 12:
         last_birthday = _last_birthday(birth_date, on)
         if last_birthday > birth_date and weight.measured_on < last_birthday:
             notes.append(
-                f"weight measured before the child's last birthday ({last_birthday.isoformat()})"
+                Phrase.of(
+                    "weight measured before the child's last birthday ({date})",
+                    date=last_birthday.isoformat(),
+                )
             )
     return notes
 
@@ -217,18 +241,20 @@ def judge(daily_mg: float, weight_kg: float | None, band: DoseBand, tolerance: f
     range widened by the rounding tolerance (saying so when only the tolerance keeps it in)."""
     cap = band.max_daily_mg
     if cap is not None and _exceeds(daily_mg, cap):
-        return Judgement(Verdict.ABOVE_RANGE, f"above the maximum of {cap:g} mg a day")
+        return Judgement(
+            Verdict.ABOVE_RANGE, Phrase.of("above the maximum of {cap:g} mg a day", cap=cap)
+        )
     if not band.weight_based:
         return Judgement(Verdict.WITHIN_RANGE)
     if weight_kg is None:
-        return Judgement(Verdict.NO_WEIGHT, "no body weight recorded")
+        return Judgement(Verdict.NO_WEIGHT, NO_WEIGHT)
     per_kg = daily_mg / weight_kg
     top = band.max_mg_per_kg_per_day or 0.0
     upper = top * weight_kg
     if _exceeds(daily_mg, upper * (1 + tolerance)):
         return Judgement(Verdict.ABOVE_RANGE)
     if _exceeds(daily_mg, upper):
-        return Judgement(Verdict.WITHIN_RANGE, _tolerated(per_kg, "maximum", top, tolerance))
+        return Judgement(Verdict.WITHIN_RANGE, _tolerated(per_kg, top, tolerance, maximum=True))
     if band.min_mg_per_kg_per_day is None:
         return Judgement(Verdict.WITHIN_RANGE)
     lowest = band.min_mg_per_kg_per_day * weight_kg
@@ -239,7 +265,7 @@ def judge(daily_mg: float, weight_kg: float | None, band: DoseBand, tolerance: f
         return Judgement(Verdict.BELOW_RANGE)
     if _exceeds(lowest, daily_mg):
         bottom = band.min_mg_per_kg_per_day
-        return Judgement(Verdict.WITHIN_RANGE, _tolerated(per_kg, "minimum", bottom, tolerance))
+        return Judgement(Verdict.WITHIN_RANGE, _tolerated(per_kg, bottom, tolerance, maximum=False))
     return Judgement(Verdict.WITHIN_RANGE)
 
 
@@ -264,7 +290,7 @@ def assess(
     notes = weight_notes(weight, birth_date, on) if weight is not None else []
     converted = _conversion_note(medication)
 
-    def result(verdict: Verdict, band: DoseBand | None, why: str | None) -> DoseAssessment:
+    def result(verdict: Verdict, band: DoseBand | None, why: Phrase | None) -> DoseAssessment:
         return DoseAssessment(
             atc=medication.atc,
             name=medication.name,
@@ -275,16 +301,17 @@ def assess(
             reference_max_mg_per_kg_per_day=band.max_mg_per_kg_per_day if band else None,
             reference_max_daily_mg=band.max_daily_mg if band else None,
             verdict=verdict,
-            note="; ".join(n for n in (why, converted, *notes) if n) or None,
+            notes=tuple(n for n in (why, converted, *notes) if n is not None),
         )
 
     drug = reference.drugs.get(medication.atc)
     if drug is None:
-        return result(Verdict.NO_REFERENCE, None, "no dose reference for this medicine")
+        return result(Verdict.NO_REFERENCE, None, Phrase.of("no dose reference for this medicine"))
     if not drug.bands:
-        return result(Verdict.NO_REFERENCE, None, drug.otherwise or "no dose reference")
+        return result(Verdict.NO_REFERENCE, None, Phrase.of(drug.otherwise))
     if birth_date is None:
-        return result(Verdict.NO_REFERENCE, None, "birth date unknown, so no age band applies")
+        why = Phrase.of("birth date unknown, so no age band applies")
+        return result(Verdict.NO_REFERENCE, None, why)
     age_months = age_in_months(birth_date, on)
     for_age = [band for band in drug.bands if band.covers_age(age_months)]
     if not for_age:
@@ -292,7 +319,9 @@ def assess(
     if weight is not None:
         band = next((b for b in for_age if b.covers_weight(weight.kg)), None)
         if band is None:
-            why = f"no dose reference for a weight of {weight.kg:g} kg at this age"
+            why = Phrase.of(
+                "no dose reference for a weight of {weight:g} kg at this age", weight=weight.kg
+            )
             return result(Verdict.NO_REFERENCE, None, why)
         if daily is None:
             return result(Verdict.NO_REFERENCE, band, _unknown_daily(medication))
@@ -305,16 +334,21 @@ def assess(
     caps = [b.max_daily_mg for b in for_age]
     if all(cap is not None for cap in caps) and _exceeds(daily, max(caps)):  # type: ignore[type-var]
         highest = max(for_age, key=lambda b: b.max_daily_mg or 0.0)
-        why = f"above the maximum of {highest.max_daily_mg:g} mg a day for any weight at this age"
+        why = Phrase.of(
+            "above the maximum of {cap:g} mg a day for any weight at this age",
+            cap=highest.max_daily_mg,
+        )
         return result(Verdict.ABOVE_RANGE, highest, why)
     if len(for_age) == 1 and not shown.weight_based:
         judged = judge(daily, None, shown, reference.tolerance)
         return result(judged.verdict, shown, judged.why)
     over = [b for b in for_age if b.max_daily_mg is not None and _exceeds(daily, b.max_daily_mg)]
-    why = "no body weight recorded"
+    why = NO_WEIGHT
     if over:
-        limits = ", ".join(_ceiling(b) for b in over)
-        why += f"; above the maximum for {limits}"
+        ceilings = tuple(_ceiling(b) for b in over)
+        why = Phrase.of(
+            "no body weight recorded; above the maximum for {ceilings}", ceilings=ceilings
+        )
     return result(Verdict.NO_WEIGHT, shown, why)
 
 
@@ -375,52 +409,80 @@ def _band(atc: str, raw: dict[str, Any]) -> DoseBand:
     return band
 
 
-def _uncovered_age(drug: DrugReference, age_months: int) -> str:
+def _uncovered_age(drug: DrugReference, age_months: int) -> Phrase:
     """Why no band applies, in words true for this patient's age."""
     youngest = min(b.from_age_months for b in drug.bands)
     oldest = max(b.to_age_months for b in drug.bands)
+    patient = age_phrase(age_months)
     if age_months < youngest:
-        return (
-            f"no dose reference under {describe_age(youngest)} (patient {describe_age(age_months)})"
+        return Phrase.of(
+            "no dose reference under {age} (patient {patient})",
+            age=age_phrase(youngest),
+            patient=patient,
         )
     if age_months >= oldest:
-        return f"no dose reference from {describe_age(oldest)} (patient {describe_age(age_months)})"
-    return f"no dose reference at this age (patient {describe_age(age_months)})"
+        return Phrase.of(
+            "no dose reference from {age} (patient {patient})",
+            age=age_phrase(oldest),
+            patient=patient,
+        )
+    return Phrase.of("no dose reference at this age (patient {patient})", patient=patient)
 
 
-def _unknown_daily(medication: MedicationDose) -> str:
+def _unknown_daily(medication: MedicationDose) -> Phrase:
     if (medication.dose_unit or "").strip().lower() in _ML:
-        return "dose in ml and the product's strength per ml is not known"
-    return "daily dose in mg unknown (dose, unit or frequency missing, or not a mass)"
+        return Phrase.of("dose in ml and the product's strength per ml is not known")
+    return Phrase.of("daily dose in mg unknown (dose, unit or frequency missing, or not a mass)")
 
 
-def _conversion_note(medication: MedicationDose) -> str | None:
+def _conversion_note(medication: MedicationDose) -> Phrase | None:
     """Says how a dose in ml became mg."""
     if (medication.dose_unit or "").strip().lower() not in _ML:
         return None
     per_ml = mg_per_ml(medication.strength_value, medication.strength_unit)
     if per_ml is None:
         return None
-    return (
-        f"{medication.dose_value:g} ml at {medication.strength_value:g} "
-        f"{medication.strength_unit} = {per_ml * (medication.dose_value or 0):g} mg a dose"
+    return Phrase.of(
+        "{dose:g} ml at {strength:g} {unit} = {mg:g} mg a dose",
+        dose=medication.dose_value,
+        strength=medication.strength_value,
+        unit=medication.strength_unit,
+        mg=per_ml * (medication.dose_value or 0),
     )
 
 
-def _tolerated(per_kg: float, bound: str, limit: float, tolerance: float) -> str:
-    return (
-        f"within range only by the {tolerance:.0%} rounding tolerance: {per_kg:.1f} mg/kg/day "
-        f"against a {bound} of {limit:g}"
+def _tolerated(per_kg: float, limit: float, tolerance: float, *, maximum: bool) -> Phrase:
+    if maximum:
+        return Phrase.of(
+            "within range only by the {tolerance:.0%} rounding tolerance: "
+            "{per_kg:.1f} mg/kg/day against a maximum of {limit:g}",
+            tolerance=tolerance,
+            per_kg=per_kg,
+            limit=limit,
+        )
+    return Phrase.of(
+        "within range only by the {tolerance:.0%} rounding tolerance: "
+        "{per_kg:.1f} mg/kg/day against a minimum of {limit:g}",
+        tolerance=tolerance,
+        per_kg=per_kg,
+        limit=limit,
     )
 
 
-def _ceiling(band: DoseBand) -> str:
-    weight = ""
+def _ceiling(band: DoseBand) -> Phrase:
     if band.below_weight_kg is not None:
-        weight = f" under {band.below_weight_kg:g} kg"
-    elif band.from_weight_kg is not None:
-        weight = f" of {band.from_weight_kg:g} kg or more"
-    return f"patients{weight} at this age ({band.max_daily_mg:g} mg a day)"
+        return Phrase.of(
+            "patients under {weight:g} kg at this age ({cap:g} mg a day)",
+            weight=band.below_weight_kg,
+            cap=band.max_daily_mg,
+        )
+    if band.from_weight_kg is not None:
+        return Phrase.of(
+            "patients of {weight:g} kg or more at this age ({cap:g} mg a day)",
+            weight=band.from_weight_kg,
+            cap=band.max_daily_mg,
+        )
+    return Phrase.of("patients at this age ({cap:g} mg a day)", cap=band.max_daily_mg)
 
 
 def _optional_float(value: Any) -> float | None:

@@ -5,7 +5,8 @@ amended). A check-up is due ``intervalYears`` after the last one, never before t
 reaches ``minAge`` and never once they are past ``maxAge``; one never done is due now. A
 person the programme leaves out (under dynamic observation for a disease it names, or whose
 screened organ was removed) is not invited to that check-up at all.
-Everything here is a pure function of its arguments.
+Everything here is a pure function of its arguments. Reasons are ``Phrase``s: the reader's
+language is chosen when the answer is shaped.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from gateway.language import Phrase, Term
+
 SEXES = frozenset({"MALE", "FEMALE"})
-_SEX_WORDS = {"FEMALE": "women", "MALE": "men", None: "men and women"}
+SNOMED = "http://snomed.info/sct"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +33,7 @@ class Exclusion:
 
     problems: tuple[str, ...]
     procedures: frozenset[str]
-    why: str  # a sentence with {code}, {display} and {date} of the matching record
+    why: str  # an English template with {code}, {display} and {date} of the matching record
     source: str
 
     def covers_problem(self, icd10: str) -> bool:
@@ -57,10 +60,21 @@ class ScreeningRule:
         """Whether a person of this sex is in the target group (unknown sex: only unisex rules)."""
         return self.sex is None or self.sex == sex
 
-    def describe(self) -> str:
+    def describe(self) -> Phrase:
         """E.g. "every 2 years for women aged 40-70"."""
-        every = "every year" if self.interval_years == 1 else f"every {self.interval_years} years"
-        return f"{every} for {_SEX_WORDS[self.sex]} aged {self.min_age}-{self.max_age}"
+        ages = {"years": self.interval_years, "min": self.min_age, "max": self.max_age}
+        yearly = self.interval_years == 1
+        if self.sex == "FEMALE":
+            if yearly:
+                return Phrase.of("every year for women aged {min}-{max}", **ages)
+            return Phrase.of("every {years} years for women aged {min}-{max}", **ages)
+        if self.sex == "MALE":
+            if yearly:
+                return Phrase.of("every year for men aged {min}-{max}", **ages)
+            return Phrase.of("every {years} years for men aged {min}-{max}", **ages)
+        if yearly:
+            return Phrase.of("every year for men and women aged {min}-{max}", **ages)
+        return Phrase.of("every {years} years for men and women aged {min}-{max}", **ages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +103,22 @@ class PastProcedure:
     code: str
     display: str | None
     performed: date | None
+    system: str = SNOMED
 
 
 @dataclass(frozen=True, slots=True)
 class PlannedCheck:
-    """A check-up due on a day (overdue when that day has passed)."""
+    """A check-up due on a day (overdue when that day has passed), and why, in phrases."""
 
     rule: ScreeningRule
     due: date
     overdue: bool
-    reason: str
+    reasons: tuple[Phrase, ...]
+
+    @property
+    def reason(self) -> str:
+        """The reasons in English, one after another."""
+        return "; ".join(reason.english() for reason in self.reasons)
 
     @property
     def due_month(self) -> str:
@@ -133,11 +153,11 @@ def exclusions(
     programme: ScreeningProgramme,
     conditions: Iterable[Condition],
     procedures: Iterable[PastProcedure],
-) -> dict[str, str]:
+) -> dict[str, Phrase]:
     """Why each check-up the person is left out of does not apply (screening code -> reason)."""
     observed = [c for c in conditions if c.status in programme.observed_statuses]
     procedures = list(procedures)
-    reasons: dict[str, str] = {}
+    reasons: dict[str, Phrase] = {}
     for rule in programme.rules:
         for exclusion in rule.exclusions:
             reason = _first_reason(exclusion, observed, procedures)
@@ -149,16 +169,20 @@ def exclusions(
 
 def _first_reason(
     exclusion: Exclusion, observed: list[Condition], procedures: list[PastProcedure]
-) -> str | None:
+) -> Phrase | None:
     for condition in observed:
         if exclusion.covers_problem(condition.icd10):
-            since = f" since {condition.onset.isoformat()}" if condition.onset else ""
-            return exclusion.why.format(code=condition.icd10, display="", date="") + since
+            why = Phrase.of(exclusion.why, code=condition.icd10, display="", date="")
+            if condition.onset is None:
+                return why
+            return Phrase.of("{why} since {date}", why=why, date=condition.onset.isoformat())
     for procedure in procedures:
         if procedure.code in exclusion.procedures:
-            day = procedure.performed.isoformat() if procedure.performed else "a day not recorded"
-            display = procedure.display or procedure.code
-            return exclusion.why.format(code=procedure.code, display=display, date=day)
+            day: object = Phrase.of("a day not recorded")
+            if procedure.performed is not None:
+                day = procedure.performed.isoformat()
+            display = Term(procedure.system, procedure.code, procedure.display)
+            return Phrase.of(exclusion.why, code=procedure.code, display=display, date=day)
     return None
 
 
@@ -169,7 +193,7 @@ def plan(
     done: Mapping[str, date],
     today: date,
     months: int,
-    excluded: Mapping[str, str] | None = None,
+    excluded: Mapping[str, Phrase] | None = None,
 ) -> list[PlannedCheck]:
     """Check-ups due before the end of the ``months``-th month from now: overdue first, by month.
 
@@ -197,24 +221,25 @@ def _occurrences(
         return []
     if last is not None and last > today:
         last = None  # a date in the future is a recording error, not a screening
+    from_age = Phrase.of("from age {age}", age=rule.min_age)
     if last is None and today >= eligible_from:
-        due, basis = today, "never done"
+        due, basis = today, Phrase.of("never done")
     elif last is None:
-        due, basis = eligible_from, f"from age {rule.min_age}"
+        due, basis = eligible_from, from_age
     else:
         due = add_years(last, rule.interval_years)
-        basis = f"last done {last.isoformat()}"
+        basis = Phrase.of("last done {date}", date=last.isoformat())
         if due < eligible_from:
-            due, basis = eligible_from, f"from age {rule.min_age}"
+            due, basis = eligible_from, from_age
     found = []
     overdue = due < today
     while due < horizon and due < eligible_until:
-        when = f"overdue since {due.isoformat()}" if overdue else None
-        reason = "; ".join(part for part in (basis, when, rule.describe()) if part)
-        found.append(PlannedCheck(rule, due, overdue, reason))
+        when = Phrase.of("overdue since {date}", date=due.isoformat()) if overdue else None
+        reasons = tuple(part for part in (basis, when, rule.describe()) if part is not None)
+        found.append(PlannedCheck(rule, due, overdue, reasons))
         # The next one counts from when this one can actually be done: today, if overdue.
         due = add_years(max(due, today), rule.interval_years)
-        overdue, basis = False, "after the previous check-up"
+        overdue, basis = False, Phrase.of("after the previous check-up")
     return found
 
 

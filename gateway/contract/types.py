@@ -36,6 +36,14 @@ class Coding:
     system: str
     code: str
     display: str | None = None
+    display_language: str | None = strawberry.field(
+        default=None,
+        description=(
+            "The language of display (kk, ru or en): the one asked for with Accept-Language "
+            "when the gateway knows the code's name in it; else the source's own display's, "
+            "told by its letters, or null when they do not say."
+        ),
+    )
 
 
 @strawberry.type

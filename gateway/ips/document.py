@@ -30,16 +30,11 @@ from gateway.ips.outcome import Missing, left_out
 from gateway.ips.parts import BUILDERS, Build
 from gateway.ips.sections import IPS_SECTIONS, LOINC, PATIENT_SUMMARY, IpsSection
 from gateway.ips.texts import text
+from gateway.language import words_for
 from gateway.resolvers import passport as resolve
 from gateway.resolvers.reads import PatientRead
 
 EMPTY_REASON = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
-EMPTY_DISPLAYS = {
-    "nilknown": "Nil Known",
-    "notasked": "Not Asked",
-    "withheld": "Information Withheld",
-    "unavailable": "Unavailable",
-}
 # The errors that leave one part out of a document; any other error fails the whole request.
 PART_ERRORS = (Forbidden, RestrictedByPatient, SourceUnavailable)
 T = TypeVar("T")
@@ -57,7 +52,7 @@ def summary_bundle(read: PatientRead, language: str) -> dict[str, Any]:
     _care_team(b, patient, missing)
     sections = [s for ips in IPS_SECTIONS if (s := _section(b, ips, missing)) is not None]
     if missing:
-        entries.add(left_out(missing))
+        entries.add(left_out(missing, b.words))
     composition = _composition(b, author, sections)
     stamp = now().isoformat(timespec="seconds")
     composition["date"] = stamp
@@ -110,9 +105,10 @@ def _section(b: Build, ips: IpsSection, missing: list[Missing]) -> dict[str, Any
             blocks += [x for x in built.blocks if not isinstance(x, Table) or x.rows]
     missing += left
     notes = [m.text for m in left]
+    display = b.words.known(LOINC, ips.code) or ips.display
     section: dict[str, Any] = {
         "title": b.say(f"section.{ips.key}"),
-        "code": {"coding": [{"system": LOINC, "code": ips.code, "display": ips.display}]},
+        "code": {"coding": [{"system": LOINC, "code": ips.code, "display": display}]},
     }
     if references:
         section["text"] = narrative(blocks + notes, b.language)
@@ -122,8 +118,9 @@ def _section(b: Build, ips: IpsSection, missing: list[Missing]) -> dict[str, Any
         return None
     reason, sentence = _empty(b, ips, left)
     section["text"] = narrative([sentence, *notes] if sentence else notes, b.language)
+    empty = b.words.known(EMPTY_REASON, reason)
     section["emptyReason"] = {
-        "coding": [{"system": EMPTY_REASON, "code": reason, "display": EMPTY_DISPLAYS[reason]}],
+        "coding": [{"system": EMPTY_REASON, "code": reason, "display": empty}],
         "text": sentence or " ".join(notes),
     }
     return section
@@ -142,6 +139,7 @@ def _empty(b: Build, ips: IpsSection, left: list[Missing]) -> tuple[str, str | N
 
 def _composition(b: Build, author: Reference, sections: list[dict[str, Any]]) -> dict[str, Any]:
     code, display = PATIENT_SUMMARY
+    display = b.words.known(LOINC, code) or display
     return {
         "resourceType": "Composition",
         "id": str(uuid.uuid4()),
@@ -168,7 +166,12 @@ def _attempt(
     try:
         return build()
     except PART_ERRORS as error:
-        detail = error.message if isinstance(error, SourceUnavailable) else ""
+        words = words_for(language)
+        detail = (
+            words.message(error.template, error.values)
+            if isinstance(error, SourceUnavailable)
+            else ""
+        )
         name = text(f"part.{part.value}", language)
         sentence = text(f"missing.{error.code}", language, part=name, detail=detail)
         missing.append(Missing(part, error.code, sentence, section))

@@ -42,7 +42,7 @@ from gateway.iin import is_valid_iin
 from gateway.ips.document import summary_bundle
 from gateway.ips.outcome import NOT_ACCEPTABLE, error_outcome, http_status
 from gateway.ips.sections import REQUESTED
-from gateway.ips.texts import negotiate, text
+from gateway.language import Words, negotiate, words_for
 from gateway.limits import ADDRESS, PRINCIPAL, RequestRates
 from gateway.resolvers.access import open_read
 from gateway.resolvers.context import RequestContext, Services, write_audit
@@ -72,19 +72,23 @@ class SummaryEndpoint:
 
     async def by_id(self, request: Request) -> Response:
         """``/fhir/Patient/{iin}/$summary``: the Patient's id is the IIN."""
-        return await self.answer(request, lambda language: request.path_params["iin"])
+        return await self.answer(request, lambda: request.path_params["iin"])
 
     async def by_identifier(self, request: Request) -> Response:
         """``/fhir/Patient/$summary?identifier=urn:kz:iin|{iin}``."""
-        return await self.answer(request, lambda language: _identified(request, language))
+        return await self.answer(request, lambda: _identified(request))
 
-    async def answer(self, request: Request, iin_of: Callable[[str], str]) -> Response:
+    async def answer(self, request: Request, iin_of: Callable[[], str]) -> Response:
         """Authenticate, read, build the Bundle, audit, answer; OperationOutcome on error."""
-        language = negotiate(request.headers.get("accept-language"))
-        if not _acceptable(request.headers.get("accept")):
-            return _outcome(NOT_ACCEPTABLE, f"this operation answers {FHIR_JSON}", language)
         serving = self.serving()
         rates = serving.rates
+        asked = request.headers.get("accept-language")
+        words = words_for(negotiate(asked, serving.services.default_language))
+        if not _acceptable(request.headers.get("accept")):
+            message = words.message(
+                "this operation answers {media_type}", {"media_type": FHIR_JSON}
+            )
+            return _outcome(NOT_ACCEPTABLE, message, words)
         try:
             if rates is not None:  # the GraphQL face's request rates, counted together
                 client = request.client
@@ -94,21 +98,21 @@ class SummaryEndpoint:
                 await rates.admit(PRINCIPAL, principal.subject)
         except RateLimited as limited:
             metrics.SUMMARY_REQUESTS.labels(role="any", outcome="rate_limited").inc()
-            return _outcome(limited.code, limited.message, language, limited.retry_after_s)
+            message = words.message(limited.template, limited.values)
+            return _outcome(limited.code, message, words, limited.retry_after_s)
         except GatewayError as error:
             metrics.SUMMARY_REQUESTS.labels(role="anonymous", outcome=error.code.lower()).inc()
             code = error.code if error.code == UNAUTHENTICATED else "SOURCE_UNAVAILABLE"
-            return _outcome(code, error.message, language)
+            return _outcome(code, words.message(error.template, error.values), words)
         context = RequestContext(
             services=serving.services,
             principal=principal,
             deadline=Deadline.after_ms(serving.services.policy.request_deadline_ms),
             request_id=request.state.request_id,  # the client's only when short and plain
+            words=words,
         )
         try:
-            bundle: dict[str, Any] | None = await _read(
-                context, iin_of(language), request, language
-            )
+            bundle: dict[str, Any] | None = await _read(context, iin_of(), request)
             failure: GatewayError | None = None
         except GatewayError as error:
             bundle, failure = None, error
@@ -122,14 +126,15 @@ class SummaryEndpoint:
         except Exception:  # fail closed: the data must not leave without its audit event
             log.exception("audit write failed; response withheld (request %s)", context.request_id)
             metrics.SUMMARY_REQUESTS.labels(role=role, outcome="audit_failed").inc()
-            return _outcome(INTERNAL, "internal error", language)
+            return _outcome(INTERNAL, words.message("internal error", {}), words)
         if failure is not None:
             metrics.SUMMARY_REQUESTS.labels(role=role, outcome=failure.code.lower()).inc()
             # Past the distinct-patients ceiling: 429, and when the day lets one more in.
             retry = failure.retry_after_s if isinstance(failure, RateLimited) else None
-            return _outcome(failure.code, failure.message, language, retry)
+            message = words.message(failure.template, failure.values)
+            return _outcome(failure.code, message, words, retry)
         metrics.SUMMARY_REQUESTS.labels(role=role, outcome="ok").inc()
-        headers = {**PRIVATE_HEADERS, "Content-Language": language}
+        headers = {**PRIVATE_HEADERS, "Content-Language": words.language}
         return Response(orjson.dumps(bundle), 200, headers, media_type=FHIR_JSON)
 
 
@@ -142,14 +147,12 @@ def routes(serving: Callable[[], Serving]) -> list[Route]:
     ]
 
 
-async def _read(
-    context: RequestContext, iin: str, request: Request, language: str
-) -> dict[str, Any]:
+async def _read(context: RequestContext, iin: str, request: Request) -> dict[str, Any]:
     """Open the passport read of every section the summary shows, and build the Bundle."""
     # Checked before open_read: a clinician's care relationship is looked up before decide().
     if not is_valid_iin(iin):
         raise BadUserInput("invalid IIN")
-    reason = _break_glass_reason(request, language)
+    reason = _break_glass_reason(request)
     # The plan of care needs the problem list beside the screenings (its exclusions), also
     # when PROBLEMS itself may not be shown.
     read = await open_read(
@@ -160,21 +163,21 @@ async def _read(
     # carries the IIN alone and the OperationOutcome says why.
     with contextlib.suppress(SourceUnavailable):
         read.patient()
-    return summary_bundle(read, language)
+    return summary_bundle(read, context.words.language)
 
 
-def _identified(request: Request, language: str) -> str:
+def _identified(request: Request) -> str:
     """The IIN of ``identifier=urn:kz:iin|{iin}`` (exactly one identifier of that system)."""
     given = request.query_params.getlist("identifier")
     if len(given) != 1:
-        raise BadUserInput(text("error.identifier", language))
+        raise BadUserInput("identifier must be urn:kz:iin|<IIN>")
     system, bar, value = given[0].partition("|")
     if not bar or system != IIN_SYSTEM:
-        raise BadUserInput(text("error.identifier", language))
+        raise BadUserInput("identifier must be urn:kz:iin|<IIN>")
     return value
 
 
-def _break_glass_reason(request: Request, language: str) -> str | None:
+def _break_glass_reason(request: Request) -> str | None:
     """The reason of the break-glass header, decoded; None when the header is absent."""
     raw = request.headers.get(BREAK_GLASS_HEADER)
     if raw is None:
@@ -184,7 +187,9 @@ def _break_glass_reason(request: Request, language: str) -> str | None:
         decoded = raw.encode("latin-1").decode("utf-8")
         return unquote(decoded, errors="strict")
     except UnicodeError:
-        raise BadUserInput(text("error.reason_encoding", language)) from None
+        raise BadUserInput(
+            "X-Break-Glass-Reason must be UTF-8 text (percent-encoded or not)"
+        ) from None
 
 
 def _acceptable(accept: str | None) -> bool:
@@ -192,10 +197,11 @@ def _acceptable(accept: str | None) -> bool:
     return accept is None or not accept.strip() or any(kind in accept for kind in _ACCEPTED)
 
 
-def _outcome(code: str, message: str, language: str, retry_after_s: int | None = None) -> Response:
-    """An OperationOutcome answer with the HTTP status of ``code`` (and Retry-After)."""
+def _outcome(code: str, message: str, words: Words, retry_after_s: int | None = None) -> Response:
+    """An OperationOutcome answer with the HTTP status of ``code`` (and Retry-After), in the
+    request's language."""
     status = http_status(code)
-    headers = {**PRIVATE_HEADERS, "Content-Language": language}
+    headers = {**PRIVATE_HEADERS, "Content-Language": words.language}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     if retry_after_s is not None:

@@ -23,6 +23,7 @@ from gateway.errors import (
     UNAUTHENTICATED,
 )
 from gateway.ips.sections import LOINC, IpsSection
+from gateway.language import Words
 
 ERROR_SYSTEM = "urn:kz:ehp:error-code"  # the codes of ACCESS.md
 SECTION_SYSTEM = "urn:kz:ehp:passport-section"  # the passport's Section enum
@@ -81,17 +82,17 @@ def http_status(code: str) -> int:
     return STATUS.get(code, STATUS[INTERNAL])[0]
 
 
-def left_out(missing: list[Missing]) -> dict[str, Any]:
+def left_out(missing: list[Missing], words: Words) -> dict[str, Any]:
     """The OperationOutcome entry naming every part the document does not show."""
-    return {"resourceType": "OperationOutcome", "issue": [_issue(m) for m in missing]}
+    return {"resourceType": "OperationOutcome", "issue": [_issue(m, words) for m in missing]}
 
 
-def _issue(missing: Missing) -> dict[str, Any]:
+def _issue(missing: Missing, words: Words) -> dict[str, Any]:
     coding = []
     if missing.section is not None:
-        coding.append(
-            {"system": LOINC, "code": missing.section.code, "display": missing.section.display}
-        )
+        code = missing.section.code
+        display = words.known(LOINC, code) or missing.section.display
+        coding.append({"system": LOINC, "code": code, "display": display})
     coding += [
         {"system": SECTION_SYSTEM, "code": missing.part.value},
         {"system": ERROR_SYSTEM, "code": missing.code},

@@ -26,8 +26,10 @@ from gateway.ips import resources as fhir
 from gateway.ips.entries import Entries, Reference
 from gateway.ips.narrative import Block, Table
 from gateway.ips.texts import text
+from gateway.language import Words
 from gateway.resolvers import observations as obs
 from gateway.resolvers import passport as resolve
+from gateway.resolvers.names import Names
 from gateway.resolvers.reads import PatientRead
 from gateway.resolvers.screening_plan import screening_plan
 
@@ -49,6 +51,11 @@ class Build:
     entries: Entries
     subject: Reference
     language: str
+
+    @property
+    def words(self) -> Words:
+        """The request's words (the document's language): codes, messages."""
+        return self.read.context.words
 
     def say(self, key: str, **values: object) -> str:
         """A text of this document's language (gateway.ips.texts)."""
@@ -120,7 +127,8 @@ def lab_results(b: Build) -> Part:
         value = f"{item.value} {item.unit or ''}".strip()
         flag = b.say(f"flag.{item.flag.value}") if item.flag else ""
         row = [_coded(item.test), value, item.reference_range or "", flag, _time(item.resulted_at)]
-        part.add(b.entries.add(fhir.lab_observation(item, b.subject, b.entries)), table, row)
+        resource = fhir.lab_observation(item, b.subject, b.entries, b.words)
+        part.add(b.entries.add(resource), table, row)
     return part
 
 
@@ -138,7 +146,8 @@ def screenings_done(b: Build) -> Part:
     part, table = _part(b, None, "procedure", "date", "outcome")
     for item in resolve.screenings(b.read) or []:
         row = [_coded(item.code), _day(item.date), item.outcome or ""]
-        part.add(b.entries.add(fhir.procedure(item, b.subject, b.entries)), table, row)
+        resource = fhir.procedure(item, b.subject, b.entries, b.words)
+        part.add(b.entries.add(resource), table, row)
     return part
 
 
@@ -191,11 +200,13 @@ def pregnancy(b: Build) -> Part:
     if shown is None or record is None:
         return part
     resource = fhir.observation(
-        record, _by(b, record), SOCIAL, b.subject, b.entries, PREGNANCY_STATUS
+        record, _by(b, record), SOCIAL, b.subject, b.entries, b.read.names, PREGNANCY_STATUS
     )
     due = latest.get(obs.DELIVERY_DATE)
     if shown.expected_delivery_date is not None and due is not None:
-        edd = fhir.observation(due, _by(b, due), SOCIAL, b.subject, b.entries, PREGNANCY_EDD)
+        edd = fhir.observation(
+            due, _by(b, due), SOCIAL, b.subject, b.entries, b.read.names, PREGNANCY_EDD
+        )
         edd["valueDateTime"] = shown.expected_delivery_date.isoformat()  # the passport's date
         resource["hasMember"] = [b.entries.add(edd)]
     row = [
@@ -275,8 +286,12 @@ def _observations(b: Build, section: Section, specs: tuple[ObservationSpec, ...]
         record = latest.get(code)
         if record is None:
             continue
-        resource = fhir.observation(record, _by(b, record), category, b.subject, b.entries, profile)
-        row = [_coded(record.code), _measured(record), _time(record.effective)]
+        names = b.read.names
+        resource = fhir.observation(
+            record, _by(b, record), category, b.subject, b.entries, names, profile
+        )
+        code = names.coding(record.code) if record.code else None
+        row = [_coded(code), _measured(record, names), _time(record.effective)]
         part.add(b.entries.add(resource), table, row)
     return part
 
@@ -298,18 +313,18 @@ def _dosage(b: Build, item: t.Medication) -> str:
     return ", ".join(pieces)
 
 
-def _measured(record: rec.Observation) -> str:
+def _measured(record: rec.Observation, names: Names) -> str:
     """An observation's value as a person reads it (blood pressure as systolic/diastolic)."""
     if record.components:
-        values = [_plain(c.value) for c in record.components]
+        values = [_plain(c.value, names) for c in record.components]
         unit = next((c.unit for c in record.components if c.unit), "")
         return f"{'/'.join(values)} {unit}".strip()
-    return f"{_plain(record.value)} {record.unit or ''}".strip()
+    return f"{_plain(record.value, names)} {record.unit or ''}".strip()
 
 
-def _plain(value: object) -> str:
+def _plain(value: object, names: Names) -> str:
     if isinstance(value, rec.Coding):
-        return value.display or value.code
+        return names.coding(value).display or value.code
     if isinstance(value, datetime):
         return value.date().isoformat()
     if isinstance(value, float):

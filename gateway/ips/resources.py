@@ -15,6 +15,8 @@ from gateway import records as rec
 from gateway.contract import types as t
 from gateway.contract.enums import Criticality, LabFlag, ProblemStatus, Sex
 from gateway.ips.entries import Entries, Reference, Resource, absent, absent_name
+from gateway.language import Words
+from gateway.resolvers.names import Names
 
 IIN_SYSTEM = "urn:kz:iin"
 UCUM = "http://unitsofmeasure.org"
@@ -42,7 +44,7 @@ _INTERPRETATION = {
 
 
 def concept(coding: t.Coding | rec.Coding, text: str | None = None) -> dict[str, Any]:
-    """A CodeableConcept of one coding (display kept as the source gave it)."""
+    """A CodeableConcept of one coding (its display, as the passport shows it, also as text)."""
     one: dict[str, Any] = {"system": coding.system, "code": coding.code}
     if coding.display:
         one["display"] = coding.display
@@ -178,7 +180,9 @@ def immunization(item: t.Immunization, subject: Reference, entries: Entries) -> 
     return resource
 
 
-def lab_observation(item: t.LabResult, subject: Reference, entries: Entries) -> Resource:
+def lab_observation(
+    item: t.LabResult, subject: Reference, entries: Entries, words: Words
+) -> Resource:
     """Observation (IPS laboratory result): the value as the laboratory reported it."""
     resource: Resource = {
         "resourceType": "Observation",
@@ -197,9 +201,9 @@ def lab_observation(item: t.LabResult, subject: Reference, entries: Entries) -> 
         resource["valueString"] = item.value
     if item.flag is not None:
         code, display = _INTERPRETATION[item.flag]
-        resource["interpretation"] = [
-            code_of(TERMINOLOGY + "v3-ObservationInterpretation", code, display)
-        ]
+        system = TERMINOLOGY + "v3-ObservationInterpretation"
+        display = words.known(system, code) or display
+        resource["interpretation"] = [code_of(system, code, display)]
     if item.reference_range:
         resource["referenceRange"] = [{"text": item.reference_range}]
     return resource
@@ -231,23 +235,29 @@ def observation(
     category: str,
     subject: Reference,
     entries: Entries,
+    names: Names,
     profile: str | None = None,
 ) -> Resource:
-    """Observation of a vital sign, measurement or behaviour, as its source recorded it."""
+    """Observation of a vital sign, measurement or behaviour, as its source recorded it
+    (codes displayed in the reader's language)."""
     resource: Resource = {
         "resourceType": "Observation",
         "status": "final",
         "category": [code_of(TERMINOLOGY + "observation-category", category)],
-        "code": concept(record.code) if record.code else {"text": "unknown"},
+        "code": (
+            concept(names.coding(record.code))
+            if record.code
+            else {"text": names.words.text("code.unknown")}
+        ),
         "subject": subject,
     }
     if profile:
         resource["meta"] = {"profile": [profile]}
     timed(resource, "effectiveDateTime", record.effective)
-    resource.update(_value(record.value, record.unit))
+    resource.update(_value(record.value, record.unit, names))
     if record.components:
         resource["component"] = [
-            {"code": concept(c.code), **_value(c.value, c.unit)}
+            {"code": concept(names.coding(c.code)), **_value(c.value, c.unit, names)}
             for c in record.components
             if c.code is not None
         ]
@@ -257,13 +267,13 @@ def observation(
     return resource
 
 
-def procedure(item: t.Screening, subject: Reference, entries: Entries) -> Resource:
+def procedure(item: t.Screening, subject: Reference, entries: Entries, words: Words) -> Resource:
     """Procedure (IPS): a screening done."""
     resource: Resource = {
         "resourceType": "Procedure",
         "meta": {"profile": [IPS + "Procedure-uv-ips"]},
         "status": "completed",
-        "category": {"text": "screening"},
+        "category": {"text": words.text("procedure.screening")},
         "code": concept(item.code),
         "subject": subject,
         "performedDateTime": item.date.isoformat(),
@@ -350,7 +360,7 @@ def _quantity(value: float, unit: str | None, ucum: bool = True) -> dict[str, An
     return quantity
 
 
-def _value(value: object, unit: str | None) -> dict[str, Any]:
+def _value(value: object, unit: str | None, names: Names) -> dict[str, Any]:
     """The value[x] of an observation or component."""
     if value is None:
         return {"dataAbsentReason": code_of(TERMINOLOGY + "data-absent-reason", "unknown")}
@@ -361,7 +371,7 @@ def _value(value: object, unit: str | None) -> dict[str, Any]:
     if isinstance(value, int | float):
         return {"valueQuantity": _quantity(float(value), unit)}
     if isinstance(value, rec.Coding):
-        return {"valueCodeableConcept": concept(value)}
+        return {"valueCodeableConcept": concept(names.coding(value))}
     if isinstance(value, datetime):
         return {"valueDateTime": value.isoformat()}
     return {"valueString": str(value)}

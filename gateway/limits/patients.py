@@ -154,8 +154,9 @@ class PatientCeiling:
             self.ceiling,
         )
         raise RateLimited(
-            f"the ceiling of {self.ceiling} patients a day outside a care relationship is reached",
+            "the ceiling of {ceiling} patients a day outside a care relationship is reached",
             left_s,
+            ceiling=self.ceiling,
         )
 
     def _window(self) -> tuple[int, int]:

@@ -92,7 +92,12 @@ class RequestRates:
                 return
             metrics.RATE_LIMITED.labels(limit=name).inc()
             wait = max(1, math.ceil(stats.reset_time - self.clock()))
-            raise RateLimited(f"too many requests ({window} of the {kind}); retry later", wait)
+            raise RateLimited(
+                "too many requests ({window} of the {kind}); retry later",
+                wait,
+                window=window,
+                kind=kind,
+            )
 
     async def close(self) -> None:
         """Release the store's connections."""

@@ -25,7 +25,7 @@ async def access_log(read: PatientRead, limit: int) -> list[t.AccessEvent]:
     if not may_read_access_log(context.principal, read.iin, read.decision.basis):
         raise Forbidden("only the patient (or a child's guardian) reads the access log")
     if not 1 <= limit <= MAX_LIMIT:
-        raise BadUserInput(f"limit must be between 1 and {MAX_LIMIT}")
+        raise BadUserInput("limit must be between 1 and {max}", max=MAX_LIMIT)
     try:
         events = await context.services.audit.events_for_patient(read.iin, limit)
     except Exception as exc:  # the store's failure must not look like an empty log
@@ -43,12 +43,12 @@ async def _names(read: PatientRead, events: list[AuditEvent]) -> Names:
         PractitionerRef(e.practitioner_id, e.practitioner_name) for e in events if e.practitioner_id
     ]
     if not organizations and not practitioners:
-        return Names()
+        return Names(words=read.context.words)
     context = read.context
     directory = await context.services.sources.directory(
         organizations, practitioners, context.deadline
     )
-    return Names(directory)
+    return Names(directory, context.words)
 
 
 def _shape(event: AuditEvent, names: Names) -> t.AccessEvent:

@@ -12,6 +12,7 @@ from gateway.auth.principal import Principal
 from gateway.auth.restrictions import RestrictionStore
 from gateway.config import PolicySettings
 from gateway.deadline import Deadline
+from gateway.language import DEFAULT_LANGUAGE, Words, words_for
 from gateway.limits import PatientCeiling
 from gateway.sources import SourceSystems
 
@@ -26,6 +27,8 @@ class Services:
     restrictions: RestrictionStore
     # The distinct-patients ceiling of nurses and doctors (ACCESS.md "Limits"); None: none.
     patients: PatientCeiling | None = None
+    # The language of answers whose request names none of ours ([app] default_language).
+    default_language: str = DEFAULT_LANGUAGE
 
 
 @dataclass
@@ -36,6 +39,9 @@ class RequestContext:
     principal: Principal
     deadline: Deadline
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # The language of every display and message of the answer, chosen once from
+    # Accept-Language by the face that made the context (English when none did).
+    words: Words = field(default_factory=lambda: words_for("en"))
     # Every read of a person's record opened by this request; the view has the audit turn
     # those that disclosed something into events before the response leaves.
     reads: list[Discloses] = field(default_factory=list)

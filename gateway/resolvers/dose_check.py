@@ -11,7 +11,7 @@ from gateway.contract import types as t
 from gateway.contract.enums import DoseVerdict
 from gateway.errors import Forbidden
 from gateway.resolvers import observations as obs
-from gateway.resolvers import shaping
+from gateway.resolvers.names import Names
 from gateway.resolvers.reads import PatientRead
 
 
@@ -26,8 +26,9 @@ def dose_check(read: PatientRead) -> list[t.DoseCheck] | None:
     weight = _latest_weight(read.ehr().latest)
     reference = dosing.load_dose_reference()
     on = today()
+    names = read.names
     checks = [
-        _shape(dosing.assess(_dose(m), weight, patient.birth_date, on, reference), m)
+        _shape(dosing.assess(_dose(m), weight, patient.birth_date, on, reference), m, names)
         for m in medications
     ]
     read.mark(Section.MEDICATIONS)
@@ -57,10 +58,13 @@ def _dose(medication: CurrentMedicine) -> dosing.MedicationDose:
     )
 
 
-def _shape(assessment: dosing.DoseAssessment, medication: CurrentMedicine) -> t.DoseCheck:
+def _shape(
+    assessment: dosing.DoseAssessment, medication: CurrentMedicine, names: Names
+) -> t.DoseCheck:
+    say = names.words.say
     return t.DoseCheck(
-        medication=shaping.coding(medication.code),  # type: ignore[arg-type]
-        name=assessment.name,
+        medication=names.coding(medication.code),
+        name=names.medicine(medication.code.code, assessment.name),
         daily_dose_mg=assessment.daily_dose_mg,
         weight_kg=assessment.weight_kg,
         mg_per_kg_per_day=assessment.mg_per_kg_per_day,
@@ -68,5 +72,5 @@ def _shape(assessment: dosing.DoseAssessment, medication: CurrentMedicine) -> t.
         reference_max_mg_per_kg_per_day=assessment.reference_max_mg_per_kg_per_day,
         reference_max_daily_mg=assessment.reference_max_daily_mg,
         verdict=DoseVerdict(assessment.verdict.value),
-        note=assessment.note,
+        note="; ".join(say(note) for note in assessment.notes) or None,
     )

@@ -69,11 +69,11 @@ def emergency_data(read: PatientRead, mark_as: Section | None = None) -> t.Emerg
             lambda: shaping.medications(read.current_medicines(), names),
         ),
         implants=field(
-            Section.EMERGENCY, EHR, lambda: shaping.implants(read.ehr().items("devices"))
+            Section.EMERGENCY, EHR, lambda: shaping.implants(read.ehr().items("devices"), names)
         ),
         pregnancy=field(Section.PHYSIOLOGICAL_STATE, EHR, lambda: obs.pregnancy(latest(), names)),
         weight_kg=field(Section.ANTHROPOMETRICS, EHR, lambda: obs.weight_kg(latest())),
-        contacts=field(Section.EMERGENCY, REGISTER, lambda: shaping.contacts(patient)),
+        contacts=field(Section.EMERGENCY, REGISTER, lambda: shaping.contacts(patient, names)),
         sources=[],
         complete=False,
     )

@@ -1,10 +1,11 @@
-"""Organisations and practitioners as the contract shows them, named from the register.
+"""Organisations, practitioners and codes as the contract shows them, in the reader's words.
 
 Sources refer to organisations and practitioners by BIN, register id or FHIR id, with a
 ``display`` that may be missing or differ between systems; the register is where names live
 (SOURCES.md). A read collects every reference of its records once (``references``), asks the
 sources' face for the register's names in one go, and shapes each reference through ``Names``,
-so the same organisation carries the same name wherever it appears in an answer.
+so the same organisation carries the same name wherever it appears in an answer. Codes are
+displayed in the request's language (``gateway.language``), chosen once per request.
 """
 
 from __future__ import annotations
@@ -15,15 +16,24 @@ from typing import Any
 
 from gateway import records as rec
 from gateway.contract import types as t
+from gateway.language import Words, words_for
 
 _NO_DIRECTORY = rec.Directory()
 
 
-class Names:
-    """Shapes references with the register's names (falling back to the source's display)."""
+ATC = "http://www.whocc.no/atc"
 
-    def __init__(self, directory: rec.Directory = _NO_DIRECTORY) -> None:
+
+class Names:
+    """Shapes references with the register's names (falling back to the source's display),
+    and codes with their display in the reader's language."""
+
+    def __init__(
+        self, directory: rec.Directory = _NO_DIRECTORY, words: Words | None = None
+    ) -> None:
         self.directory = directory
+        # English, the code systems' own, unless the request chose (every face does).
+        self.words = words or words_for("en")
         # One contract object per reference: an answer repeats the same few many times.
         self._organizations: dict[rec.OrgRef, t.Organization | None] = {}
         self._practitioners: dict[rec.PractitionerRef, t.Practitioner | None] = {}
@@ -62,6 +72,17 @@ class Names:
                 shaped = t.Practitioner(id=pid, name=name)
             self._practitioners[ref] = shaped
         return shaped  # type: ignore[return-value]
+
+    def coding(self, code: rec.Coding) -> t.Coding:
+        """A code with its display in the reader's language (the source's when none is known)."""
+        display, language = self.words.display(code.system, code.code, code.display)
+        return t.Coding(
+            system=code.system, code=code.code, display=display, display_language=language
+        )
+
+    def medicine(self, atc: str, source_name: str) -> str:
+        """A medicine's name: its substance (ATC) in the reader's language, else the source's."""
+        return self.words.known(ATC, atc) or source_name
 
     def provenance(self, prov: rec.Provenance) -> t.Provenance:
         """Where a fact came from, with the register's names."""

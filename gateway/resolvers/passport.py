@@ -58,7 +58,7 @@ def implants(read: PatientRead) -> list[t.Coding] | None:
     """EMERGENCY's implants alone (the IPS medical devices), from every EHR or none."""
 
     def build() -> list[t.Coding]:
-        return shaping.implants(read.ehr().items("devices"))
+        return shaping.implants(read.ehr().items("devices"), read.names)
 
     return _section(read, Section.EMERGENCY, build)
 

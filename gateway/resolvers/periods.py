@@ -55,7 +55,7 @@ def managers_months(from_date: date, to_date: date, today: date) -> tuple[date, 
         months.append(month)
         month = next_month(month)
     if len(months) > MAX_MONTHS:
-        raise BadUserInput(f"the period may span at most {MAX_MONTHS} months")
+        raise BadUserInput("the period may span at most {months} months", months=MAX_MONTHS)
     return tuple(months)
 
 

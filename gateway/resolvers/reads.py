@@ -128,6 +128,9 @@ class PatientRead:
     _view: EhrView | None = None
     _medicines: list[CurrentMedicine] | None = None
 
+    def __post_init__(self) -> None:
+        self.names = Names(words=self.context.words)
+
     @cached_property
     def ehr_types(self) -> frozenset[str]:
         """The union of EHR resource types the allowed sections need (one call per EHR)."""
@@ -190,7 +193,7 @@ class PatientRead:
             directory = await self.context.services.sources.directory(
                 organizations, practitioners, self.reader.deadline, ask
             )
-            self.names = Names(directory)
+            self.names = Names(directory, self.context.words)
 
     def check(self, section: Section) -> None:
         """Raise the decision's error for ``section``, if it may not be read."""

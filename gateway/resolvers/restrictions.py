@@ -49,13 +49,15 @@ async def restrict_section(
             context.events.append(_event(context, target, section, action, decision.basis, True))
         raise decision.denial
     if section not in RESTRICTABLE:
-        raise BadUserInput(f"{section.value} cannot be restricted: it keeps patients safe")
+        raise BadUserInput(
+            "{section} cannot be restricted: it keeps patients safe", section=section.value
+        )
     try:
         now_restricted = await context.services.restrictions.set_restricted(
             target, section.value, restricted
         )
     except SectionNotRestrictable as exc:
-        raise BadUserInput(f"{section.value} cannot be restricted") from exc
+        raise BadUserInput("{section} cannot be restricted", section=section.value) from exc
     except Exception as exc:  # the store failed: say so, never pretend the change happened
         raise Internal("restrictions unavailable") from exc
     basis = decision.basis or Basis.OWN

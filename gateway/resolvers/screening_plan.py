@@ -10,6 +10,7 @@ from gateway.clinical import screening
 from gateway.clock import local_date, today
 from gateway.contract import types as t
 from gateway.errors import BadUserInput
+from gateway.language import Phrase
 from gateway.resolvers import shaping
 from gateway.resolvers.reads import PatientRead
 
@@ -22,7 +23,7 @@ def screening_plan(read: PatientRead, months: int) -> list[t.PlannedScreening] |
     leaves them out (conditions under observation, organs removed)."""
     read.check(Section.SCREENINGS)
     if not 0 <= months <= MAX_MONTHS:
-        raise BadUserInput(f"months must be between 0 and {MAX_MONTHS}")
+        raise BadUserInput("months must be between 0 and {max}", max=MAX_MONTHS)
     patient, ehr = read.patient(), read.ehr()
     done = screening.last_done(
         (item.code.code, item.date)
@@ -36,13 +37,15 @@ def screening_plan(read: PatientRead, months: int) -> list[t.PlannedScreening] |
         programme.rules, patient.birth_date, patient.sex, done, today(), months, excluded
     )
     read.mark(Section.SCREENINGS)
+    names = read.names
+    say = names.words.say
     return [
         t.PlannedScreening(
-            code=t.Coding(system=p.rule.system, code=p.rule.code, display=p.rule.display),
-            name=p.rule.name,
+            code=names.coding(rec.Coding(p.rule.system, p.rule.code, p.rule.display)),
+            name=say(Phrase.of(p.rule.name)),
             due_month=p.due_month,
             overdue=p.overdue,
-            reason=p.reason,
+            reason="; ".join(say(reason) for reason in p.reasons),
         )
         for p in planned
     ]
@@ -68,6 +71,7 @@ def _procedures(procedures: Iterable[rec.Procedure]) -> list[screening.PastProce
             code=p.code.code,
             display=p.code.display,
             performed=local_date(p.performed) if p.performed else None,
+            system=p.code.system,
         )
         for p in procedures
         if p.code is not None and p.status not in shaping.NOT_DONE

@@ -21,10 +21,12 @@ from gateway.contract.enums import (
     ProblemStatus,
     Sex,
 )
+from gateway.language import Words
 from gateway.resolvers.names import Names
 from gateway.sources import SourceReport
 
 PROBLEM_LIST = "problem-list-item"
+CONTACT_ROLE = "http://terminology.hl7.org/CodeSystem/v2-0131"
 SCREENING = "screening"
 
 _CRITICALITY = {"low": Criticality.LOW, "high": Criticality.HIGH}
@@ -37,13 +39,6 @@ _PROBLEM_STATUS = {
     "resolved": ProblemStatus.RESOLVED,
 }
 NOT_DONE = frozenset({"not-done", "entered-in-error"})
-
-
-def coding(code: rec.Coding | None) -> t.Coding | None:
-    """A record coding as the contract's ``Coding``."""
-    if code is None:
-        return None
-    return t.Coding(system=code.system, code=code.code, display=code.display)
 
 
 def identity(patient: rec.PatientRecord, names: Names) -> t.Identity:
@@ -71,12 +66,25 @@ def care_team(patient: rec.PatientRecord, names: Names) -> t.CareTeam:
     )
 
 
-def contacts(patient: rec.PatientRecord) -> list[t.EmergencyContact]:
-    """The people to call, as the register lists them."""
+def contacts(patient: rec.PatientRecord, names: Names) -> list[t.EmergencyContact]:
+    """The people to call, as the register lists them: the register's own word for the
+    relationship, else its v2-0131 code's display in the reader's language."""
     return [
-        t.EmergencyContact(name=c.name, relationship=c.relationship, phones=list(c.phones))
+        t.EmergencyContact(
+            name=c.name, relationship=_relationship(c, names.words), phones=list(c.phones)
+        )
         for c in patient.contacts
     ]
+
+
+def _relationship(contact: rec.Contact, words: Words) -> str | None:
+    """The register's word ("мать") as written; a code's display said in the reader's language."""
+    code = contact.relationship_code
+    if code is None:
+        return contact.relationship
+    if contact.relationship is None or contact.relationship == words.english(CONTACT_ROLE, code):
+        return words.known(CONTACT_ROLE, code) or contact.relationship
+    return contact.relationship
 
 
 def allergies(items: Iterable[rec.Allergy], names: Names) -> list[t.Allergy]:
@@ -93,7 +101,7 @@ def allergies(items: Iterable[rec.Allergy], names: Names) -> list[t.Allergy]:
             chosen[key] = allergy
     shaped = [
         t.Allergy(
-            substance=coding(a.substance),  # type: ignore[arg-type]
+            substance=names.coding(a.substance),  # type: ignore[arg-type]
             category=a.category,
             criticality=_CRITICALITY.get(a.criticality or "", Criticality.UNKNOWN),
             reactions=list(a.reactions),
@@ -131,7 +139,7 @@ def problems(
         chosen.setdefault((problem.code.system, problem.code.code, onset), problem)
     shaped = [
         t.Problem(
-            code=coding(p.code),  # type: ignore[arg-type]
+            code=names.coding(p.code),  # type: ignore[arg-type]
             status=problem_status(p),
             onset=p.onset.date() if p.onset else None,
             provenance=names.provenance(p.provenance),
@@ -146,8 +154,8 @@ def medications(medicines: Iterable[CurrentMedicine], names: Names) -> list[t.Me
     """Current medicines, each with every record that holds it."""
     return [
         t.Medication(
-            code=coding(m.code),  # type: ignore[arg-type]
-            name=m.name,
+            code=names.coding(m.code),
+            name=names.medicine(m.code.code, m.name),
             dose=_quantity(m.dose),
             times_per_day=m.times_per_day,
             route=m.route,
@@ -177,7 +185,7 @@ def immunizations(items: Iterable[rec.Immunization], names: Names) -> list[t.Imm
         seen.setdefault(
             (item.vaccine.code, day, item.dose_number),
             t.Immunization(
-                vaccine=coding(item.vaccine),  # type: ignore[arg-type]
+                vaccine=names.coding(item.vaccine),  # type: ignore[arg-type]
                 date=day,
                 dose_number=item.dose_number,
                 provenance=names.provenance(item.provenance),
@@ -198,7 +206,7 @@ def screenings(items: Iterable[rec.Procedure], names: Names) -> list[t.Screening
         seen.setdefault(
             (item.code.code, day),
             t.Screening(
-                code=coding(item.code),  # type: ignore[arg-type]
+                code=names.coding(item.code),  # type: ignore[arg-type]
                 date=day,
                 outcome=item.outcome,
                 provenance=names.provenance(item.provenance),
@@ -213,7 +221,7 @@ def diagnostic_studies(
     """Imaging, ECG and other studies, newest first."""
     shaped = [
         t.DiagnosticStudy(
-            code=coding(item.code),  # type: ignore[arg-type]
+            code=names.coding(item.code),  # type: ignore[arg-type]
             category=item.category,
             date=item.effective,
             conclusion=item.conclusion,
@@ -237,7 +245,7 @@ def lab_results(
             continue
         shaped.append(
             t.LabResult(
-                test=coding(result.test),  # type: ignore[arg-type]
+                test=names.coding(result.test),  # type: ignore[arg-type]
                 value=result.value,
                 numeric_value=result.numeric_value,
                 unit=result.unit,
@@ -267,7 +275,7 @@ def encounters(
                 end=item.end,
                 organization=names.organization(item.organization),
                 practitioner=names.practitioner(item.practitioner),
-                diagnosis=coding(item.diagnosis),
+                diagnosis=names.coding(item.diagnosis) if item.diagnosis else None,
                 provenance=names.provenance(item.provenance),
             )
         )
@@ -292,8 +300,10 @@ def dispensations(
             continue
         shaped.append(
             t.Dispensation(
-                drug=coding(item.drug),  # type: ignore[arg-type]
-                name=item.inn or item.drug.display or item.drug.code,
+                drug=names.coding(item.drug),
+                name=names.medicine(
+                    item.drug.code, item.inn or item.drug.display or item.drug.code
+                ),
                 quantity=item.quantity or 0.0,
                 amount_kzt=item.amount if show_cost else None,
                 program=item.program or "",
@@ -315,13 +325,15 @@ def source_statuses(reports: Iterable[SourceReport]) -> list[t.SourceStatus]:
     ]
 
 
-def implants(devices: Iterable[rec.Device]) -> list[t.Coding]:
+def implants(devices: Iterable[rec.Device], names: Names) -> list[t.Coding]:
     """Active implanted devices, one per type."""
     seen: dict[tuple[str, str], t.Coding] = {}
     for device in devices:
         if device.type is None or device.status not in (None, "active"):
             continue
-        seen.setdefault((device.type.system, device.type.code), coding(device.type))  # type: ignore[arg-type]
+        key = (device.type.system, device.type.code)
+        if key not in seen:
+            seen[key] = names.coding(device.type)
     return list(seen.values())
 
 

@@ -31,6 +31,7 @@ from gateway import clock
 from gateway.auth.policy import stats_region
 from gateway.contract.types import StatRow
 from gateway.errors import BadUserInput, SourceUnavailable
+from gateway.language import Words
 from gateway.resolvers.context import RequestContext
 from gateway.resolvers.month_stats import CALLS, DISPENSATIONS, MonthlyStats, stat_row, unavailable
 from gateway.resolvers.periods import managers_months
@@ -38,6 +39,19 @@ from gateway.resolvers.suppression import Cell, suppress_partition
 
 ACTIVE_STATUSES = ("active", "recurrence", "relapse")  # FHIR's "active" and its two children
 _ICD10_CATEGORY = re.compile(r"[A-Z][0-9]{2}")
+# The table of gateway/data/i18n that labels each grouping's keys in the reader's language
+# (the source's own label is kept for a key the table lacks, and for months, pharmacies and
+# stations, whose labels are dates and names).
+REGION_LABELS = "label:region"
+DISPENSATION_LABELS = {
+    "atc": "http://www.whocc.no/atc",
+    "region": REGION_LABELS,
+    "program": "label:program",
+}
+CALL_LABELS = {
+    "diagnosis": "http://hl7.org/fhir/sid/icd-10",  # keys are ICD-10 categories
+    "outcome": "label:call-outcome",
+}
 
 
 # --- input ------------------------------------------------------------------------------------
@@ -63,7 +77,7 @@ def scope(context: RequestContext, region: str | None) -> str | None:
     """
     effective = stats_region(context.principal, region)
     if effective is not None and effective not in known_regions(context):
-        raise BadUserInput(f"unknown region {effective!r}")
+        raise BadUserInput("unknown region {region!r}", region=effective)
     return effective
 
 
@@ -82,7 +96,9 @@ async def dispensation_stats(
     effective = scope(context, region)
     months = managers_months(from_date, to_date, clock.today())
     stats = MonthlyStats(context, DISPENSATIONS, months, known_regions(context))
-    return await stats.rows(effective, group_by.lower())
+    group = group_by.lower()
+    rows = await stats.rows(effective, group)
+    return labelled(rows, context.words, DISPENSATION_LABELS.get(group))
 
 
 async def call_stats(
@@ -92,7 +108,9 @@ async def call_stats(
     effective = scope(context, region)
     months = managers_months(from_date, to_date, clock.today())
     stats = MonthlyStats(context, CALLS, months, known_regions(context))
-    return await stats.rows(effective, group_by.lower())
+    group = group_by.lower()
+    rows = await stats.rows(effective, group)
+    return labelled(rows, context.words, CALL_LABELS.get(group))
 
 
 async def prevalence(context: RequestContext, icd10: str, region: str | None) -> list[StatRow]:
@@ -114,7 +132,7 @@ async def prevalence(context: RequestContext, icd10: str, region: str | None) ->
     for count in counts:
         if effective is not None and count.region != effective:
             continue
-        label = region_label(count.region)
+        label = region_label(count.region, context.words)
         if count.region in answered:
             value = answered[count.region]
             rows.append(
@@ -128,9 +146,19 @@ async def prevalence(context: RequestContext, icd10: str, region: str | None) ->
     return rows
 
 
-def region_label(region: str) -> str:
-    """A readable name for a region code (``north-kazakhstan`` -> ``North Kazakhstan``)."""
-    return region.replace("-", " ").replace("_", " ").title()
+def region_label(region: str, words: Words) -> str:
+    """A region's name in the reader's language; else its code made readable
+    (``north-kazakhstan`` -> ``North Kazakhstan``)."""
+    return words.known(REGION_LABELS, region) or region.replace("-", " ").replace("_", " ").title()
+
+
+def labelled(rows: list[StatRow], words: Words, table: str | None) -> list[StatRow]:
+    """Rows whose keys the ``table`` of the reader's language names, with that label (the
+    source's own label kept for a key the table lacks)."""
+    if table is not None:
+        for row in rows:
+            row.label = words.known(table, row.key) or row.label
+    return rows
 
 
 def _failed_row(key: str, label: str, error: SourceUnavailable) -> StatRow:

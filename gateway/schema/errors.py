@@ -1,8 +1,9 @@
 """Errors become GraphQL errors with an ``extensions.code`` here, and nowhere else.
 
-Errors carrying one of our codes keep their (safe) message (our document limits give
-QUERY_TOO_COMPLEX themselves). Validation errors of the query document become BAD_USER_INPUT,
-or QUERY_TOO_COMPLEX for the parser's token limit.
+Errors carrying one of our codes keep their (safe) message, said in the request's language
+(our document limits give QUERY_TOO_COMPLEX themselves); the code is the same in every
+language. Validation errors of the query document become BAD_USER_INPUT, or QUERY_TOO_COMPLEX
+for the parser's token limit; their messages are graphql-core's, in English.
 Everything else is masked as INTERNAL and logged with its traceback, never sent.
 """
 
@@ -13,6 +14,7 @@ import logging
 from graphql import GraphQLError
 
 from gateway.errors import BAD_USER_INPUT, INTERNAL, QUERY_TOO_COMPLEX, GatewayError
+from gateway.language import Words
 
 log = logging.getLogger("gateway.errors")
 
@@ -31,14 +33,19 @@ def gateway_error_of(error: BaseException | None) -> GatewayError | None:
     return None
 
 
-def coded(error: GraphQLError) -> GraphQLError:
-    """The error as the client may see it: a code, a safe message, its path."""
-    if error.extensions and error.extensions.get("code"):
-        return error
+def coded(error: GraphQLError, words: Words) -> GraphQLError:
+    """The error as the client may see it: a code, a safe message in ``words``, its path."""
     gateway_error = gateway_error_of(error.original_error)
     if gateway_error is not None:
-        message = error.message if error.path is None else gateway_error.message
+        said = words.message(gateway_error.template, gateway_error.values)
+        # Before any field ran, graphql-core's message wraps ours (a variable's value): only
+        # our part is ours to say.
+        message = (
+            said if error.path is not None else error.message.replace(gateway_error.message, said)
+        )
         return _with(error, message, gateway_error.code)
+    if error.extensions and error.extensions.get("code"):
+        return error
     if error.original_error is None or error.path is None:
         # A problem with the request itself, found before any field ran: syntax, validation,
         # limits, or variables that do not coerce (graphql-core then keeps the KeyError or
@@ -50,7 +57,7 @@ def coded(error: GraphQLError) -> GraphQLError:
         error.path,
         exc_info=(type(error.original_error), error.original_error, None),
     )
-    return _with(error, "internal error", INTERNAL)
+    return _with(error, words.message("internal error", {}), INTERNAL)
 
 
 def _with(error: GraphQLError, message: str, code: str) -> GraphQLError:

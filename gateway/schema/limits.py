@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from graphql import DocumentNode, FragmentDefinitionNode, GraphQLError, OperationDefinitionNode
 
 from gateway.config import LimitsSettings, ServerSettings
-from gateway.errors import QUERY_TOO_COMPLEX
+from gateway.errors import QUERY_TOO_COMPLEX, QueryTooComplex
+from gateway.language import Phrase
 from gateway.schema.cost import Fragments, query_cost
 from gateway.schema.measures import Measures, measure_operations
 
@@ -60,35 +61,64 @@ class DocumentLimits:
 
     def _problem(
         self, operation: OperationDefinitionNode, measures: Measures, fragments: Fragments
-    ) -> str | None:
+    ) -> QueryTooComplex | None:
         """What the operation exceeds first (shape, then cost), or None."""
-        name = f"'{operation.name.value}'" if operation.name else "the operation"
+        name: object = Phrase.of("the operation")
+        if operation.name:
+            name = f"'{operation.name.value}'"
         if measures.depth > self.max_depth:
-            return f"{name} is nested {measures.depth} deep; at most {self.max_depth} allowed"
+            return QueryTooComplex(
+                "{operation} is nested {depth} deep; at most {max} allowed",
+                operation=name,
+                depth=measures.depth,
+                max=self.max_depth,
+            )
         if measures.aliases > self.max_aliases:
-            return f"{name} has {_count(measures.aliases)} aliases; at most {self.max_aliases}"
+            return QueryTooComplex(
+                "{operation} has {count} aliases; at most {max}",
+                operation=name,
+                count=_count(measures.aliases),
+                max=self.max_aliases,
+            )
         if measures.fields > self.max_fields:
-            return (
-                f"{name} selects {_count(measures.fields)} fields once its fragments are "
-                f"expanded; at most {self.max_fields} allowed"
+            return QueryTooComplex(
+                "{operation} selects {count} fields once its fragments are expanded; "
+                "at most {max} allowed",
+                operation=name,
+                count=_count(measures.fields),
+                max=self.max_fields,
             )
         if measures.repeated > self.max_repeated:
-            return (
-                f"{name} repeats a field already selected at its level "
-                f"{_count(measures.repeated)} times; at most {self.max_repeated} allowed"
+            return QueryTooComplex(
+                "{operation} repeats a field already selected at its level {count} times; "
+                "at most {max} allowed",
+                operation=name,
+                count=_count(measures.repeated),
+                max=self.max_repeated,
             )
         cost = query_cost(operation, fragments)
         if cost > self.max_cost:
-            return (
-                f"{name} costs {cost}, over the limit of {self.max_cost} (each passport, "
-                "emergency record or stats view costs the source systems it needs)"
+            return QueryTooComplex(
+                "{operation} costs {cost}, over the limit of {max} (each passport, emergency "
+                "record or stats view costs the source systems it needs)",
+                operation=name,
+                cost=cost,
+                max=self.max_cost,
             )
         return None
 
 
-def _count(value: int) -> str:
-    return str(value) if value < _SHOWN_UP_TO else f"more than {_SHOWN_UP_TO}"
+def _count(value: int) -> object:
+    if value < _SHOWN_UP_TO:
+        return value
+    return Phrase.of("more than {count}", count=_SHOWN_UP_TO)
 
 
-def _too_complex(message: str, operation: OperationDefinitionNode) -> GraphQLError:
-    return GraphQLError(message, nodes=[operation], extensions={"code": QUERY_TOO_COMPLEX})
+def _too_complex(error: QueryTooComplex, operation: OperationDefinitionNode) -> GraphQLError:
+    """The error of the document (English; each request says it in its own language)."""
+    return GraphQLError(
+        error.message,
+        nodes=[operation],
+        original_error=error,
+        extensions={"code": QUERY_TOO_COMPLEX},
+    )

@@ -68,6 +68,26 @@ def test_a_taken_emulator_port_names_it_and_the_option(
     assert "eyJ" not in done.stdout
 
 
+def test_a_taken_identity_provider_port_names_its_option(
+    listener: socket.socket, tmp_path: Path
+) -> None:
+    taken = listener.getsockname()[1]
+    base = free_port_run(len(SYSTEMS))
+    done = run_demo(
+        "--port",
+        str(free_port_run(1)),
+        "--idp-port",
+        str(taken),
+        "--emulator-port-base",
+        str(base),
+        directory=tmp_path,
+    )
+    assert done.returncode == 2
+    assert f"port {taken} (identity provider) is taken" in done.stderr
+    assert "--idp-port" in done.stderr
+    assert "eyJ" not in done.stdout
+
+
 def test_demo_files_holding_keys_are_owner_only(tmp_path: Path) -> None:
     issuer = DemoIssuer.create(tmp_path / "keys")
     stale = tmp_path / "gateway.toml"
@@ -75,9 +95,12 @@ def test_demo_files_holding_keys_are_owner_only(tmp_path: Path) -> None:
     stale.chmod(0o644)  # a file of an earlier demo run, readable by everyone
     previous = os.umask(0)
     try:
-        config = write_config(tmp_path, {"register": "http://127.0.0.1:1/fhir"}, issuer, 8000)
+        config = write_config(
+            tmp_path, {"register": "http://127.0.0.1:1/fhir"}, issuer, 8000, "http://127.0.0.1:8001"
+        )
     finally:
         os.umask(previous)
     for path in (config, tmp_path / "audit.key"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
     assert "patient_key" in config.read_text()
+    assert 'oidc_issuer = "http://127.0.0.1:8001"' in config.read_text()  # [app] signs in there

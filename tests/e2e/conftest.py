@@ -135,6 +135,9 @@ def config_data(
     }
     data["policy"] = {}
     data["limits"] = dict(UNLIMITED)
+    # The tests' expected words are English; the languages themselves are tested by asking
+    # for them (Accept-Language) and, for the default, by a gateway of its own (test_languages).
+    data["app"] = {"default_language": "en"}
     for section, values in overrides.items():
         data[section] = {**data.get(section, {}), **values}
     return data

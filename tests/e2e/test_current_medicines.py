@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.displays import medicine_name
 from tests.e2e.conftest import Stack
 
 MEDICINES = """
@@ -32,10 +33,11 @@ KIND_OF = {"ehr": "STATEMENT", "prescription": "PRESCRIPTION", "dispensation": "
 
 
 def _expected(person: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The truth's current medicines by ATC code, in the contract's words."""
+    """The truth's current medicines by ATC code, in the contract's words (names in English,
+    the tests' language: the ATC index's name when the data files have it)."""
     return {
         m["code"]["code"]: {
-            "name": m["name"],
+            "name": medicine_name(m["code"]["code"], m["name"]),
             "dose": {"value": float(m["dose"]["value"]), "unit": m["dose"]["unit"]},
             "timesPerDay": m["timesPerDay"],
             "route": m["route"],

@@ -158,7 +158,7 @@ def test_graphql_answers_are_never_stored_by_a_cache(stack: Stack) -> None:
     assert answers["bad request"].status_code == 400
     for name, answer in answers.items():
         assert answer.headers["cache-control"] == "no-store", name
-        assert answer.headers["vary"] == "Authorization", name
+        assert answer.headers["vary"] == "Authorization, Accept-Language", name
 
 
 def test_without_graphiql_neither_page_nor_assets_are_served(stack: Stack) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.displays import medicine_name
 from tests.e2e import ips_rules as ips
 from tests.e2e.conftest import Stack
 from tests.e2e.test_dose_and_screening import _expected_plan
@@ -205,7 +206,7 @@ def test_medications_equal_the_truth(stack: Stack, bundles: dict[str, dict[str, 
         expected = {
             (
                 m["code"]["code"],
-                m["name"],
+                medicine_name(m["code"]["code"], m["name"]),
                 float(m["dose"]["value"]) if m["dose"] else None,
                 m["timesPerDay"],
                 m["route"],

@@ -299,9 +299,12 @@ def test_bad_requests_are_operation_outcomes(stack: Stack) -> None:
     unknown = unknown_valid_iin(truth)
     refused(summary(stack, unknown, stack.token("patient", iin=unknown)), 404, "NOT_FOUND")
     refused(summary(stack, iin, own, Accept="application/fhir+xml"), 406, "NOT_ACCEPTABLE")
-    # No language offered yet but English: a Kazakh reader gets English, and is told so.
+    # A Kazakh reader gets Kazakh; a language not offered gets the configured one, told so.
     kazakh = summary(stack, iin, own, Accept_Language="kk, ru;q=0.8")
-    assert kazakh.status_code == 200 and kazakh.headers["content-language"] == "en"
+    assert kazakh.status_code == 200 and kazakh.headers["content-language"] == "kk"
+    german = summary(stack, iin, own, Accept_Language="de-DE")
+    default = stack.gateway.settings.app.default_language
+    assert german.status_code == 200 and german.headers["content-language"] == default
 
 
 # --- audit ------------------------------------------------------------------------------------

@@ -425,3 +425,39 @@ def test_resilience_has_defaults_and_names_a_bad_key() -> None:
     data["resilience"] = {"breaker_failure_ratio": 1.5}
     with pytest.raises(ConfigError, match=r"^resilience\.breaker_failure_ratio"):
         parse_settings(data, ENV)
+
+
+def test_app_section_defaults_to_the_token_issuer_and_kazakh() -> None:
+    app = parse_settings(example(), ENV).app
+    assert app.enabled is True
+    assert app.oidc_issuer == "https://idp.example.kz"  # [auth] issuer: the same provider
+    assert (app.oidc_client_id, app.default_language) == ("ehp-web", "kk")
+
+
+def test_app_section_of_the_contract_parses() -> None:
+    data = example()
+    data["app"] = {
+        "enabled": True,
+        "oidc_issuer": "https://idp.example.kz",
+        "oidc_client_id": "ehp-web",
+        "default_language": "ru",
+    }
+    assert parse_settings(data, ENV).app.default_language == "ru"
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        ({"default_language": "de"}, "app.default_language"),
+        ({"oidc_issuer": "idp.example.kz"}, "app.oidc_issuer"),
+        ({"oidc_client_id": ""}, "app.oidc_client_id"),
+        ({"enabled": "yes"}, "app.enabled"),
+        ({"theme": "dark"}, "app.theme"),
+    ],
+)
+def test_a_bad_app_setting_names_its_key(values: dict[str, Any], key: str) -> None:
+    data = example()
+    data["app"] = values
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(data, ENV)
+    assert str(caught.value).startswith(f"{key}:"), str(caught.value)

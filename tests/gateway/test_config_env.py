@@ -130,7 +130,11 @@ def test_an_unreadable_secret_file_names_the_key_and_not_a_value(config_file: Pa
 @pytest.mark.parametrize(
     ("variable", "value", "expected"),
     [
-        ("EHP_LIMTS__BURST", "5", r"EHP_LIMTS__BURST: unknown section 'limts' \(known: audit,"),
+        (
+            "EHP_LIMTS__BURST",
+            "5",
+            r"EHP_LIMTS__BURST: unknown section 'limts' \(known: app, audit,",
+        ),
         ("EHP_SERVER__PORTT", "1", r"EHP_SERVER__PORTT: server has no key 'portt' \(known: "),
         ("EHP_SERVER__", "1", r"EHP_SERVER__: server has no key ''"),
         ("EHP_SERVER__PORT__X", "1", r"EHP_SERVER__PORT__X: expected EHP_SERVER__<KEY>"),
@@ -223,3 +227,11 @@ def test_bad_telemetry_or_documents_values_name_their_key(
 ) -> None:
     with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
         load_settings(config_file, {**ENV, **variables})
+
+
+def test_the_web_passport_is_set_from_the_environment_too(config_file: Path) -> None:
+    env = {**ENV, "EHP_APP__DEFAULT_LANGUAGE": "en", "EHP_APP__ENABLED": "false"}
+    app = load_settings(config_file, env).app
+    assert (app.default_language, app.enabled) == ("en", False)
+    with pytest.raises(ConfigError, match=r"^app\.default_language: expected one of kk, ru, en"):
+        load_settings(config_file, {**ENV, "EHP_APP__DEFAULT_LANGUAGE": "de"})

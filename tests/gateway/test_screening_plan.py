@@ -225,7 +225,9 @@ SIXTY = date(1966, 3, 10)  # 60 on TODAY: in every adult target group
 
 
 def _excluded(conditions=(), procedures=()) -> dict[str, str]:
-    return screening.exclusions(PROGRAMME, conditions, procedures)
+    """The reasons of each exclusion, in English."""
+    found = screening.exclusions(PROGRAMME, conditions, procedures)
+    return {code: reason.english() for code, reason in found.items()}
 
 
 def test_the_programme_states_each_exclusion_with_its_source() -> None:

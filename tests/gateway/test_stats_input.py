@@ -9,6 +9,7 @@ import pytest
 
 from gateway.auth.principal import Principal, Role
 from gateway.errors import BadUserInput, Forbidden
+from gateway.language import words_for
 from gateway.resolvers.periods import MAX_MONTHS, managers_months
 from gateway.resolvers.stats import check_icd10_category, region_label, scope
 from gateway.schema.stats import Stats, open_stats
@@ -118,5 +119,10 @@ def test_manager_opens_stats() -> None:
 
 
 def test_region_labels() -> None:
-    assert region_label("astana") == "Astana"
-    assert region_label("north-kazakhstan") == "North Kazakhstan"
+    english, russian, kazakh = (words_for(language) for language in ("en", "ru", "kk"))
+    assert region_label("astana", english) == "Astana"
+    assert region_label("north-kazakhstan", english) == "North Kazakhstan Region"
+    assert region_label("north-kazakhstan", russian) == "Северо-Казахстанская область"
+    assert region_label("north-kazakhstan", kazakh) == "Солтүстік Қазақстан облысы"
+    # A region code the label table lacks is made readable, in every language.
+    assert region_label("lake-balkhash_coast", kazakh) == "Lake Balkhash Coast"

@@ -21,6 +21,7 @@ from gateway import clock
 from gateway.auth.principal import Principal, Role
 from gateway.deadline import Deadline
 from gateway.errors import BadUserInput
+from gateway.language import words_for
 from gateway.records import StatRow as SourceRow
 from gateway.resolvers.stats import dispensation_stats
 from gateway.sources import Fetched
@@ -94,6 +95,7 @@ def context(sources: SyntheticDps, k: int = 5) -> SimpleNamespace:
         principal=Principal(subject="manager", role=Role.MANAGER),
         services=SimpleNamespace(sources=sources, policy=SimpleNamespace(suppression_k=k)),
         deadline=Deadline.after(30),
+        words=words_for("en"),
     )
 
 

@@ -12,6 +12,8 @@ from gateway.errors import ERROR_CODES
 from gateway.ips.narrative import XHTML, Table, narrative
 from gateway.ips.outcome import STATUS, Missing, error_outcome, http_status, left_out
 from gateway.ips.sections import BY_KEY
+from gateway.language import words_for
+from gateway.language.catalogue import load_catalogue
 
 HOSTILE = '<script>alert("x")</script> & <b onclick="steal()">'
 
@@ -65,7 +67,8 @@ def test_a_part_left_out_names_the_ips_and_passport_sections() -> None:
         [
             Missing(Section.LAB_RESULTS, "FORBIDDEN", "Laboratory results: not included", results),
             Missing(Section.IDENTITY, "SOURCE_UNAVAILABLE", "Identity: could not be read"),
-        ]
+        ],
+        words_for("ru"),
     )
     OperationOutcome.model_validate(outcome)
     first, second = outcome["issue"]
@@ -74,6 +77,9 @@ def test_a_part_left_out_names_the_ips_and_passport_sections() -> None:
         "LAB_RESULTS",
         "FORBIDDEN",
     ]
+    # The section code's display in the language asked for, from the LOINC data file.
+    loinc = load_catalogue().tables["http://loinc.org"].terms["30954-2"]
+    assert first["details"]["coding"][0]["display"] == loinc["ru"]
     assert (first["severity"], first["code"]) == ("warning", "suppressed")
     assert [c["code"] for c in second["details"]["coding"]] == ["IDENTITY", "SOURCE_UNAVAILABLE"]
     assert second["code"] == "incomplete"

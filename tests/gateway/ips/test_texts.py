@@ -1,4 +1,5 @@
-"""The IPS face's words: one table per language, complete, chosen by Accept-Language."""
+"""The IPS face's words: every key in Kazakh, Russian and English, filled in, chosen by the
+request's language."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ from gateway.contract.enums import Criticality, LabFlag, PregnancyStatus, Proble
 from gateway.errors import FORBIDDEN, RESTRICTED_BY_PATIENT, SOURCE_UNAVAILABLE
 from gateway.ips.parts import BUILDERS
 from gateway.ips.sections import IPS_SECTIONS, REQUESTED
-from gateway.ips.texts import EN, TEXTS, negotiate, text
+from gateway.ips.texts import text
+from gateway.language import LANGUAGES
+from gateway.language.catalogue import load_catalogue
+
+TEXTS = load_catalogue().texts
 
 
-def test_every_language_has_every_key() -> None:
-    for language, table in TEXTS.items():
-        assert set(table) == set(EN), language
+def test_every_key_has_every_language() -> None:
+    for key, translations in TEXTS.items():
+        assert set(translations) == set(LANGUAGES), key
 
 
 def test_every_key_the_document_builds_exists() -> None:
@@ -27,7 +32,7 @@ def test_every_key_the_document_builds_exists() -> None:
     needed |= {f"flag.{f.value}" for f in LabFlag}
     needed |= {f"pregnancy.{p.value}" for p in PregnancyStatus}
     needed |= {f"missing.{code}" for code in (FORBIDDEN, RESTRICTED_BY_PATIENT, SOURCE_UNAVAILABLE)}
-    assert needed - set(EN) == set()
+    assert needed - set(TEXTS) == set()
 
 
 def test_every_part_of_every_section_has_its_builder() -> None:
@@ -37,35 +42,24 @@ def test_every_part_of_every_section_has_its_builder() -> None:
     assert not REQUESTED & {Section.ENCOUNTERS, Section.DISPENSATIONS}
 
 
-def test_texts_are_filled_in() -> None:
-    sentence = text("missing.SOURCE_UNAVAILABLE", "en", part="Allergies", detail="timeout")
-    assert sentence.startswith("Allergies: could not be read (timeout)")
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_texts_are_filled_in_from_the_data_file(language: str) -> None:
+    sentence = text("missing.SOURCE_UNAVAILABLE", language, part="X", detail="timeout")
+    template = TEXTS["missing.SOURCE_UNAVAILABLE"][language]
+    assert sentence == template.format(part="X", detail="timeout")
+    assert sentence.startswith("X: ") and "(timeout)" in sentence
 
 
 @pytest.mark.parametrize(
-    ("header", "chosen"),
+    ("language", "times", "said"),
     [
-        (None, "en"),
-        ("", "en"),
-        ("en-GB,en;q=0.9", "en"),
-        ("kk, ru;q=0.8", "en"),  # neither is offered yet: English
-        ("*", "en"),
-        ("en;q=0", "en"),  # refused, yet nothing else is offered: the default
-        ("en;q=bad", "en"),
+        ("en", 2, "2× a day"),
+        ("ru", 1, "1 раз в день"),
+        ("ru", 3, "3 раза в день"),
+        ("ru", 5, "5 раз в день"),
+        ("ru", 22, "22 раза в день"),
+        ("kk", 3, "күніне 3 рет"),
     ],
 )
-def test_accept_language_chooses_an_offered_language(header: str | None, chosen: str) -> None:
-    assert negotiate(header) == chosen
-
-
-def test_accept_language_prefers_the_highest_quality_offered(monkeypatch) -> None:
-    # As it will once Kazakh and Russian land: two more tables with the same keys.
-    monkeypatch.setitem(TEXTS, "kk", {"document.title": "Пациенттің халықаралық түйіндемесі"})
-    monkeypatch.setitem(TEXTS, "ru", {})
-    assert negotiate("ru;q=0.5, kk;q=0.9, en;q=0.1") == "kk"
-    assert negotiate("ru, kk") == "ru"
-    assert negotiate("de, kk-KZ;q=0.3") == "kk"
-    assert negotiate(None, default="kk") == "kk"
-    assert text("document.title", "kk") == "Пациенттің халықаралық түйіндемесі"
-    # A key a language lacks falls back to English, never to an error.
-    assert text("section.results", "kk") == "Results"
+def test_a_count_takes_its_plural_form(language: str, times: int, said: str) -> None:
+    assert text("dosage.times_per_day", language, times=times) == said
