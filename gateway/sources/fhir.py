@@ -34,6 +34,9 @@ PAGE_SIZE = 500  # the contract's maximum _count: one page holds a whole record 
 _ICD10_PREFIX = re.compile(r"[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?")
 # Room for a national directory of organisations and practitioners (warm_directory).
 _NAMES_CACHE_SIZE = 200_000
+# Names outlive the directory's reload period (at least 60 s, app.keep_directory_warm) even
+# when the register's ttl_s is 0: reference data, not the patient data ttl_s is about.
+DIRECTORY_MIN_TTL_S = 120.0
 
 
 def _safe_token(value: str) -> bool:
@@ -138,8 +141,9 @@ class RegisterAdapter:
         self.source = settings.name
         self.fhir = FhirClient(settings.name, client)
         # Organisation and practitioner names change rarely; keep them ttl_s in process.
-        self._orgs = TtlLru(settings.ttl_s)
-        self._practitioners = TtlLru(settings.ttl_s)
+        names_ttl_s = max(float(settings.ttl_s), DIRECTORY_MIN_TTL_S)
+        self._orgs = TtlLru(names_ttl_s)
+        self._practitioners = TtlLru(names_ttl_s)
 
     async def patient_by_iin(self, iin: str, care_team: bool = True) -> PatientRecord | None:
         """The register's record of a person; None if unknown.
