@@ -137,29 +137,38 @@ def run(args: argparse.Namespace) -> Run:
 
 
 def _cold_stack(args: argparse.Namespace, settings: dict, result: Run) -> None:
-    """S6 on a stack whose sources all have ``ttl_s = 0``."""
-    with bench_stack(
-        latency_ms=args.latency_ms,
-        gateway_cpu=GATEWAY_CPU,
-        source_ttl_s=0,
-        # Queueing on the gateway's one core (or a busy machine) must not open breakers:
-        # S6 measures the work of answered requests, not resilience (that is S4).
-        source_timeout_ms=s6_cold_throughput.SOURCE_TIMEOUT_MS,
-        policy={"request_deadline_ms": s6_cold_throughput.REQUEST_DEADLINE_MS},
-    ) as stack:
-        people = s1_cold.cold_people(stack)
-        for variant in s6_cold_throughput.VARIANTS:
-            print(f"{variant.key}: {variant.title} ...", flush=True)
-            out = RESULTS / f"profile-{variant.key.lower()}.txt" if args.profile else None
-            if out is not None:
-                RESULTS.mkdir(parents=True, exist_ok=True)
-            load = s6_cold_throughput.run_variant(
-                stack, variant, people, settings["S6 seconds"], out
-            )
-            result.measurements.append(s6_cold_throughput.measurement(load))
-            if load.components:
-                result.profiles[f"{variant.key} cold, event loop by component"] = load.components
-            _checkpoint(result)
+    """S6 on a stack whose sources all have ``ttl_s = 0``, once per ``--transports`` entry."""
+    transports = [t for t in args.transports.split(",") if t] or [None]
+    for transport in transports:
+        # The experiment hook of bench_stack: the transport set before the gateway starts.
+        prelude = f"import gateway.sources.http as h; h.TRANSPORT = {transport!r}"
+        with bench_stack(
+            latency_ms=args.latency_ms,
+            gateway_cpu=GATEWAY_CPU,
+            python_prelude=prelude if transport else "",
+            source_ttl_s=0,
+            # Queueing on the gateway's one core (or a busy machine) must not open breakers:
+            # S6 measures the work of answered requests, not resilience (that is S4).
+            source_timeout_ms=s6_cold_throughput.SOURCE_TIMEOUT_MS,
+            policy={"request_deadline_ms": s6_cold_throughput.REQUEST_DEADLINE_MS},
+        ) as stack:
+            people = s1_cold.cold_people(stack)
+            for variant in s6_cold_throughput.VARIANTS:
+                label = variant.key + (f" [{transport}]" if transport else "")
+                print(f"{label}: {variant.title} ...", flush=True)
+                out = None
+                if args.profile:
+                    RESULTS.mkdir(parents=True, exist_ok=True)
+                    out = RESULTS / f"profile-{variant.key.lower()}{transport or ''}.txt"
+                load = s6_cold_throughput.run_variant(
+                    stack, variant, people, settings["S6 seconds"], out
+                )
+                row = s6_cold_throughput.measurement(load)
+                row.scenario = label
+                result.measurements.append(row)
+                if load.components:
+                    result.profiles[f"{label} cold, event loop by component"] = load.components
+                _checkpoint(result)
 
 
 def _first_stack(args: argparse.Namespace, settings: dict, result: Run) -> None:
@@ -267,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=50)
     parser.add_argument("--stats-population", type=int, default=None)
     parser.add_argument("--skip-stats", action="store_true", help="leave S5 out")
+    parser.add_argument(
+        "--transports",
+        default="",
+        help="S6 once per HTTP transport (gateway.sources.http.TRANSPORT), e.g. httpcore,aiohttp",
+    )
     parser.add_argument(
         "--only", default="", help="only these, e.g. S6 or S5,S6 (S1 to S4 run together)"
     )

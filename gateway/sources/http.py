@@ -1,11 +1,14 @@
 """The one place HTTP clients for source systems are made, and the one way answers are read.
 
-Moving to the maintained fork ``httpx2`` is a change of the import below.
+Every client is an ``httpx.AsyncClient`` (authlib's OAuth2 client is one too); what moves the
+bytes under it is chosen by ``TRANSPORT``, one line below (bench/README.md, S6, measured them
+side by side).
 """
 
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,10 +24,20 @@ from gateway.sources.errors import (
     error_for_status,
     source_errors,
 )
+from gateway.sources.pool import SourcePool
+
+# What moves the bytes: "aiohttp" (answers read by ``fetch`` go straight through aiohttp;
+# anything else the client sends, e.g. authlib's token calls, through httpx on the same pool),
+# "httpx-aiohttp" (everything through httpx, over aiohttp's pool) or "httpcore" (httpx's own
+# transport, whose pool probes every pooled connection's socket on each request).
+TRANSPORT = "aiohttp"
+KEEPALIVE_S = 30.0
 
 USER_AGENT = "ehp-gateway/0.1 (+https://github.com/ehp-kz)"
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 _IIN = re.compile(r"[0-9]{12}")
+# The clients whose answers ``fetch`` reads straight through their pool (TRANSPORT "aiohttp").
+_DIRECT: weakref.WeakKeyDictionary[httpx.AsyncClient, SourcePool] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -49,9 +62,18 @@ def new_client(settings: SourceSettings, options: ClientOptions, **extra: Any) -
     limits = httpx.Limits(
         max_connections=settings.max_connections,
         max_keepalive_connections=settings.max_connections,
-        keepalive_expiry=30.0,
+        keepalive_expiry=KEEPALIVE_S,
     )
     auth = {"auth": options.auth} if options.auth is not None else {}
+    pool = None
+    if "transport" not in extra:  # tests bring a MockTransport
+        if TRANSPORT == "httpcore":
+            extra["transport"] = httpx.AsyncHTTPTransport(limits=limits, http1=True, http2=False)
+        elif TRANSPORT in ("aiohttp", "httpx-aiohttp"):
+            pool = SourcePool(limits, timeout_s)
+            extra["transport"] = pool.transport()
+        else:
+            raise ValueError(f"unknown HTTP transport {TRANSPORT!r}")
     client = options.client_class(
         base_url=settings.base_url.rstrip("/"),
         timeout=httpx.Timeout(timeout_s),
@@ -68,6 +90,9 @@ def new_client(settings: SourceSettings, options: ClientOptions, **extra: Any) -
     hooks = client.event_hooks
     hooks["request"] = [*hooks["request"], refuse_outside(settings.name, client.base_url)]
     client.event_hooks = hooks
+    if pool is not None and TRANSPORT == "aiohttp":
+        pool.bind(client, options.auth)
+        _DIRECT[client] = pool
     return client
 
 
@@ -135,7 +160,13 @@ async def fetch(
     """Send one request and read its answer, at most ``max_bytes``; raise SourceError only."""
     if params:
         url = f"{url}?{query_string(params)}"
+    pool = _DIRECT.get(client)
     with source_errors(source):
+        if pool is not None:
+            status, answer_headers, body = await pool.read(
+                client, source, method, url, content, headers, max_bytes
+            )
+            return Reply(status, answer_headers, body)
         async with client.stream(method, url, content=content, headers=headers) as response:
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
