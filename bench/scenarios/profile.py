@@ -154,8 +154,11 @@ OTHER = "other (event loop, GC, ...)"
 
 
 def component(stack: tuple[str, ...]) -> str:
-    """The component of one sampled stack (``COMPONENTS``), by its innermost known frame."""
+    """The component of one sampled stack (``COMPONENTS``), by its innermost known frame
+    below the event loop (the frames that start the loop are nobody's work)."""
     for frame in reversed(stack):
+        if frame.startswith("Runner.run "):
+            break
         for name, marks in COMPONENTS:
             if any(mark in frame for mark in marks):
                 return name

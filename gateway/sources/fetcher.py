@@ -467,11 +467,11 @@ class Fetcher:
                     error = error_from_exception(source, exc)
                 else:
                     permit.release(True)
-                    metrics.UPSTREAM_LATENCY.labels(source=source).observe(
+                    self._counter(metrics.UPSTREAM_LATENCY, source).observe(
                         time.perf_counter() - started
                     )
                     return _Outcome(value, self._clock())
-                metrics.UPSTREAM_LATENCY.labels(source=source).observe(
+                self._counter(metrics.UPSTREAM_LATENCY, source).observe(
                     time.perf_counter() - started
                 )
                 metrics.UPSTREAM_ERRORS.labels(source=source, kind=error.kind).inc()
