@@ -264,6 +264,12 @@ are not pinned. Every emulator delays every answer by 50 ms (`__faults` `latency
   breaker opened (5 consecutive timeouts, `BreakerSettings`) and after.
 - **S5** each `stats` query of `bench/stats.py` over 100,000 people, 30-day periods, cold (a
   new period each time) and then the same query warm.
+- **S6** cold reads under load (issue 14), on a stack whose sources all have `ttl_s = 0`:
+  (a) `labResults` and `dispensations` of 50 people rotated at 50 connections, (b) the full
+  passport of 300 people rotated at 32 connections; gateway CPU ms per request (the goal),
+  upstream calls per request by endpoint, the audit writer thread's share of the CPU, and
+  with `--profile` the event loop's CPU by component. `--only S6` runs it alone,
+  `--transports httpcore,aiohttp` once per HTTP transport.
 """
 
 

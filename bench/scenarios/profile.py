@@ -124,9 +124,10 @@ COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "aiohappyeyeballs/",
             "authlib/",
             "gateway/sources/http.py",
+            "gateway/sources/pool.py",
         ),
     ),
-    ("record codec", ("gateway/records.py", "msgspec/", "gateway/sources/cache.py")),
+    ("record codec", ("gateway/records.py", "msgspec/")),
     (
         "source adapters (parse, map)",
         (
