@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import yarl
 
 from gateway.config import SourceSettings
 from gateway.sources.errors import (
@@ -36,6 +37,8 @@ KEEPALIVE_S = 30.0
 USER_AGENT = "ehp-gateway/0.1 (+https://github.com/ehp-kz)"
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 _IIN = re.compile(r"[0-9]{12}")
+_UNSAFE = re.compile(r"[^\x21-\x7e]")  # controls, spaces, non-ASCII: never in a URL we send
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 # The clients whose answers ``fetch`` reads straight through their pool (TRANSPORT "aiohttp").
 _DIRECT: weakref.WeakKeyDictionary[httpx.AsyncClient, SourcePool] = weakref.WeakKeyDictionary()
 
@@ -100,9 +103,30 @@ def within_base(base: httpx.URL, url: httpx.URL) -> bool:
     """Whether ``url`` stays on ``base``: same scheme, host and port, no user info, and a path
     at or under base's path without dot segments or backslashes (a server would resolve
     those out of it)."""
-    if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port) or url.userinfo:
+    # url.path is percent-decoded, so %2e%2e and %2f are seen for what they are.
+    return _within(base, url.scheme, url.host, url.port, bool(url.userinfo), url.path)
+
+
+def within_base_sent(base: httpx.URL, target: str) -> yarl.URL | None:
+    """The URL to hand aiohttp for ``target`` if it is ``within_base``, else None. It is sent as
+    it is (``encoded=True``: not normalised, not requoted), so only printable ASCII without
+    spaces is admitted."""
+    if _UNSAFE.search(target):
+        return None
+    url = yarl.URL(target, encoded=True)
+    port = url.explicit_port
+    if port is not None and port == _DEFAULT_PORTS.get(url.scheme):
+        port = None  # httpx.URL's rule: the scheme's own port is no port
+    userinfo = url.raw_user is not None or url.raw_password is not None
+    return url if _within(base, url.scheme, url.host or "", port, userinfo, url.path) else None
+
+
+def _within(
+    base: httpx.URL, scheme: str, host: str, port: int | None, userinfo: bool, path: str
+) -> bool:
+    """The one origin and path rule of ``within_base`` and ``within_base_sent``."""
+    if (scheme, host, port) != (base.scheme, base.host, base.port) or userinfo:
         return False
-    path = url.path  # percent-decoded, so %2e%2e and %2f are seen for what they are
     root = base.path.rstrip("/")
     if path != root and not path.startswith(root + "/"):
         return False
@@ -121,15 +145,31 @@ def resolve_within(source: str, base: httpx.URL, link: str) -> httpx.URL:
     return url
 
 
-def refuse_outside(source: str, base: httpx.URL) -> Callable[[httpx.Request], Awaitable[None]]:
+class OutsideRefused:
+    """The request hook of ``refuse_outside``; the direct reads (``pool.py``) ask it too,
+    with the very URL they hand to aiohttp."""
+
+    def __init__(self, source: str, base: httpx.URL) -> None:
+        self.source = source
+        self.base = base
+
+    async def __call__(self, request: httpx.Request) -> None:
+        """Refuse a request httpx is about to send outside the base."""
+        if not within_base(self.base, request.url):
+            raise SourceError(self.source, BAD_RESPONSE, "request outside the source's base URL")
+
+    def check_sent(self, target: str) -> yarl.URL:
+        """The URL a direct read may send for ``target``; refused outside the base."""
+        url = within_base_sent(self.base, target)
+        if url is None:
+            raise SourceError(self.source, BAD_RESPONSE, "request outside the source's base URL")
+        return url
+
+
+def refuse_outside(source: str, base: httpx.URL) -> OutsideRefused:
     """A request hook that stops, before a byte is sent, any request not ``within_base``:
     our credentials go to the configured source and nowhere else."""
-
-    async def hook(request: httpx.Request) -> None:
-        if not within_base(base, request.url):
-            raise SourceError(source, BAD_RESPONSE, "request outside the source's base URL")
-
-    return hook
+    return OutsideRefused(source, base)
 
 
 def query_string(params: Sequence[tuple[str, str]]) -> str:

@@ -3,8 +3,9 @@
 Each source's ``httpx.AsyncClient`` sits on a ``SourcePool``: its transport (httpx-aiohttp)
 and ``read`` share one aiohttp session, so one bounded pool per source serves both. ``read``
 is what ``http.fetch`` uses for the clients the factory made: the same request as httpx
-would send (base URL, default headers, auth, the client's request hooks), without httpx's
-per-request machinery, which costs about as much CPU as the whole aiohttp round trip.
+would send (base URL, default headers, auth), checked by the client's request hooks
+(``refuse_outside`` checks the very URL handed to aiohttp), without httpx's per-request
+machinery, which costs about as much CPU as the whole aiohttp round trip.
 aiohttp takes an idle connection per request in O(1) (no scan of the pool).
 """
 
@@ -98,22 +99,26 @@ class SourcePool:
         merged = {**self._headers, **headers} if headers else dict(self._headers)
         if self._sign is not None:
             merged = await self._sign(client, target, merged)
-        request = httpx.Request(method, target, headers=merged, content=content)
+        sent: yarl.URL | None = None
+        request = None
         for hook in client.event_hooks["request"]:
-            await hook(request)  # the same hooks as httpx runs: refuse_outside sees it all
+            check_sent = getattr(hook, "check_sent", None)
+            if check_sent is not None:
+                sent = check_sent(target)  # refuse_outside's rule; what it admits is sent
+            else:  # any other hook sees the request as httpx would have built it
+                request = request or httpx.Request(method, target, headers=merged, content=content)
+                await hook(request)
+        if sent is None:
+            sent = yarl.URL(target, encoded=True)
         try:
             async with self.session().request(
-                method,
-                yarl.URL(str(request.url), encoded=True),  # the URL the hooks saw, as is
-                headers=merged,
-                data=content,
-                allow_redirects=False,
+                method, sent, headers=merged, data=content, allow_redirects=False
             ) as response:
                 # httpx's request line (the IIN in the URL is pseudonymised by gateway.logs).
                 log.debug(
                     'HTTP Request: %s %s "HTTP/1.1 %d %s"',
                     method,
-                    request.url,
+                    sent,
                     response.status,
                     response.reason,
                 )

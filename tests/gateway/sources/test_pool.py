@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
+import httpx
 import pytest
 
 from gateway.config import SourceSettings
@@ -267,6 +268,57 @@ async def test_nothing_is_sent_outside_the_base(transport, target):
                 await http.fetch(client, "lis", "GET", target.format(origin=origin))
     assert raised.value.kind == "bad_response"
     assert server.seen == []
+
+
+async def test_a_direct_read_sends_nothing_it_would_have_to_requote(monkeypatch):
+    monkeypatch.setattr(http, "TRANSPORT", "aiohttp")
+    async with (
+        upstream(json_answer()) as server,
+        create_client(lis_settings(server.url)) as client,
+    ):
+        for target in ("/x y", "/x\r\nHost: evil.test", "/\u0434", "/x\ty"):
+            with pytest.raises(SourceError) as raised:
+                await http.fetch(client, "lis", "GET", target)
+            assert raised.value.kind == "bad_response"
+    assert server.seen == []
+
+
+BASE = httpx.URL("http://ehr.test:8080/fhir/")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://ehr.test:8080/fhir",
+        "http://ehr.test:8080/fhir/Patient?identifier=urn:kz:iin|1",
+        "http://EHR.test:8080/fhir/Patient",
+        "http://ehr.test:8080/fhir/a/%2e%2e/b",
+        "http://ehr.test:8080/fhir/%2E%2E/admin",
+        "http://ehr.test:8080/fhir/..%2fadmin",
+        "http://ehr.test:8080/fhir/a%5c..%5cadmin",
+        "http://ehr.test:8080/fhir/../admin",
+        "http://ehr.test:8080/fhirx",
+        "http://ehr.test:8080/admin",
+        "http://ehr.test/fhir/Patient",
+        "http://ehr.test:8081/fhir/Patient",
+        "https://ehr.test:8080/fhir/Patient",
+        "http://user:pw@ehr.test:8080/fhir/Patient",
+        "http://evil.test:8080/fhir/Patient",
+    ],
+)
+def test_the_direct_reads_check_agrees_with_the_hook(url):
+    # Either both admit the URL, or the direct read refuses it (never admits more).
+    hook = http.within_base(BASE, httpx.URL(url))
+    sent = http.within_base_sent(BASE, url)
+    assert (sent is not None) == hook or (hook and sent is None and ".." in url)
+    if sent is not None:
+        assert str(sent) == url  # sent as it is
+
+
+def test_a_default_port_is_no_port_for_either_check():
+    base = httpx.URL("http://ehr.test/fhir/")
+    assert http.within_base_sent(base, "http://ehr.test:80/fhir/x") is not None
+    assert http.within_base_sent(base, "http://ehr.test:81/fhir/x") is None
 
 
 # --- authlib's OAuth2 client on the chosen transport --------------------------------------
