@@ -315,24 +315,26 @@ class Fetcher:
     async def _read(
         self, store_key: str, codec: Codec[Any], ttl_s: float, deadline: Deadline
     ) -> _Cached:
-        """The copy in memory, else the shared store's (decoded when fresh; left as bytes when
-        it can only serve stale), or None (absent, unreadable, store down)."""
+        """The copy in memory if it is fresh; else the newer of it and the shared store's (that
+        one decoded when fresh, left as bytes when it can only serve stale); None when there
+        is neither (absent, unreadable, store down)."""
         held = self.local.get_now(store_key)
-        if held is not None or self.shared is None:
+        if self.shared is None or (held is not None and held.age_s(self._clock()) < ttl_s):
             return held
         data = await self.shared.get(store_key, deadline.remaining())
         if data is None:
-            return None
+            return held
         try:
             stored = _Stored(CacheEntry.stamp(data), data, codec)
         except ValueError:
             metrics.CACHE_REJECTED.labels(reason="undecodable").inc()
-            return None
-        if stored.age_s(self._clock()) >= ttl_s:
-            return stored  # decoded only if it must be served stale
-        fresh = stored.decoded()
-        if fresh is not None:
-            self._keep_local(store_key, fresh, ttl_s)
+            return held
+        if stored.age_s(self._clock()) >= ttl_s:  # decoded only if it must be served stale
+            return held if held is not None and held.fetched_at >= stored.fetched_at else stored
+        fresh = stored.decoded()  # another replica refreshed it
+        if fresh is None:
+            return held
+        self._keep_local(store_key, fresh, ttl_s)
         return fresh
 
     async def _load(

@@ -8,7 +8,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.asyncio as redis_asyncio
@@ -168,6 +168,40 @@ async def test_replicas_fetching_at_once_call_the_source_once(namespace, secrets
         assert loader.calls == 1  # the other replica waited for the value in Redis
         assert first.value == second.value == {"orders": 2}
         assert second.fetched_at == first.fetched_at
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_a_replica_takes_a_fresher_copy_from_redis_over_its_own_stale_one(
+    namespace, secrets_pair
+) -> None:
+    start = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    clocks = {"a": start, "b": start}
+
+    def at(name: str) -> Fetcher:
+        return Fetcher.create(
+            backend="redis",
+            redis_url=REDIS_URL,
+            encryption_key=secrets_pair[0],
+            subject_key=secrets_pair[1],
+            max_stale_s=3600,
+            namespace=namespace,
+            retry=RetrySettings(max_attempts=1),
+            clock=lambda: clocks[name],
+        )
+
+    one, two = at("a"), at("b")
+    try:
+        await fetch(one, Loader("morning"))
+        await one.flush()
+        clocks["a"] = clocks["b"] = start + timedelta(seconds=400)  # past the 300 s ttl
+        await fetch(two, Loader("noon"))  # replica b refreshes the shared copy
+        await two.flush()
+        untouched = Loader("evening")
+        served = await fetch(one, untouched)  # a's own copy is stale, Redis has b's
+        assert untouched.calls == 0
+        assert served.value == "noon" and not served.stale
     finally:
         await one.close()
         await two.close()
