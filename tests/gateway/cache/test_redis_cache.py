@@ -7,7 +7,7 @@ import base64
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -63,7 +63,12 @@ def secrets_pair() -> tuple[str, str]:
     return base64.b64encode(os.urandom(32)).decode(), os.urandom(16).hex()
 
 
-def replica(namespace: str, secrets_pair: tuple[str, str], url: str = REDIS_URL) -> Fetcher:
+def replica(
+    namespace: str,
+    secrets_pair: tuple[str, str],
+    url: str = REDIS_URL,
+    clock: Callable[[], datetime] | None = None,
+) -> Fetcher:
     encryption_key, salt = secrets_pair
     return Fetcher.create(
         backend="redis",
@@ -73,6 +78,7 @@ def replica(namespace: str, secrets_pair: tuple[str, str], url: str = REDIS_URL)
         subject_key=salt,
         namespace=namespace,
         retry=RetrySettings(max_attempts=1),
+        **({"clock": clock} if clock is not None else {}),
     )
 
 
@@ -180,16 +186,7 @@ async def test_a_replica_takes_a_fresher_copy_from_redis_over_its_own_stale_one(
     clocks = {"a": start, "b": start}
 
     def at(name: str) -> Fetcher:
-        return Fetcher.create(
-            backend="redis",
-            redis_url=REDIS_URL,
-            encryption_key=secrets_pair[0],
-            subject_key=secrets_pair[1],
-            max_stale_s=3600,
-            namespace=namespace,
-            retry=RetrySettings(max_attempts=1),
-            clock=lambda: clocks[name],
-        )
+        return replica(namespace, secrets_pair, clock=lambda: clocks[name])
 
     one, two = at("a"), at("b")
     try:
@@ -235,15 +232,8 @@ async def test_stale_copy_from_redis_is_served_when_the_source_fails(
         await one.flush()
     finally:
         await one.close()
-    later = Fetcher.create(
-        backend="redis",
-        redis_url=REDIS_URL,
-        encryption_key=secrets_pair[0],
-        subject_key=secrets_pair[1],
-        max_stale_s=3600,
-        namespace=namespace,
-        retry=RetrySettings(max_attempts=1),
-        clock=lambda: original.fetched_at + timedelta(seconds=600),
+    later = replica(
+        namespace, secrets_pair, clock=lambda: original.fetched_at + timedelta(seconds=600)
     )
     try:
         served = await fetch(later, Loader(SourceError("lis", "connect", "refused")))
