@@ -34,7 +34,7 @@ CHUNK_BYTES = 64 * 1024
 # Headers aiohttp writes itself: it decodes only what it announces in Accept-Encoding.
 _OWN_HEADERS = frozenset({"accept-encoding", "connection", "content-length", "host"})
 
-Sign = Callable[[httpx.AsyncClient, str, dict[str, str]], Awaitable[dict[str, str]]]
+Sign = Callable[[httpx.AsyncClient, str, dict[str, str]], Awaitable[tuple[str, dict[str, str]]]]
 
 
 class SourcePool:
@@ -98,7 +98,7 @@ class SourcePool:
         target = url if absolute else self._base + url.lstrip("/")
         merged = {**self._headers, **headers} if headers else dict(self._headers)
         if self._sign is not None:
-            merged = await self._sign(client, target, merged)
+            target, merged = await self._sign(client, target, merged)
         sent: yarl.URL | None = None
         request = None
         for hook in client.event_hooks["request"]:
@@ -157,15 +157,18 @@ def _source_error(source: str, exc: aiohttp.ClientError) -> SourceError:
     return SourceError(source, BAD_RESPONSE, name)  # malformed answers
 
 
-async def _oauth2_sign(client: Any, url: str, headers: dict[str, str]) -> dict[str, str]:
-    """authlib's bearer token, as its ``AsyncOAuth2Client.stream`` adds it (renewed when due)."""
+async def _oauth2_sign(
+    client: Any, url: str, headers: dict[str, str]
+) -> tuple[str, dict[str, str]]:
+    """authlib's bearer token, as its ``AsyncOAuth2Client.stream`` adds it (renewed when due;
+    in the header, or in the URL if the client was told so: the base check sees that URL)."""
     from authlib.integrations.base_client import MissingTokenError
 
     if not client.token:
         raise MissingTokenError()
     await client.ensure_active_token(client.token)
-    _, signed, _ = client.token_auth.prepare(url, headers, "")
-    return signed
+    signed_url, signed, _ = client.token_auth.prepare(url, headers, "")
+    return signed_url, signed
 
 
 class _PoolTransport(AiohttpTransport):
