@@ -19,7 +19,15 @@ import time
 from pathlib import Path
 
 from bench.report import Run, render, write_report
-from bench.scenarios import profile, s1_cold, s2_calls, s3_warm, s4_emergency_hung, s5_stats
+from bench.scenarios import (
+    profile,
+    s1_cold,
+    s2_calls,
+    s3_warm,
+    s4_emergency_hung,
+    s5_stats,
+    s6_cold_throughput,
+)
 from bench.scenarios.load import GATEWAY_CPU, LOAD_CPU, Sequence, pinned, run_wrk
 from bench.stack import REPO, BenchStack, bench_stack
 from tests.e2e.test_passport import FULL_PASSPORT
@@ -42,6 +50,7 @@ def _settings(args: argparse.Namespace) -> dict:
         "S3 seconds": 3 if quick else 15,
         "S4 people": 25 if quick else 200,
         "S5 repeats": 1 if quick else 5,
+        "S6 seconds": 3 if quick else 15,
         "emergency deadline ms": EMERGENCY_DEADLINE_MS,
         "gateway CPU": GATEWAY_CPU,
         "load CPU": LOAD_CPU,
@@ -108,6 +117,62 @@ def run(args: argparse.Namespace) -> Run:
     """Every scenario on its stack; the filled-in run (written out after each scenario)."""
     settings = _settings(args)
     result = Run.begin(args.quick, settings)
+    only = {name.strip().upper() for name in args.only.split(",")} if args.only else None
+    if only is None or only & {"S1", "S2", "S3", "S4"}:
+        _first_stack(args, settings, result)
+    if (only is None and not args.skip_stats) or (only and "S5" in only):
+        print(f"S5: stats over {settings['stats population']:,} people ...", flush=True)
+        with bench_stack(
+            population=settings["stats population"],
+            latency_ms=args.latency_ms,
+            gateway_cpu=GATEWAY_CPU,
+        ) as stack:
+            stats = s5_stats.run(stack, settings["S5 repeats"])
+            result.measurements.extend(s5_stats.measurements(stats))
+        _checkpoint(result)
+    if only is None or "S6" in only:
+        _cold_stack(args, settings, result)
+    result.machine.load_after = os.getloadavg()
+    return result
+
+
+def _cold_stack(args: argparse.Namespace, settings: dict, result: Run) -> None:
+    """S6 on a stack whose sources all have ``ttl_s = 0``, once per ``--transports`` entry."""
+    transports = [t for t in args.transports.split(",") if t] or [None]
+    for transport in transports:
+        # The experiment hook of bench_stack: the transport set before the gateway starts.
+        prelude = f"import gateway.sources.http as h; h.TRANSPORT = {transport!r}"
+        with bench_stack(
+            latency_ms=args.latency_ms,
+            gateway_cpu=GATEWAY_CPU,
+            python_prelude=prelude if transport else "",
+            source_ttl_s=0,
+            # Queueing on the gateway's one core (or a busy machine) must not open breakers:
+            # S6 measures the work of answered requests, not resilience (that is S4).
+            source_timeout_ms=s6_cold_throughput.SOURCE_TIMEOUT_MS,
+            policy={"request_deadline_ms": s6_cold_throughput.REQUEST_DEADLINE_MS},
+        ) as stack:
+            people = s1_cold.cold_people(stack)
+            for variant in s6_cold_throughput.VARIANTS:
+                label = variant.key + (f" [{transport}]" if transport else "")
+                print(f"{label}: {variant.title} ...", flush=True)
+                out = None
+                if args.profile:
+                    RESULTS.mkdir(parents=True, exist_ok=True)
+                    out = RESULTS / f"profile-{variant.key.lower()}{transport or ''}.txt"
+                load = s6_cold_throughput.run_variant(
+                    stack, variant, people, settings["S6 seconds"], out
+                )
+                row = s6_cold_throughput.measurement(load)
+                row.scenario = label
+                result.measurements.append(row)
+                if load.components:
+                    result.profiles[f"{label} cold, event loop by component"] = load.components
+                _checkpoint(result)
+
+
+def _first_stack(args: argparse.Namespace, settings: dict, result: Run) -> None:
+    """S1 to S4 (and the profiles) on one stack with the configured TTLs."""
     latency = args.latency_ms
     policy = {"emergency_deadline_ms": EMERGENCY_DEADLINE_MS}
     with bench_stack(latency_ms=latency, gateway_cpu=GATEWAY_CPU, policy=policy) as stack:
@@ -138,15 +203,6 @@ def run(args: argparse.Namespace) -> Run:
         hung = s4_emergency_hung.run(stack, people["S4"], EMERGENCY_DEADLINE_MS, latency)
         result.measurements.extend(s4_emergency_hung.measurements(hung))
         _checkpoint(result)
-    if not args.skip_stats:
-        print(f"S5: stats over {settings['stats population']:,} people ...", flush=True)
-        with bench_stack(
-            population=settings["stats population"], latency_ms=latency, gateway_cpu=GATEWAY_CPU
-        ) as stack:
-            stats = s5_stats.run(stack, settings["S5 repeats"])
-            result.measurements.extend(s5_stats.measurements(stats))
-    result.machine.load_after = os.getloadavg()
-    return result
 
 
 def update_readme(markdown: str, readme: Path = README) -> None:
@@ -208,6 +264,12 @@ are not pinned. Every emulator delays every answer by 50 ms (`__faults` `latency
   breaker opened (5 consecutive timeouts, `BreakerSettings`) and after.
 - **S5** each `stats` query of `bench/stats.py` over 100,000 people, one whole month each, cold
   (a month not asked before in that grouping) and then the same query warm.
+- **S6** cold reads under load (issue 14), on a stack whose sources all have `ttl_s = 0`:
+  (a) `labResults` and `dispensations` of 50 people rotated at 50 connections, (b) the full
+  passport of 300 people rotated at 32 connections; gateway CPU ms per request (the goal),
+  upstream calls per request by endpoint, the audit writer thread's share of the CPU, and
+  with `--profile` the event loop's CPU by component. `--only S6` runs it alone,
+  `--transports httpcore,aiohttp` once per HTTP transport.
 """
 
 
@@ -220,6 +282,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=50)
     parser.add_argument("--stats-population", type=int, default=None)
     parser.add_argument("--skip-stats", action="store_true", help="leave S5 out")
+    parser.add_argument(
+        "--transports",
+        default="",
+        help="S6 once per HTTP transport (gateway.sources.http.TRANSPORT), e.g. httpcore,aiohttp",
+    )
+    parser.add_argument(
+        "--only", default="", help="only these, e.g. S6 or S5,S6 (S1 to S4 run together)"
+    )
     args = parser.parse_args(argv)
     missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
     if missing:

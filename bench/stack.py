@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -87,9 +88,16 @@ class BenchStack:
 
 
 def write_config(
-    directory: Path, urls: dict[str, str], issuer: DemoIssuer, port: int, **sections: dict
+    directory: Path,
+    urls: dict[str, str],
+    issuer: DemoIssuer,
+    port: int,
+    source_ttl_s: int | None = None,
+    source_timeout_ms: int | None = None,
+    **sections: dict,
 ) -> Path:
-    """The gateway TOML for the bench stack."""
+    """The gateway TOML for the bench stack (``source_ttl_s``, ``source_timeout_ms``: every
+    source's ``ttl_s`` and ``timeout_ms``)."""
     audit = directory / f"audit-{secrets.token_hex(4)}.db"
     sections = {**sections, "limits": {**UNLIMITED, **sections.get("limits", {})}}
     extra = "".join(
@@ -110,6 +118,10 @@ database_url = "sqlite:///{audit}"
 patient_key = "bench-audit-key-{"0" * 32}"
 {extra}
 {sources_toml(urls)}"""
+    if source_ttl_s is not None:
+        text = re.sub(r"(?m)^ttl_s = \d+$", f"ttl_s = {source_ttl_s}", text)
+    if source_timeout_ms is not None:
+        text = re.sub(r"(?m)^timeout_ms = \d+$", f"timeout_ms = {source_timeout_ms}", text)
     path = directory / "gateway.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -122,9 +134,14 @@ def bench_stack(
     latency_ms: float = 0,
     gateway_cpu: int | None = None,
     python_prelude: str = "",
+    source_ttl_s: int | None = None,
+    source_timeout_ms: int | None = None,
     **sections: dict,
 ) -> Iterator[BenchStack]:
     """Emulators (with ``latency_ms`` on every answer) and the gateway process.
+
+    ``source_ttl_s`` replaces every source's ``ttl_s`` (0: every read goes upstream),
+    ``source_timeout_ms`` every source's ``timeout_ms``.
 
     ``python_prelude`` (e.g. ``"import gc; gc.set_threshold(50_000)"``) runs in the gateway's
     interpreter before ``python -m gateway serve`` does: for experiments, not for the report.
@@ -137,7 +154,9 @@ def bench_stack(
     issuer = DemoIssuer.create(work / "keys")
     with start_emulators(data_dir, free_port(7), latency_ms=latency_ms) as emulators:
         port = free_port()
-        config = write_config(work, emulators.urls, issuer, port, **sections)
+        config = write_config(
+            work, emulators.urls, issuer, port, source_ttl_s, source_timeout_ms, **sections
+        )
         command = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
         if python_prelude:
             serve = f"from gateway.__main__ import main; raise SystemExit(main({command[3:]!r}))"
@@ -170,9 +189,7 @@ def wait_ready(url: str, process: subprocess.Popen) -> None:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    return cpu_seconds_of(Path(f"/proc/{pid}/stat"))
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -181,3 +198,20 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """User + system CPU time of each thread of a process so far, by thread id."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out[int(task.name)] = cpu_seconds_of(task / "stat")
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # the thread ended while we looked
+    return out
+
+
+def cpu_seconds_of(stat: Path) -> float:
+    """User + system CPU time from a ``/proc/.../stat`` file."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -358,7 +358,10 @@ def serve(
         data_dir, port_base, credentials, latency_ms=latency_ms, lis_max_rps=lis_max_rps
     ) as emulators:
         if write_config is not None:
-            write_config.write_text(sources_toml(emulators.urls, credentials), encoding="utf-8")
+            # Written whole, then renamed: whoever waits for the file never reads half of it.
+            partial = write_config.with_name(write_config.name + ".partial")
+            partial.write_text(sources_toml(emulators.urls, credentials), encoding="utf-8")
+            partial.replace(write_config)
             print(f"wrote [[sources]] config to {write_config}")
         print(describe(emulators, credentials), flush=True)
         while not stopping.wait(0.5):

@@ -129,3 +129,26 @@ def test_the_execution_bench_runs_and_compares_like_with_like(
     assert set(figures["documents_us"]) == {"stock", "ours"}
     assert set(figures["completion_us"]) == {"graphql-core", "plans"}
     assert all(value > 0 for part in figures.values() for value in part.values())
+
+
+def test_profile_components_go_by_the_innermost_known_frame(tmp_path: Path) -> None:
+    raw = tmp_path / "raw.txt"
+    loop = "main (x.py:1);Runner.run (asyncio/runners.py:118)"
+    raw.write_text(
+        f"{loop};fetch (gateway/sources/http.py:9);send (httpx/_client.py:3) 4\n"
+        f"{loop};_call (gateway/sources/fetcher.py:1);timeout (asyncio/timeouts.py:2) 2\n"
+        f"{loop};_load (gateway/sources/fetcher.py:1);encode_record (gateway/records.py:4) 1\n"
+        f"{loop};execute (graphql/execution/executor.py:1) 2\n"
+        f"{loop} 1\n"
+        "_bootstrap (threading.py:1);_append_batch (gateway/audit/sqlite_store.py:1) 5\n",
+        encoding="utf-8",
+    )
+    shares = {r["function"]: r["self_pct"] for r in profile.components(raw)}
+    # The audit writer's thread is left out: 10 samples of the event loop's thread.
+    assert shares == {
+        "HTTP client": 40.0,
+        "cache, single-flight, resilience": 20.0,
+        "GraphQL execution": 20.0,
+        "record codec": 10.0,
+        profile.OTHER: 10.0,
+    }

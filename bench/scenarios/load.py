@@ -202,3 +202,33 @@ class Sequence:
 def upstream_total(stack: BenchStack) -> int:
     """Requests the emulators have served since their counters were last reset."""
     return sum(stack.request_counts().values())
+
+
+def metric(url: str, name: str) -> dict[str, float]:
+    """One metric of the gateway's ``/metrics``, by its label set (``{source="lis",...}``)."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            series, _, value = line.rpartition(" ")
+            out[series.removeprefix(name)] = float(value)
+    return out
+
+
+def served_requests(url: str) -> int:
+    """GraphQL requests the gateway has answered so far (``ehp_requests_total``, all labels)."""
+    return round(sum(metric(url, "ehp_requests_total").values()))
+
+
+def settle(url: str, quiet_s: float = 0.3, limit_s: float = 30) -> int:
+    """Wait until the gateway has answered every request in flight (wrk leaves some behind
+    when it stops); the number answered so far."""
+    deadline = time.monotonic() + limit_s
+    count = served_requests(url)
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = served_requests(url)
+        if now == count:
+            return now
+        count = now
+    return count

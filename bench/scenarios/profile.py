@@ -106,6 +106,80 @@ def by_package(raw: Path, top: int = 12) -> list[dict]:
     return _shares(stacks(raw), _package, top, order="self")
 
 
+# Where gateway CPU goes, by component: a sample goes to the component of its innermost frame
+# that has one (standard-library frames such as asyncio's go to the code that called them).
+COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "HTTP client",
+        (
+            "httpx/",
+            "httpcore/",
+            "h11/",
+            "anyio/",
+            "sniffio/",
+            "aiohttp/",
+            "httpx_aiohttp/",
+            "yarl/",
+            "multidict/",
+            "aiohappyeyeballs/",
+            "authlib/",
+            "gateway/sources/http.py",
+            "gateway/sources/pool.py",
+        ),
+    ),
+    ("record codec", ("gateway/records.py", "msgspec/")),
+    (
+        "source adapters (parse, map)",
+        (
+            "gateway/sources/lis.py",
+            "gateway/sources/dps.py",
+            "gateway/sources/fhir",
+            "gateway/sources/ambulance.py",
+            "gateway/sources/ownership.py",
+            "gateway/sources/errors.py",
+        ),
+    ),
+    ("cache, single-flight, resilience", ("gateway/sources/",)),
+    ("audit", ("gateway/audit/", "gateway/db/", "_write_audit (gateway/view.py)")),
+    ("auth and policy", ("gateway/auth/", "joserfc/", "cryptography/")),
+    (
+        "GraphQL execution",
+        ("graphql/", "strawberry/", "gateway/schema/", "gateway/resolvers/", "gateway/contract/"),
+    ),
+    (
+        "HTTP server",
+        ("uvicorn/", "starlette/", "httptools/", "cross_web/", "gateway/view.py", "gateway/app"),
+    ),
+)
+OTHER = "other (event loop, GC, ...)"
+
+
+def component(stack: tuple[str, ...]) -> str:
+    """The component of one sampled stack (``COMPONENTS``), by its innermost known frame
+    below the event loop (the frames that start the loop are nobody's work)."""
+    for frame in reversed(stack):
+        if frame.startswith("Runner.run "):
+            break
+        for name, marks in COMPONENTS:
+            if any(mark in frame for mark in marks):
+                return name
+    return OTHER
+
+
+def components(raw: Path, main_only: bool = True) -> list[dict]:
+    """Shares of busy samples per component (of the event loop's thread when ``main_only``)."""
+    counts: Counter[str] = Counter()
+    for stack, count in stacks(raw).items():
+        if main_only and not any(f.startswith("Runner.run ") for f in stack):
+            continue
+        counts[component(stack)] += count
+    total = sum(counts.values()) or 1
+    return [
+        {"function": name, "inclusive_pct": 100 * n / total, "self_pct": 100 * n / total}
+        for name, n in counts.most_common()
+    ]
+
+
 def _package(frame: str) -> str:
     match = re.search(r"\((?:site-packages/)?([^)/]+)", frame)
     name = match.group(1) if match else frame

@@ -1,6 +1,8 @@
 """Cache keys, cache entries and the stores behind them: bounded memory, Redis, sealed Redis.
 
-Stores hold opaque bytes under string keys with an expiry. The memory store is our own
+The memory store holds values as they are (``Held``: no encoding, nothing to decode); the
+shared stores hold opaque bytes (``CacheEntry``) under string keys with an expiry. The
+memory store is our own
 OrderedDict LRU rather than aiocache's SimpleMemoryCache: that one has no size bound and
 schedules a loop timer per key, and bounding it would need a second recency index mirroring
 its private dict; an OrderedDict gives O(1) LRU and lazy expiry in a few lines. The Redis store
@@ -20,7 +22,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import redis.exceptions
@@ -73,10 +75,27 @@ class CacheEntry:
     @classmethod
     def unpack(cls, data: bytes) -> CacheEntry:
         """Read an entry written by `pack`; ValueError if it is too short."""
+        return cls(cls.stamp(data), data[_STAMP_BYTES:])
+
+    @staticmethod
+    def stamp(data: bytes) -> datetime:
+        """When the value of packed bytes was fetched, without copying the payload."""
         if len(data) < _STAMP_BYTES:
             raise ValueError("cache entry too short")
         micros = int.from_bytes(data[:_STAMP_BYTES], "big", signed=True)
-        return cls(_EPOCH + timedelta(microseconds=micros), data[_STAMP_BYTES:])
+        return _EPOCH + timedelta(microseconds=micros)
+
+    def age_s(self, now: datetime) -> float:
+        """Seconds since the value was fetched."""
+        return (now - self.fetched_at).total_seconds()
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A value as the memory store keeps it: when it was fetched, and the value itself."""
+
+    fetched_at: datetime
+    value: Any
 
     def age_s(self, now: datetime) -> float:
         """Seconds since the value was fetched."""
@@ -110,7 +129,8 @@ class CacheStore(Protocol):
 
 
 class MemoryStore:
-    """Process-local store, bounded to `max_items` with least-recently-used eviction."""
+    """Process-local store of any values (bytes under ``SealedStore``, ``Held`` values under
+    the fetcher), bounded to `max_items` with least-recently-used eviction."""
 
     shared = False
 
@@ -118,16 +138,16 @@ class MemoryStore:
         if max_items < 1:
             raise ValueError("cache.max_items must be at least 1")
         self.max_items = max_items
-        self._items: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[float, Any]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._items)
 
-    async def get(self, key: str, timeout_s: float | None = None) -> bytes | None:
-        """The bytes under `key` if present and not expired; marks it recently used."""
+    async def get(self, key: str, timeout_s: float | None = None) -> Any:
+        """The value under `key` if present and not expired; marks it recently used."""
         return self.get_now(key)
 
-    def get_now(self, key: str) -> bytes | None:
+    def get_now(self, key: str) -> Any:
         """`get` without awaiting: the store is this process's memory."""
         item = self._items.get(key)
         if item is None:
@@ -139,8 +159,12 @@ class MemoryStore:
         self._items.move_to_end(key)
         return value
 
-    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+    async def set(self, key: str, value: Any, ttl_s: float) -> None:
         """Store and mark recently used; evict the least recently used beyond the bound."""
+        self.set_now(key, value, ttl_s)
+
+    def set_now(self, key: str, value: Any, ttl_s: float) -> None:
+        """`set` without awaiting."""
         self._items[key] = (time.monotonic() + ttl_s, value)
         self._items.move_to_end(key)
         while len(self._items) > self.max_items:

@@ -4,9 +4,17 @@ fresh cached copy -> served, no upstream call. Otherwise the callers of one key 
 flight (in this process by a task map; across replicas by a short Redis lock while the others
 poll for the value), which calls the loader under the request deadline (capped by the source's
 timeout), retrying idempotent calls on timeout, connect, 5xx and 429 with full-jitter backoff
-within the source's retry budget, behind the source's circuit breaker. A success is cached for
-`ttl_s + max_stale_s`; an error never is. On failure, a cached copy no older than `max_stale_s`
-is served marked stale; else the caller gets the error as a value.
+within the source's retry budget, behind the source's circuit breaker. A success is kept for
+`max(ttl_s, max_stale_s)`; an error never is. On failure, a cached copy no older than
+`max_stale_s` is served marked stale; else the caller gets the error as a value.
+
+Values are kept as they are in this process's memory (the whole cache of the memory backend;
+in front of Redis, the latest ones): a value just fetched is served from memory, never
+encoded and decoded again. Only the shared store (Redis) holds bytes: a value is encoded once,
+in the background after the answer, and decoded once per replica; a copy read from it is
+decoded only when it is fresh, or when it is served stale. With `ttl_s` 0 nothing is written
+to the shared store (no other replica could use it fresh): the copy in memory still serves
+stale-if-error, at no cost.
 """
 
 from __future__ import annotations
@@ -15,7 +23,6 @@ import asyncio
 import logging
 import random
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,12 +30,13 @@ from typing import Any, Generic, TypeVar
 
 from gateway import metrics
 from gateway.deadline import Deadline
-from gateway.records import decode_record, encode_record
+from gateway.records import Screened, decode_record, encode_record
 from gateway.sources.breaker import BreakerSettings, BreakerState, CircuitBreaker
 from gateway.sources.cache import (
     CacheEntry,
     CacheKey,
     CacheStore,
+    Held,
     MemoryStore,
     RedisStore,
     SealedStore,
@@ -60,8 +68,7 @@ CIRCUIT_OPEN = "circuit_open"
 # Kinds that say the source is unwell; others (404, bad_response, ...) mean it did answer.
 _BREAKER_FAILURES = frozenset({"timeout", "connect", "rate_limited"})
 PROBE_TIMEOUT_S = 1.5  # a half-open probe's deadline when the source gives no timeout
-DECODED_MEMO_SIZE = 4096  # decoded cache values kept beside the store
-_WRITE_MARGIN_S = 0.01  # time kept back from the deadline for the callers to return
+LOCAL_ITEMS = 4096  # values kept in this process in front of a shared store
 # How a load was answered, as its span says (`ehp.cache`).
 HIT, MISS, STALE = "hit", "miss", "stale"
 
@@ -130,8 +137,12 @@ class Fetcher:
         self._clock = clock
         self._flights: SingleFlight[_Outcome] = SingleFlight()
         self._children: dict[tuple[int, str], Any] = {}
-        # store key -> (stored bytes, entry, decoded value) of the latest reads.
-        self._decoded: OrderedDict[str, tuple[bytes, CacheEntry, Any]] = OrderedDict()
+        # Values as they are: the memory backend's store itself, or the latest values in
+        # front of a shared store (which holds bytes).
+        if isinstance(store, MemoryStore):
+            self.local, self.shared = store, None
+        else:
+            self.local, self.shared = MemoryStore(LOCAL_ITEMS), store
         self._breakers: dict[str, CircuitBreaker] = {}
         self._budgets: dict[str, RetryBudget] = {}
         self._writes: set[asyncio.Task[None]] = set()
@@ -250,12 +261,11 @@ class Fetcher:
         span: Span | None,
     ) -> Fetched[T]:
         store_key = key.render(self.namespace)
-        cached = await self._read(store_key, codec, deadline)
-        now = self._clock()
-        if cached is not None and cached[0].age_s(now) < ttl_s:
+        cached = await self._read(store_key, codec, ttl_s, deadline)
+        if isinstance(cached, Held) and cached.age_s(self._clock()) < ttl_s:
             self._counter(metrics.CACHE_HITS, source).inc()
             _note_load(span, HIT, None)
-            return Fetched(cached[1], True, False, cached[0].fetched_at, None)
+            return Fetched(cached.value, True, False, cached.fetched_at, None)
         self._counter(metrics.CACHE_MISSES, source).inc()
 
         breaker = self._breaker(source)
@@ -308,29 +318,26 @@ class Fetcher:
         self._writes.add(probe)  # type: ignore[arg-type]
         probe.add_done_callback(self._writes.discard)  # type: ignore[arg-type]
 
-    def _fallback(
-        self, source: str, cached: tuple[CacheEntry, Any] | None, error: SourceError
-    ) -> Fetched[Any]:
-        """The stale copy if it is young enough, else the error."""
-        if cached is not None and cached[0].age_s(self._clock()) <= self.max_stale_s:
-            metrics.CACHE_STALE_SERVED.labels(source=source).inc()
-            return Fetched(cached[1], True, True, cached[0].fetched_at, error)
+    def _fallback(self, source: str, cached: _Cached, error: SourceError) -> Fetched[Any]:
+        """The stale copy if it is young enough (decoded now, if it came as bytes), else the
+        error."""
+        if cached is not None and cached.age_s(self._clock()) <= self.max_stale_s:
+            held = cached if isinstance(cached, Held) else cached.decoded()
+            if held is not None:
+                metrics.CACHE_STALE_SERVED.labels(source=source).inc()
+                return Fetched(held.value, True, True, held.fetched_at, error)
         return Fetched(None, False, False, None, error)
 
     def fresh_now(
         self, key: CacheKey, *, source: str | None = None, ttl_s: float, codec: Codec[T]
     ) -> Fetched[T] | None:
-        """A fresh copy that is at hand without waiting (the in-memory store), else None.
+        """A fresh copy that is at hand without waiting (in this process's memory), else None.
 
-        Lets a warm read skip the task and awaits a `fetch` costs; with Redis, or when the
-        copy is absent or old, the caller goes through `fetch`.
+        Lets a warm read skip the task and awaits a `fetch` costs; when the copy is absent
+        or old (or only in the shared store), the caller goes through `fetch`.
         """
-        if not isinstance(self.store, MemoryStore):
-            return None
-        store_key = key.render(self.namespace)
-        data = self.store.get_now(store_key)
-        cached = None if data is None else self._decode(store_key, data, codec)
-        if cached is None or cached[0].age_s(self._clock()) >= ttl_s:
+        held = self.local.get_now(key.render(self.namespace))
+        if held is None or held.age_s(self._clock()) >= ttl_s:
             return None
         source = source or key.source
         self._counter(metrics.CACHE_HITS, source).inc()
@@ -339,34 +346,32 @@ class Fetcher:
             span = tracer.start_span(f"load {source}", attributes=_load_attributes(key))
             _note_load(span, HIT, None)
             span.end()
-        return Fetched(cached[1], True, False, cached[0].fetched_at, None)
+        return Fetched(held.value, True, False, held.fetched_at, None)
 
     async def _read(
-        self, store_key: str, codec: Codec[T], deadline: Deadline
-    ) -> tuple[CacheEntry, T] | None:
-        """The cached entry and its decoded value, or None (absent, unreadable, store down)."""
-        data = await self.store.get(store_key, deadline.remaining())
+        self, store_key: str, codec: Codec[Any], ttl_s: float, deadline: Deadline
+    ) -> _Cached:
+        """The copy in memory if it is fresh; else the newer of it and the shared store's (that
+        one decoded when fresh, left as bytes when it can only serve stale); None when there
+        is neither (absent, unreadable, store down)."""
+        held = self.local.get_now(store_key)
+        if self.shared is None or (held is not None and held.age_s(self._clock()) < ttl_s):
+            return held
+        data = await self.shared.get(store_key, deadline.remaining())
         if data is None:
-            return None
-        return self._decode(store_key, data, codec)
-
-    def _decode(self, store_key: str, data: bytes, codec: Codec[T]) -> tuple[CacheEntry, T] | None:
-        """The entry and value of stored bytes, memoised (None when they cannot be decoded)."""
-        memo = self._decoded.get(store_key)
-        if memo is not None and memo[0] == data:
-            # Decoded values are immutable records: the same bytes need not be decoded twice.
-            self._decoded.move_to_end(store_key)
-            return memo[1], memo[2]
+            return held
         try:
-            entry = CacheEntry.unpack(data)
-            value = codec.decode(entry.payload)
-        except Exception:  # an older format or a codec change: refetch rather than fail
+            stored = _Stored(CacheEntry.stamp(data), data, codec)
+        except ValueError:
             metrics.CACHE_REJECTED.labels(reason="undecodable").inc()
-            return None
-        self._decoded[store_key] = (data, entry, value)
-        if len(self._decoded) > DECODED_MEMO_SIZE:
-            self._decoded.popitem(last=False)
-        return entry, value
+            return held
+        if stored.age_s(self._clock()) >= ttl_s:  # decoded only if it must be served stale
+            return held if held is not None and held.fetched_at >= stored.fetched_at else stored
+        fresh = stored.decoded()  # another replica refreshed it
+        if fresh is None:
+            return held
+        self._keep_local(store_key, fresh, ttl_s)
+        return fresh
 
     async def _load(
         self,
@@ -379,38 +384,61 @@ class Fetcher:
         timeout_s: float | None,
         idempotent: bool,
     ) -> _Outcome:
-        """The flight's work: wait for a peer replica or call the source; then cache a success."""
+        """The flight's work: wait for a peer replica or call the source; then keep a success
+        in memory at once, and in the shared store in the background."""
         lock_key = store_key + ":lock"
-        token = await self.store.acquire_lock(lock_key, self.lock_ttl_ms)
-        if token is None:
-            peer = await self._await_peer(store_key, codec, ttl_s, deadline)
-            if peer is not None:
-                return peer
+        token = None
+        # Other replicas can use a value only while it is fresh: with ttl_s 0, no lock.
+        if self.shared is not None and ttl_s > 0:
+            token = await self.shared.acquire_lock(lock_key, self.lock_ttl_ms)
+            if token is None:
+                peer = await self._await_peer(store_key, codec, ttl_s, deadline)
+                if peer is not None:
+                    return peer
         outcome = await self._call(source, loader, deadline, timeout_s, idempotent)
-        blob = None
         if outcome.error is None and outcome.fetched_at is not None:
-            try:
-                blob = CacheEntry(outcome.fetched_at, codec.encode(outcome.value)).pack()
-            except Exception:  # a value the codec cannot write is served, just not cached
-                log.exception("cannot encode a %s value for the cache", source)
-        write = asyncio.ensure_future(
-            self._store_and_unlock(store_key, blob, ttl_s, lock_key, token)
-        )
-        self._writes.add(write)
-        write.add_done_callback(self._writes.discard)
-        # Wait for the write (so this process's next request hits) while the deadline allows;
-        # past that it finishes in the background and the callers get their value on time.
-        await asyncio.wait({write}, timeout=max(0.0, deadline.remaining() - _WRITE_MARGIN_S))
+            outcome = _Outcome(_immutable(outcome.value), outcome.fetched_at)
+            held = Held(outcome.fetched_at, outcome.value)
+            self._keep_local(store_key, held, ttl_s)
+            if self.shared is not None and ttl_s > 0:
+                self._background(self._share(store_key, held, codec, ttl_s, lock_key, token))
+                return outcome
+        if token is not None:
+            self._background(self.shared.release_lock(lock_key, token))  # type: ignore[union-attr]
         return outcome
 
-    async def _store_and_unlock(
-        self, store_key: str, blob: bytes | None, ttl_s: float, lock_key: str, token: str | None
+    def _keep_local(self, store_key: str, held: Held, ttl_s: float) -> None:
+        """Keep a value in memory while it may be served: fresh for ttl_s, stale up to
+        max_stale_s old."""
+        keep_s = max(ttl_s, self.max_stale_s) - held.age_s(self._clock())
+        if keep_s > 0:
+            self.local.set_now(store_key, held, keep_s)
+
+    async def _share(
+        self,
+        store_key: str,
+        held: Held,
+        codec: Codec[Any],
+        ttl_s: float,
+        lock_key: str,
+        token: str | None,
     ) -> None:
-        if blob is not None:
-            # Kept while it may be served: fresh for ttl_s, stale up to max_stale_s old.
-            await self.store.set(store_key, blob, max(ttl_s, self.max_stale_s))
+        """Encode a value once and write it to the shared store; then release the lock."""
+        assert self.shared is not None
+        try:
+            blob = CacheEntry(held.fetched_at, codec.encode(held.value)).pack()
+        except Exception:  # a value the codec cannot write is served, just not shared
+            log.exception("cannot encode a value for the shared cache (%s)", store_key)
+        else:
+            await self.shared.set(store_key, blob, max(ttl_s, self.max_stale_s))
         if token is not None:
-            await self.store.release_lock(lock_key, token)
+            await self.shared.release_lock(lock_key, token)
+
+    def _background(self, work: Awaitable[None]) -> None:
+        """Run shared-store work after the answer, tracked so that `flush` can wait for it."""
+        task = asyncio.ensure_future(work)
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
 
     async def _await_peer(
         self, store_key: str, codec: Codec[Any], ttl_s: float, deadline: Deadline
@@ -423,9 +451,9 @@ class Fetcher:
         until = time.monotonic() + min(self.lock_ttl_ms / 1000.0, deadline.remaining() / 2)
         while time.monotonic() + self.peer_poll_s < until:
             await asyncio.sleep(self.peer_poll_s)
-            cached = await self._read(store_key, codec, deadline)
-            if cached is not None and cached[0].age_s(self._clock()) < ttl_s:
-                return _Outcome(cached[1], cached[0].fetched_at)
+            cached = await self._read(store_key, codec, ttl_s, deadline)
+            if isinstance(cached, Held) and cached.age_s(self._clock()) < ttl_s:
+                return _Outcome(cached.value, cached.fetched_at)
         return None
 
     async def _call(
@@ -477,11 +505,11 @@ class Fetcher:
                     error = error_from_exception(source, exc)
                 else:
                     permit.release(True)
-                    metrics.UPSTREAM_LATENCY.labels(source=source).observe(
+                    self._counter(metrics.UPSTREAM_LATENCY, source).observe(
                         time.perf_counter() - started
                     )
                     return _Outcome(value, self._clock())
-                metrics.UPSTREAM_LATENCY.labels(source=source).observe(
+                self._counter(metrics.UPSTREAM_LATENCY, source).observe(
                     time.perf_counter() - started
                 )
                 metrics.UPSTREAM_ERRORS.labels(source=source, kind=error.kind).inc()
@@ -540,6 +568,42 @@ class Fetcher:
         """Finish pending work and release the store's connections."""
         await self.flush()
         await self.store.close()
+
+
+def _immutable(value: Any) -> Any:
+    """A value fit to be shared by every reader of the cache: adapters' lists as tuples (the
+    records inside are frozen already), as the record codec would read them back."""
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(value, Screened) and isinstance(value.value, list):
+        return Screened(tuple(value.value), value.dropped)
+    return value
+
+
+class _Stored:
+    """A copy read from the shared store: its fetch time, its bytes decoded only when used."""
+
+    __slots__ = ("_codec", "_data", "fetched_at")
+
+    def __init__(self, fetched_at: datetime, data: bytes, codec: Codec[Any]) -> None:
+        self.fetched_at = fetched_at
+        self._data = data
+        self._codec = codec
+
+    def age_s(self, now: datetime) -> float:
+        """Seconds since the value was fetched."""
+        return (now - self.fetched_at).total_seconds()
+
+    def decoded(self) -> Held | None:
+        """The value, or None when the bytes cannot be decoded (an older format: refetch)."""
+        try:
+            return Held(self.fetched_at, self._codec.decode(CacheEntry.unpack(self._data).payload))
+        except Exception:
+            metrics.CACHE_REJECTED.labels(reason="undecodable").inc()
+            return None
+
+
+_Cached = Held | _Stored | None
 
 
 def _load_attributes(key: CacheKey) -> dict[str, str]:

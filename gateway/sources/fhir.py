@@ -56,6 +56,11 @@ class NameSearch:
     into: dict[str, Any]
 
 
+# Names outlive the directory's reload period (at least 60 s, app.keep_directory_warm) even
+# when the register's ttl_s is 0: reference data, not the patient data ttl_s is about.
+DIRECTORY_MIN_TTL_S = 120.0
+
+
 def _safe_token(value: str) -> bool:
     """A value that cannot break a comma-separated OR list or a system|code token."""
     return bool(value) and not any(ch in value for ch in ",|\\$")
@@ -158,8 +163,9 @@ class RegisterAdapter:
         self.source = settings.name
         self.fhir = FhirClient(settings.name, client)
         # Organisation and practitioner names change rarely; keep them ttl_s in process.
-        self._orgs = TtlLru(settings.ttl_s)
-        self._practitioners = TtlLru(settings.ttl_s)
+        names_ttl_s = max(float(settings.ttl_s), DIRECTORY_MIN_TTL_S)
+        self._orgs = TtlLru(names_ttl_s)
+        self._practitioners = TtlLru(names_ttl_s)
 
     async def patient_by_iin(self, iin: str, care_team: bool = True) -> PatientRecord | None:
         """The register's record of a person; None if unknown.

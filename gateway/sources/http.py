@@ -1,18 +1,22 @@
 """The one place HTTP clients for source systems are made, and the one way answers are read.
 
-Moving to the maintained fork ``httpx2`` is a change of the import below.
+Every client is an ``httpx.AsyncClient`` (authlib's OAuth2 client is one too); what moves the
+bytes under it is chosen by ``TRANSPORT``, one line below (bench/README.md, S6, measured them
+side by side).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import yarl
 
 from gateway.config import SourceSettings
 from gateway.sources.errors import (
@@ -22,12 +26,24 @@ from gateway.sources.errors import (
     error_for_status,
     source_errors,
 )
+from gateway.sources.pool import SourcePool
 from gateway.telemetry import SpanKind, current_tracer, failed, inject_traceparent, route_template
 from gateway.telemetry import started as started_span
+
+# What moves the bytes: "aiohttp" (answers read by ``fetch`` go straight through aiohttp;
+# anything else the client sends, e.g. authlib's token calls, through httpx on the same pool),
+# "httpx-aiohttp" (everything through httpx, over aiohttp's pool) or "httpcore" (httpx's own
+# transport, whose pool probes every pooled connection's socket on each request).
+TRANSPORT = "aiohttp"
+KEEPALIVE_S = 30.0
 
 USER_AGENT = "ehp-gateway/0.1 (+https://github.com/ehp-kz)"
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 _IIN = re.compile(r"[0-9]{12}")
+_UNSAFE = re.compile(r"[^\x21-\x7e]")  # controls, spaces, non-ASCII: never in a URL we send
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# The clients whose answers ``fetch`` reads straight through their pool (TRANSPORT "aiohttp").
+_DIRECT: weakref.WeakKeyDictionary[httpx.AsyncClient, SourcePool] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -52,9 +68,18 @@ def new_client(settings: SourceSettings, options: ClientOptions, **extra: Any) -
     limits = httpx.Limits(
         max_connections=settings.max_connections,
         max_keepalive_connections=settings.max_connections,
-        keepalive_expiry=30.0,
+        keepalive_expiry=KEEPALIVE_S,
     )
     auth = {"auth": options.auth} if options.auth is not None else {}
+    pool = None
+    if "transport" not in extra:  # tests bring a MockTransport
+        if TRANSPORT == "httpcore":
+            extra["transport"] = httpx.AsyncHTTPTransport(limits=limits, http1=True, http2=False)
+        elif TRANSPORT in ("aiohttp", "httpx-aiohttp"):
+            pool = SourcePool(limits, timeout_s)
+            extra["transport"] = pool.transport()
+        else:
+            raise ValueError(f"unknown HTTP transport {TRANSPORT!r}")
     client = options.client_class(
         base_url=settings.base_url.rstrip("/"),
         timeout=httpx.Timeout(timeout_s),
@@ -71,6 +96,9 @@ def new_client(settings: SourceSettings, options: ClientOptions, **extra: Any) -
     hooks = client.event_hooks
     hooks["request"] = [*hooks["request"], refuse_outside(settings.name, client.base_url)]
     client.event_hooks = hooks
+    if pool is not None and TRANSPORT == "aiohttp":
+        pool.bind(client, options.auth)
+        _DIRECT[client] = pool
     return client
 
 
@@ -78,9 +106,30 @@ def within_base(base: httpx.URL, url: httpx.URL) -> bool:
     """Whether ``url`` stays on ``base``: same scheme, host and port, no user info, and a path
     at or under base's path without dot segments or backslashes (a server would resolve
     those out of it)."""
-    if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port) or url.userinfo:
+    # url.path is percent-decoded, so %2e%2e and %2f are seen for what they are.
+    return _within(base, url.scheme, url.host, url.port, bool(url.userinfo), url.path)
+
+
+def within_base_sent(base: httpx.URL, target: str) -> yarl.URL | None:
+    """The URL to hand aiohttp for ``target`` if it is ``within_base``, else None. It is sent as
+    it is (``encoded=True``: not normalised, not requoted), so only printable ASCII without
+    spaces is admitted."""
+    if _UNSAFE.search(target):
+        return None
+    url = yarl.URL(target, encoded=True)
+    port = url.explicit_port
+    if port is not None and port == _DEFAULT_PORTS.get(url.scheme):
+        port = None  # httpx.URL's rule: the scheme's own port is no port
+    userinfo = url.raw_user is not None or url.raw_password is not None
+    return url if _within(base, url.scheme, url.host or "", port, userinfo, url.path) else None
+
+
+def _within(
+    base: httpx.URL, scheme: str, host: str, port: int | None, userinfo: bool, path: str
+) -> bool:
+    """The one origin and path rule of ``within_base`` and ``within_base_sent``."""
+    if (scheme, host, port) != (base.scheme, base.host, base.port) or userinfo:
         return False
-    path = url.path  # percent-decoded, so %2e%2e and %2f are seen for what they are
     root = base.path.rstrip("/")
     if path != root and not path.startswith(root + "/"):
         return False
@@ -99,15 +148,31 @@ def resolve_within(source: str, base: httpx.URL, link: str) -> httpx.URL:
     return url
 
 
-def refuse_outside(source: str, base: httpx.URL) -> Callable[[httpx.Request], Awaitable[None]]:
+class OutsideRefused:
+    """The request hook of ``refuse_outside``; the direct reads (``pool.py``) ask it too,
+    with the very URL they hand to aiohttp."""
+
+    def __init__(self, source: str, base: httpx.URL) -> None:
+        self.source = source
+        self.base = base
+
+    async def __call__(self, request: httpx.Request) -> None:
+        """Refuse a request httpx is about to send outside the base."""
+        if not within_base(self.base, request.url):
+            raise SourceError(self.source, BAD_RESPONSE, "request outside the source's base URL")
+
+    def check_sent(self, target: str) -> yarl.URL:
+        """The URL a direct read may send for ``target``; refused outside the base."""
+        url = within_base_sent(self.base, target)
+        if url is None:
+            raise SourceError(self.source, BAD_RESPONSE, "request outside the source's base URL")
+        return url
+
+
+def refuse_outside(source: str, base: httpx.URL) -> OutsideRefused:
     """A request hook that stops, before a byte is sent, any request not ``within_base``:
     our credentials go to the configured source and nowhere else."""
-
-    async def hook(request: httpx.Request) -> None:
-        if not within_base(base, request.url):
-            raise SourceError(source, BAD_RESPONSE, "request outside the source's base URL")
-
-    return hook
+    return OutsideRefused(source, base)
 
 
 def query_string(params: Sequence[tuple[str, str]]) -> str:
@@ -181,7 +246,13 @@ async def _exchange(
     max_bytes: int,
 ) -> Reply:
     """One request and its size-capped answer (``fetch`` without the span)."""
+    pool = _DIRECT.get(client)
     with source_errors(source):
+        if pool is not None:
+            status, answer_headers, body = await pool.read(
+                client, source, method, url, content, headers, max_bytes
+            )
+            return Reply(status, answer_headers, body)
         async with client.stream(method, url, content=content, headers=headers) as response:
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > max_bytes:

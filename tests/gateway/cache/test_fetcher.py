@@ -339,41 +339,93 @@ async def test_memory_bound_evicts_least_recently_used() -> None:
 
 async def test_tampered_or_moved_ciphertext_is_a_miss() -> None:
     inner = MemoryStore(max_items=10)
-    fetcher = Fetcher(
-        SealedStore(inner, CacheCipher(os.urandom(32))),
-        subject_secret=os.urandom(32),
-        max_stale_s=3600,
-        retry=FAST_RETRY,
-    )
-    person_a, person_b = Loader("A's results"), Loader("B's results")
-    await fetch(fetcher, person_a, subject="A")
-    await fetch(fetcher, person_b, subject="B")
-    key_a = fetcher.key("lis", "orders", "A").render("ehp")
-    key_b = fetcher.key("lis", "orders", "B").render("ehp")
+    cipher, secret = CacheCipher(os.urandom(32)), os.urandom(32)
+
+    def replica() -> Fetcher:  # replicas share the sealed store; each keeps its own values
+        return Fetcher(
+            SealedStore(inner, cipher), subject_secret=secret, max_stale_s=3600, retry=FAST_RETRY
+        )
+
+    writer = replica()
+    await fetch(writer, Loader("A's results"), subject="A")
+    await fetch(writer, Loader("B's results"), subject="B")
+    await writer.flush()  # the shared write happens after the answer
+    key_a = writer.key("lis", "orders", "A").render("ehp")
+    key_b = writer.key("lis", "orders", "B").render("ehp")
     sealed_a = await inner.get(key_a)
     assert sealed_a is not None
     await inner.set(key_b, sealed_a, ttl_s=60)  # A's ciphertext under B's key
-    moved = await fetch(fetcher, person_b, subject="B")
-    assert moved.value == "B's results" and person_b.calls == 2
+    person_b = Loader("B's results")
+    moved = await fetch(replica(), person_b, subject="B")
+    assert moved.value == "B's results" and person_b.calls == 1
     tampered = bytearray(sealed_a)
     tampered[-3] ^= 0x04
     await inner.set(key_a, bytes(tampered), ttl_s=60)
-    again = await fetch(fetcher, person_a, subject="A")
-    assert again.value == "A's results" and person_a.calls == 2
+    person_a = Loader("A's results")
+    again = await fetch(replica(), person_a, subject="A")
+    assert again.value == "A's results" and person_a.calls == 1
 
 
-async def test_undecodable_cache_entry_is_a_miss() -> None:
-    fetcher = make()
+async def test_an_entry_of_another_format_in_the_shared_store_is_refetched() -> None:
+    # A replica whose codec cannot read what another wrote (an older format, a codec change)
+    # asks the source again rather than misreading it.
+    inner = MemoryStore(max_items=10)
+    cipher, secret = CacheCipher(os.urandom(32)), os.urandom(32)
+    older = Codec(encode=lambda v: v.encode(), decode=lambda b: b.decode())
     strict = Codec(encode=lambda v: v.encode(), decode=lambda b: b.decode("ascii"))
-    key = fetcher.key("lis", "orders", IIN)
-    loader = Loader("Глюкоза")  # encodes as UTF-8, which the strict decoder refuses
+    rejected_before = metrics.REGISTRY.get_sample_value(
+        "ehp_cache_rejected_total", {"reason": "undecodable"}
+    )
 
-    async def run():
-        return await fetcher.fetch(key, loader, ttl_s=60, deadline=Deadline.after(1), codec=strict)
+    async def read(codec: Codec, loader: Loader):
+        fetcher = Fetcher(SealedStore(inner, cipher), subject_secret=secret, max_stale_s=3600)
+        key = fetcher.key("lis", "orders", IIN)
+        fetched = await fetcher.fetch(
+            key, loader, ttl_s=60, deadline=Deadline.after(1), codec=codec
+        )
+        await fetcher.flush()
+        return fetched
 
-    first, second = await run(), await run()
+    written = Loader("Глюкоза")  # encodes as UTF-8, which the strict decoder refuses
+    reread = Loader("Глюкоза")
+    first, second = await read(older, written), await read(strict, reread)
     assert first.value == second.value == "Глюкоза"
-    assert loader.calls == 2
+    assert written.calls == 1 and reread.calls == 1
+    rejected = metrics.REGISTRY.get_sample_value(
+        "ehp_cache_rejected_total", {"reason": "undecodable"}
+    )
+    assert rejected == (rejected_before or 0.0) + 1
+
+
+async def test_a_value_just_fetched_is_served_from_memory_never_encoded() -> None:
+    def refuse(_value: object) -> bytes:
+        raise AssertionError("the memory cache encoded a value")
+
+    def never(_data: bytes) -> object:
+        raise AssertionError("the memory cache decoded a value")
+
+    fetcher = make()
+    key = fetcher.key("lis", "orders", IIN)
+    loader = Loader(["a result"])
+    codec = Codec(encode=refuse, decode=never)
+    first = await fetcher.fetch(key, loader, ttl_s=60, deadline=Deadline.after(1), codec=codec)
+    second = await fetcher.fetch(key, loader, ttl_s=60, deadline=Deadline.after(1), codec=codec)
+    assert first.value == second.value == ("a result",)  # shared by readers: immutable
+    assert loader.calls == 1
+
+
+async def test_with_ttl_zero_every_read_asks_the_source_and_a_failure_gets_the_last_copy() -> None:
+    clock = Clock()
+    fetcher = make(clock, retry=RetrySettings(max_attempts=1))
+    first = await fetch(fetcher, Loader("morning"), ttl_s=0)
+    clock.advance(60)
+    second = await fetch(fetcher, Loader("noon"), ttl_s=0)
+    clock.advance(60)
+    failed = await fetch(fetcher, Loader(SourceError("lis", "connect", "refused")), ttl_s=0)
+    assert (first.value, second.value) == ("morning", "noon")
+    assert not second.stale
+    assert failed.ok and failed.stale and failed.value == "noon"
+    assert failed.fetched_at == second.fetched_at
 
 
 async def test_unexpected_loader_exception_becomes_bad_response() -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import time
 import uuid
-from collections.abc import AsyncIterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.asyncio as redis_asyncio
@@ -62,7 +63,12 @@ def secrets_pair() -> tuple[str, str]:
     return base64.b64encode(os.urandom(32)).decode(), os.urandom(16).hex()
 
 
-def replica(namespace: str, secrets_pair: tuple[str, str], url: str = REDIS_URL) -> Fetcher:
+def replica(
+    namespace: str,
+    secrets_pair: tuple[str, str],
+    url: str = REDIS_URL,
+    clock: Callable[[], datetime] | None = None,
+) -> Fetcher:
     encryption_key, salt = secrets_pair
     return Fetcher.create(
         backend="redis",
@@ -72,14 +78,21 @@ def replica(namespace: str, secrets_pair: tuple[str, str], url: str = REDIS_URL)
         subject_key=salt,
         namespace=namespace,
         retry=RetrySettings(max_attempts=1),
+        **({"clock": clock} if clock is not None else {}),
     )
 
 
-async def fetch(fetcher: Fetcher, loader: Loader, subject: str = IIN, deadline_s: float = 2.0):
+async def fetch(
+    fetcher: Fetcher,
+    loader: Loader,
+    subject: str = IIN,
+    deadline_s: float = 2.0,
+    ttl_s: float = 300,
+):
     return await fetcher.fetch(
         fetcher.key("lis", "orders", subject),
         loader,
-        ttl_s=300,
+        ttl_s=ttl_s,
         deadline=Deadline.after(deadline_s),
         codec=RECORD_CODEC,
     )
@@ -129,6 +142,7 @@ async def test_redis_holds_no_plaintext_and_no_iin(namespace, secrets_pair) -> N
 
 async def test_moved_or_tampered_ciphertext_in_redis_is_a_miss(namespace, secrets_pair) -> None:
     fetcher = replica(namespace, secrets_pair)
+    reader = replica(namespace, secrets_pair)  # another replica: nothing of its own in memory
     client = redis_asyncio.Redis.from_url(REDIS_URL)
     try:
         await fetch(fetcher, Loader("A's results"), subject="A")
@@ -140,15 +154,16 @@ async def test_moved_or_tampered_ciphertext_in_redis_is_a_miss(namespace, secret
         assert sealed_a is not None
         await client.set(key_b, sealed_a, px=60_000)
         reload_b = Loader("B's results")
-        moved = await fetch(fetcher, reload_b, subject="B")
+        moved = await fetch(reader, reload_b, subject="B")
         assert moved.value == "B's results" and reload_b.calls == 1
         await client.set(key_a, sealed_a[:-1] + bytes([sealed_a[-1] ^ 1]), px=60_000)
         reload_a = Loader("A's results")
-        tampered = await fetch(fetcher, reload_a, subject="A")
+        tampered = await fetch(reader, reload_a, subject="A")
         assert tampered.value == "A's results" and reload_a.calls == 1
     finally:
         await client.aclose()
         await fetcher.close()
+        await reader.close()
 
 
 async def test_replicas_fetching_at_once_call_the_source_once(namespace, secrets_pair) -> None:
@@ -164,6 +179,50 @@ async def test_replicas_fetching_at_once_call_the_source_once(namespace, secrets
         await two.close()
 
 
+async def test_a_replica_takes_a_fresher_copy_from_redis_over_its_own_stale_one(
+    namespace, secrets_pair
+) -> None:
+    start = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    clocks = {"a": start, "b": start}
+
+    def at(name: str) -> Fetcher:
+        return replica(namespace, secrets_pair, clock=lambda: clocks[name])
+
+    one, two = at("a"), at("b")
+    try:
+        await fetch(one, Loader("morning"))
+        await one.flush()
+        clocks["a"] = clocks["b"] = start + timedelta(seconds=400)  # past the 300 s ttl
+        await fetch(two, Loader("noon"))  # replica b refreshes the shared copy
+        await two.flush()
+        untouched = Loader("evening")
+        served = await fetch(one, untouched)  # a's own copy is stale, Redis has b's
+        assert untouched.calls == 0
+        assert served.value == "noon" and not served.stale
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_with_ttl_zero_nothing_is_shared_and_no_replica_waits(
+    namespace, secrets_pair
+) -> None:
+    one, two = replica(namespace, secrets_pair), replica(namespace, secrets_pair)
+    try:
+        loader = Loader({"orders": 2}, delay_s=0.2)
+        started = time.monotonic()
+        await asyncio.gather(fetch(one, loader, ttl_s=0), fetch(two, loader, ttl_s=0))
+        elapsed = time.monotonic() - started
+        await one.flush()
+        await two.flush()
+        assert loader.calls == 2  # neither could use the other's value: it is never fresh
+        assert elapsed < 0.35  # so neither waited for the other's lock (min 2 s, deadline/2)
+        assert await scan(namespace) == {}  # nothing encoded, nothing written, no lock left
+    finally:
+        await one.close()
+        await two.close()
+
+
 async def test_stale_copy_from_redis_is_served_when_the_source_fails(
     namespace, secrets_pair
 ) -> None:
@@ -173,15 +232,8 @@ async def test_stale_copy_from_redis_is_served_when_the_source_fails(
         await one.flush()
     finally:
         await one.close()
-    later = Fetcher.create(
-        backend="redis",
-        redis_url=REDIS_URL,
-        encryption_key=secrets_pair[0],
-        subject_key=secrets_pair[1],
-        max_stale_s=3600,
-        namespace=namespace,
-        retry=RetrySettings(max_attempts=1),
-        clock=lambda: original.fetched_at + timedelta(seconds=600),
+    later = replica(
+        namespace, secrets_pair, clock=lambda: original.fetched_at + timedelta(seconds=600)
     )
     try:
         served = await fetch(later, Loader(SourceError("lis", "connect", "refused")))
@@ -201,9 +253,11 @@ async def test_redis_down_degrades_to_the_source(namespace, secrets_pair) -> Non
     try:
         loader = Loader({"dispensations": 1})
         first = await fetch(fetcher, loader)
-        second = await fetch(fetcher, loader)
+        second = await fetch(fetcher, loader, subject="another person")
+        again = await fetch(fetcher, loader)  # this process kept the first value
         await fetcher.flush()
         assert first.ok and second.ok and first.value == {"dispensations": 1}
+        assert again.ok and again.value == first.value
         assert loader.calls == 2  # no shared cache to hit, and no error for the caller
         degraded_after = metrics.REGISTRY.get_sample_value(
             "ehp_cache_redis_degraded_total", {"operation": "get"}
@@ -225,7 +279,7 @@ async def test_redis_that_never_answers_costs_one_short_timeout(namespace, secre
     try:
         loader = Loader("from the source")
         first = await fetch(fetcher, loader, deadline_s=1.0)
-        second = await fetch(fetcher, loader, deadline_s=1.0)
+        second = await fetch(fetcher, loader, subject="another person", deadline_s=1.0)
         assert first.ok and second.ok and loader.calls == 2
         assert connections  # the store really tried this Redis and gave up on it
     finally:

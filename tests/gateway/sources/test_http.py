@@ -53,13 +53,6 @@ async def test_factory_sets_base_url_timeout_redirects_and_user_agent():
     assert request.headers["accept"] == "application/fhir+json"
 
 
-async def test_factory_sets_pool_limits():
-    client = create_client(make_settings(max_connections=3))
-    pool = client._transport._pool  # httpx keeps the limits on its connection pool
-    assert pool._max_connections == 3
-    await client.aclose()
-
-
 async def test_factory_auth_per_kind():
     seen, transport = recording(lambda r: httpx.Response(200, json={}))
     lis = create_client(make_settings("lis-json", api_key="k3y"), transport=transport)
