@@ -14,7 +14,8 @@ and the amount of month x region x key, and each month x region total. What the 
 - the national view is the sum of the configured regions (with ``other_region``, plus an
   unpublished row for regions without an EHR; without it the attacker is told there is none,
   which only makes it stronger);
-- patients: a row's patients are at most its count and at least 1 when listed; a group's
+- patients: a row's patients are at most its count and at least 1 when listed (also when a
+  shown row withholds them, as a national row over several months may); a group's
   patients over a period are at least those of any month in it and at most their sum; the
   national patients of a group are at least each region's and at most their sum; a region's
   (or the nation's) patients in a month are at least those of any group in it, and for
@@ -310,9 +311,9 @@ class Audit:
                 count = {model.var(v): c for v, c in self._figure(table, key, "n").items()}
                 if row is None:
                     model.equal({p: 1.0}, 0.0)
-                elif not row["suppressed"]:
+                elif not row["suppressed"] and row["patients"] is not None:
                     model.equal({p: 1.0}, float(row["patients"]))
-                else:
+                else:  # suppressed, or shown with its patients withheld
                     model.at_least({p: 1.0}, 1.0)
                     model.at_most({p: 1.0, **{i: -c for i, c in count.items()}}, 0.0)
         self._patients_links(model, cells)

@@ -294,3 +294,61 @@ async def test_a_view_that_changed_between_asks_is_suppressed() -> None:
     changed = await ask(Changing(records), *period, "PROGRAM")
     assert changed[0]["suppressed"]  # its count is no longer the sum of its months
     assert changed[1:] == steady[1:]
+
+
+# --- patients over several months ---------------------------------------------------------------
+
+
+def national_patients_records() -> list[Dispensation]:
+    """Issue 11 hole 6 as the audit found it on the demo: astana's five patients of R00 come
+    in June and again (twice each) in July, when two patients of almaty join them. July hides
+    almaty's two and astana's ten with them, hence astana's row over June and July; June shows
+    astana's five patients, and the national row over both months showed seven."""
+    records = []
+    for month in (date(2026, 6, 1), date(2026, 7, 1)):
+        for n in range(40):
+            for region in REGIONS:
+                records.append(
+                    Dispensation(
+                        month + timedelta(days=n % 28),
+                        region,
+                        f"C{n % 3}",
+                        "GOBMP",
+                        f"{region}-{n % 2}",
+                        f"{region}-p{n}",
+                        Decimal(10_000 + n),
+                    )
+                )
+        for n in range(5 if month.month == 6 else 10):  # in July, each of them twice
+            records.append(
+                Dispensation(
+                    month + timedelta(days=n),
+                    "astana",
+                    "R00",
+                    "OSMS",
+                    "astana-0",
+                    f"a{n % 5}",
+                    Decimal(3375),
+                )
+            )
+    for n in range(2):
+        records.append(
+            Dispensation(
+                date(2026, 7, 9), "almaty", "R00", "OSMS", "almaty-0", f"b{n}", Decimal(3375)
+            )
+        )
+    return records
+
+
+async def test_a_region_hidden_over_two_months_is_not_pinned_by_the_national_patients() -> None:
+    sources = SyntheticDps(national_patients_records())
+    june, july = (date(2026, 6, 1), date(2026, 6, 30)), (date(2026, 7, 1), date(2026, 7, 31))
+    both = (june[0], july[1])
+    rows = {r["key"]: r for r in await ask(sources, *both, "ATC", "astana")}
+    assert rows["R00"]["suppressed"]  # July hides it, so the two months hide it
+    national = {r["key"]: r for r in await ask(sources, *both, "ATC")}["R00"]
+    r00 = [d for d in sources.records if d.atc == "R00"]
+    assert not national["suppressed"] and national["patients"] is None  # withheld
+    assert national["count"] == len(r00) == 17
+    assert Decimal(national["amountKzt"]) == sum(d.amount for d in r00)
+    assert await audit_all(sources, [june, july, both]) == []
