@@ -163,23 +163,31 @@ def population(seed: int, months: list[date], size: int) -> list[Dispensation]:
 # --- the two holes ------------------------------------------------------------------------------
 
 
+def regulars(
+    month: date, size: int, programs: tuple[str, ...] = ("GOBMP",), price: int = 1000
+) -> list[Dispensation]:
+    """``size`` patients in each region, one dispensation each in ``month``: three common
+    drugs, two pharmacies per region and ``programs`` in turn; the same patients every month."""
+    return [
+        Dispensation(
+            month + timedelta(days=n % 28),
+            region,
+            f"C{n % 3}",
+            programs[n % len(programs)],
+            f"{region}-{n % 2}",
+            f"{region}-p{n}",
+            Decimal(price + n),
+        )
+        for n in range(size)
+        for region in REGIONS
+    ]
+
+
 def hole_6a_records() -> list[Dispensation]:
     """A region with a busy summer and one dispensation in each of two quiet months."""
     records = []
     for i, month in enumerate((date(2026, 6, 1), date(2026, 7, 1), date(2026, 8, 1))):
-        for n in range(40 + i):
-            for region in REGIONS:
-                records.append(
-                    Dispensation(
-                        month + timedelta(days=n % 28),
-                        region,
-                        f"C{n % 3}",
-                        "GOBMP",
-                        f"{region}-{n % 2}",
-                        f"{region}-p{n}",
-                        Decimal(1000 + n),
-                    )
-                )
+        records += regulars(month, 40 + i)
     for month in (date(2026, 1, 1), date(2026, 3, 1)):
         records.append(
             Dispensation(month, "almaty", "R00", "OSMS", "almaty-0", "lonely", Decimal(9000))
@@ -307,19 +315,7 @@ def national_patients_records(programs: tuple[str, ...]) -> list[Dispensation]:
     dispensations take turns among ``programs``; R00's are OSMS."""
     records = []
     for month in (date(2026, 6, 1), date(2026, 7, 1)):
-        for n in range(40):
-            for region in REGIONS:
-                records.append(
-                    Dispensation(
-                        month + timedelta(days=n % 28),
-                        region,
-                        f"C{n % 3}",
-                        programs[n % len(programs)],
-                        f"{region}-{n % 2}",
-                        f"{region}-p{n}",
-                        Decimal(10_000 + n),
-                    )
-                )
+        records += regulars(month, 40, programs, price=10_000)
         for n in range(5 if month.month == 6 else 10):  # in July, each of them twice
             records.append(
                 Dispensation(
