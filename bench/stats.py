@@ -8,7 +8,7 @@ the cache: every view of every month comes from the source systems) and the next
 ones warm (views cached; suppression is worked out again each time). The period is the
 ``months`` whole months ending with the last month that is over. Prints a markdown table: cold
 and warm latency, the source calls of the cold ask, the gateway's CPU for the cold ask and for
-one warm one, rows and suppressed rows.
+one warm one, rows, suppressed rows and shown rows whose patients are withheld.
 
 ``--gateway-src`` runs the gateway from another checkout's source tree (for before/after
 comparisons: ``git archive <commit> gateway | tar -x -C DIR``).
@@ -38,11 +38,11 @@ from emulators.serve import ensure_population, start_emulators
 from gateway.auth.issuer import DemoIssuer
 
 DISPENSATIONS = """query($from: Date!, $to: Date!, $g: DispensationGrouping!) {
-  stats { dispensations(from: $from, to: $to, groupBy: $g) { key count suppressed } } }"""
+  stats { dispensations(from: $from, to: $to, groupBy: $g) { key count patients suppressed } } }"""
 CALLS = """query($from: Date!, $to: Date!, $g: CallGrouping!) {
-  stats { ambulanceCalls(from: $from, to: $to, groupBy: $g) { key count suppressed } } }"""
+  stats { ambulanceCalls(from: $from, to: $to, groupBy: $g) { key count patients suppressed } } }"""
 PREVALENCE = """query($icd10: String!) {
-  stats { prevalence(icd10: $icd10) { key count suppressed } } }"""
+  stats { prevalence(icd10: $icd10) { key count patients suppressed } } }"""
 CATEGORIES = ("I10", "E11", "E78", "I25", "J45", "J44", "N18", "I48", "E03", "K29", "Z34", "E10")
 QUERIES = [
     *((f"dispensations by {g}", DISPENSATIONS, g) for g in ("ATC", "REGION", "MONTH")),
@@ -70,6 +70,7 @@ class Timing:
     warm_cpu_s: float
     rows: int
     suppressed: int
+    withheld: int  # shown rows whose patients are withheld
     error: str | None
 
 
@@ -127,12 +128,12 @@ def time_query(
             warm.append(ask(client, url, token, body)[0])
             warm_cpu.append(cpu_seconds(pid) - cpu)
     if answer.get("errors"):
-        return Timing(cold_ms, warm, calls, cold_cpu, 0.0, 0, 0, answer["errors"][0]["message"])
+        return Timing(cold_ms, warm, calls, cold_cpu, 0.0, 0, 0, 0, answer["errors"][0]["message"])
     rows = next(iter(answer["data"]["stats"].values()))
     hidden = sum(1 for row in rows if row["suppressed"])
-    return Timing(
-        cold_ms, warm, calls, cold_cpu, statistics.median(warm_cpu), len(rows), hidden, None
-    )
+    withheld = sum(1 for row in rows if not row["suppressed"] and row["patients"] is None)
+    warm_cpu_s = statistics.median(warm_cpu)
+    return Timing(cold_ms, warm, calls, cold_cpu, warm_cpu_s, len(rows), hidden, withheld, None)
 
 
 def main() -> None:
@@ -161,9 +162,9 @@ def main() -> None:
         )
         print(
             "| query | cold ms | warm p50 ms | source calls (cold) | gateway CPU cold s "
-            "| CPU warm ms | rows | suppressed |"
+            "| CPU warm ms | rows | suppressed | patients withheld |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         bodies = [(n, {"query": q, "variables": {**period, "g": g}}) for n, q, g in QUERIES]
         bodies.append(("prevalence (E11)", {"query": PREVALENCE, "variables": {"icd10": "E11"}}))
         for name, body in bodies:
@@ -175,7 +176,7 @@ def main() -> None:
             print(
                 f"| {name} | {t.cold_ms:.0f} | {statistics.median(t.warm_ms):.1f} | "
                 f"{t.source_calls} | {t.cold_cpu_s:.2f} | {t.warm_cpu_s * 1000:.0f} | "
-                f"{t.rows} | {t.suppressed} |"
+                f"{t.rows} | {t.suppressed} | {t.withheld} |"
             )
 
 

@@ -14,11 +14,14 @@ and the amount of month x region x key, and each month x region total. What the 
 - the national view is the sum of the configured regions (with ``other_region``, plus an
   unpublished row for regions without an EHR; without it the attacker is told there is none,
   which only makes it stronger);
-- patients: a row's patients are at most its count and at least 1 when listed; a group's
-  patients over a period are at least those of any month in it and at most their sum; the
-  national patients of a group are at least each region's and at most their sum; a region's
-  (or the nation's) patients in a month are at least those of any group in it, and for
-  dispensations at most their sum over the groups.
+- patients: a row's patients are at most its count and at least 1 when listed (also when a
+  shown row withholds them, as a national row over several months may); a group's
+  patients over a period are at least those of any month or shorter period in it, at most
+  the sum of its months and at most the sum of any two periods that cover it; the national
+  patients of a group (or of a month) are at least each region's and at most their sum; a
+  region's (or the nation's) patients in a month, and a region's over a period (REGION), are
+  at least those of any group in it, and for dispensations at most their sum over the groups
+  of any one grouping.
 
 For each suppressed figure the attacker minimises and maximises it (HiGHS, through
 ``highspy``). ``findings`` lists every figure pinned to a narrower interval than wanted:
@@ -35,6 +38,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import combinations
 
 import highspy
 import numpy as np
@@ -310,9 +314,9 @@ class Audit:
                 count = {model.var(v): c for v, c in self._figure(table, key, "n").items()}
                 if row is None:
                     model.equal({p: 1.0}, 0.0)
-                elif not row["suppressed"]:
+                elif not row["suppressed"] and row["patients"] is not None:
                     model.equal({p: 1.0}, float(row["patients"]))
-                else:
+                else:  # suppressed, or shown with its patients withheld
                     model.at_least({p: 1.0}, 1.0)
                     model.at_most({p: 1.0, **{i: -c for i, c in count.items()}}, 0.0)
         self._patients_links(model, cells)
@@ -333,20 +337,29 @@ class Audit:
             by_group[(grouping, row, key)][months] = p
         for periods in by_group.values():
             for months, p in periods.items():
+                if len(months) < 2:
+                    continue
+                within = [q for q in periods if q != months and set(q) <= set(months)]
+                for q in within:
+                    model.at_least({p: 1.0, periods[q]: -1.0}, 0.0)  # at least any part's
                 parts = [periods.get((m,)) for m in months]
-                for part in parts:
-                    if part is not None and len(months) > 1:
-                        model.at_least({p: 1.0, part: -1.0}, 0.0)  # at least any month's
-                if len(months) > 1 and all(part is not None for part in parts):
+                if all(part is not None for part in parts):
                     terms = {p: 1.0}
                     for part in parts:
                         terms[part] = terms.get(part, 0.0) - 1.0
                     model.at_most(terms, 0.0)  # at most the sum of its months
-        # National patients of a group: at least each region's, at most their sum.
+                for a, b in combinations(within, 2):
+                    if set(a) | set(b) == set(months):  # at most the sum of two that cover it
+                        model.at_most({p: 1.0, periods[a]: -1.0, periods[b]: -1.0}, 0.0)
+        # National patients of a group (or of a month): at least each region's, at most their
+        # sum.
         for (months, grouping, row, key), p in cells.items():
-            if row != "*nat" or grouping == "*":
+            if row != "*nat":
                 continue
-            parts = [cells.get((months, grouping, r, key)) for r in self.regions]
+            if grouping == "*":  # a MONTH row: the regions' are their MONTH rows
+                parts = [cells.get((months, "*", r, "*")) for r in self.regions]
+            else:
+                parts = [cells.get((months, grouping, r, key)) for r in self.regions]
             for part in parts:
                 if part is not None:
                     model.at_least({p: 1.0, part: -1.0}, 0.0)
@@ -356,7 +369,7 @@ class Audit:
         # the sum of its groups in any one grouping.
         rows: dict[tuple, int] = {}
         for (months, grouping, row, _key), p in cells.items():
-            if grouping == "*" and len(months) == 1:
+            if grouping == "*":
                 rows[(months, row)] = p
         for (months, grouping, row, _key), p in cells.items():
             total = rows.get((months, row))

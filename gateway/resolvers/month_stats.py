@@ -17,7 +17,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -30,6 +30,7 @@ from gateway.resolvers.periods import (
     MonthCell,
     last_day,
     month_key,
+    national_patients_shown,
     period_shown,
     period_sum,
     short_of_slack,
@@ -225,7 +226,8 @@ class MonthlyStats:
         hidden: dict[date, tuple[Table, frozenset[tuple[str, str]]]],
     ) -> list[StatRow]:
         """ATC, PROGRAM, PHARMACY, DIAGNOSIS, OUTCOME or STATION rows of one view: the
-        period's view, each row shown when each of its months shows it."""
+        period's view, each row shown when each of its months shows it; a national row over
+        several months shows its patients only when every region's row of it is shown."""
         if len(self.months) == 1:
             month = self.months[0]
             source = national if shown == NATIONAL else regional
@@ -234,13 +236,12 @@ class MonthlyStats:
             rows = await self._view(self.months[0], last_day(self.months[-1]), shown, group)
         out = []
         for row in rows:
-            parts = []
-            for month in self.months:
-                table, suppressed = hidden[month]
-                cell = table.cells.get((shown, row.key))
-                parts.append(
-                    None if cell is None else _month_cell(cell, (shown, row.key) in suppressed)
-                )
+            parts = _months_of(hidden, (shown, row.key))
+            cell = cell_of(row)
+            if shown == NATIONAL and len(self.months) > 1:
+                regions = (_months_of(hidden, (region, row.key)) for region in self.regions)
+                if not national_patients_shown(regions):
+                    cell = replace(cell, patients=None)
             label = row.label or next(
                 (
                     hidden[m][0].labels[row.key]
@@ -249,7 +250,7 @@ class MonthlyStats:
                 ),
                 None,
             )
-            out.append(stat_row(row.key, label, cell_of(row), not _sums_to(row, parts)))
+            out.append(stat_row(row.key, label, cell, not _sums_to(row, parts)))
         return out
 
 
@@ -260,6 +261,16 @@ def _pattern(
     """``suppress_table``, remembered: a month's table is asked again by every period holding
     it, and its pattern depends on nothing but its figures."""
     return suppress_table(dict(cells), k, NATIONAL, latent)
+
+
+def _months_of(
+    hidden: dict[date, tuple[Table, frozenset[tuple[str, str]]]], coord: tuple[str, str]
+) -> list[MonthCell | None]:
+    """One cell (row and key) in each month of the period: its figures, shown or hidden."""
+    return [
+        _month_cell(table.cells.get(coord), coord in suppressed)
+        for table, suppressed in hidden.values()
+    ]
 
 
 def _month_cell(cell: Cell | None, suppressed: bool) -> MonthCell | None:

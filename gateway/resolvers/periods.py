@@ -18,7 +18,8 @@ Nothing of a dark month is published: its totals, and every cell of it, are supp
 in each of its months (a month where the row does not occur adds nothing); otherwise it is
 suppressed. Every published figure of a period is then a sum of published monthly figures, so
 no choice of periods, overlapping or not, tells more than the months do, and each month is
-protected on its own (``suppression.py``).
+protected on its own (``suppression.py``). Patients, which do not add up, are the exception: a
+national row over several months shows them only when every region's row of it is shown.
 """
 
 from __future__ import annotations
@@ -106,6 +107,18 @@ class MonthCell:
 def period_shown(parts: Iterable[MonthCell | None]) -> bool:
     """A figure over a period is shown only when every month that holds it shows it."""
     return all(part is None or not part.suppressed for part in parts)
+
+
+def national_patients_shown(regions: Iterable[Sequence[MonthCell | None]]) -> bool:
+    """Whether a national row over several months may show its patients: only when every
+    region's row of it over those months is shown (``regions``: each region's months).
+
+    Patients do not add up, so they are the one figure of such a row its months do not give.
+    A national figure bounds each region's from above, a region's shown month from below: with
+    a region's row hidden, the two could pin its patients (five in June, seven nationally over
+    June and July). Withheld, they leave it what its months allow, from the most of any month
+    to the sum of all, which is as wide as a hidden month's own interval."""
+    return all(period_shown(parts) for parts in regions)
 
 
 def period_sum(parts: Sequence[MonthCell | None]) -> tuple[int, int | None]:

@@ -52,7 +52,8 @@ def test_suppressed_cells_are_said_never_zero_and_the_rest_match_the_truth(
             assert "0" not in cells
             continue
         assert cells[0] == f"{expected['count']:,}"
-        assert cells[1] == f"{len(expected['patients']):,}"
+        # Patients over several months may be withheld (docs/suppression.md), never wrong.
+        assert cells[1] in ("withheld", f"{len(expected['patients']):,}")
         assert cells[2] == f"{expected['amount']:,.2f} ₸"
     assert suppressed  # the demo population has small groups
     chart = page.locator("#stats-dispensations figure.chart svg")

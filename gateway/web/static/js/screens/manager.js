@@ -54,6 +54,10 @@ function statTable(id, title, rows, error, k, withAmount) {
   const columns = { count: t('stats.count'), patients: t('stats.patients'), amountKzt: t('stats.amount') };
   const figure = (row, field) => {
     if (row.suppressed) return suppressedCell(columns[field], k);
+    // Patients over several months are withheld where a region hides the row (docs/suppression.md).
+    if (row[field] === null && field === 'patients' && row.count !== null) {
+      return cell(columns[field], t('stats.withheld'), { class: 'num suppressed', title: t('stats.withheldWhy', { k }) });
+    }
     if (row[field] === null) return cell(columns[field], t('stats.unavailable'), { class: 'num suppressed' });
     return cell(columns[field], field === 'amountKzt' ? money(tiyn(row[field])) : number(row[field], 0), { class: 'num' });
   };
