@@ -84,7 +84,7 @@ def _instrument() -> None:
     view.PassportView.handle = around("view", view.PassportView.handle)  # type: ignore[method-assign]
     query.open_read = around("decision", query.open_read)  # type: ignore[attr-defined]
     PatientRead.settled = around("loads", PatientRead.settled)  # type: ignore[method-assign]
-    view._write_audit = around("audit", view._write_audit)  # type: ignore[attr-defined]
+    view.write_audit = around("audit", view.write_audit)  # type: ignore[attr-defined]
 
 
 async def _measure(urls: dict[str, str], work: Path, issuer: DemoIssuer, iins: list[str]) -> list:

@@ -6,7 +6,6 @@ creation, the keyed hash that stands for a patient, and the one failure they all
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 
@@ -30,4 +29,4 @@ def patient_key(iin: str, secret: bytes) -> str:
         raise ValueError("patient IIN must be 12 digits")
     if not isinstance(secret, bytes) or len(secret) < MIN_SECRET_BYTES:
         raise ValueError(f"patient_key_secret must be at least {MIN_SECRET_BYTES} bytes")
-    return hmac.new(secret, iin.encode("ascii"), hashlib.sha256).hexdigest()
+    return hmac.digest(secret, iin.encode("ascii"), "sha256").hex()

@@ -278,16 +278,22 @@ class Fetcher:
             self._probe(store_key, loader, source, ttl_s, codec, timeout_s, idempotent)
             outcome = _Outcome(error=SourceError(source, CIRCUIT_OPEN, "circuit half-open"))
         else:
-            try:
-                async with asyncio.timeout(deadline.remaining()):
-                    outcome = await self._flights.do(
-                        store_key,
-                        lambda: self._load(
-                            store_key, loader, source, ttl_s, deadline, codec, timeout_s, idempotent
-                        ),
-                    )
-            except TimeoutError:
-                outcome = _Outcome(error=SourceError(source, "timeout", "request deadline"))
+
+            def load() -> Awaitable[_Outcome]:
+                return self._load(
+                    store_key, loader, source, ttl_s, deadline, codec, timeout_s, idempotent
+                )
+
+            if (self.shared is None or ttl_s <= 0) and store_key not in self._flights:
+                # Leading the flight with no peer to wait for: `_call` bounds each attempt and
+                # each retry's wait by this deadline, so a timer of our own would be one more.
+                outcome = await self._flights.do(store_key, load)
+            else:  # joining another request's flight, or waiting on the shared store's lock
+                try:
+                    async with asyncio.timeout(deadline.remaining()):
+                        outcome = await self._flights.do(store_key, load)
+                except TimeoutError:
+                    outcome = _Outcome(error=SourceError(source, "timeout", "request deadline"))
         if outcome.error is None:
             _note_load(span, MISS, None)
             return Fetched(outcome.value, True, False, outcome.fetched_at, None)

@@ -37,14 +37,21 @@ MAX_BYTES = 16 * 1024 * 1024
 FLAGS = {"N": NORMAL, "L": LOW, "H": HIGH, "A": ABNORMAL}
 # A plain number as the LIS writes one: digits with an optional decimal point part.
 _PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+# dd.MM.yyyy HH:mm, as strptime's "%d.%m.%Y %H:%M" reads it (one or two digits but the year).
+_LOCAL_TIME = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})\s+(\d{1,2}):(\d{1,2})", re.ASCII)
 
 
 def parse_local_time(value: Any) -> datetime | None:
     """``dd.MM.yyyy HH:mm`` local (Asia/Almaty) time as an aware datetime; else None."""
     if not isinstance(value, str):
         return None
+    # A regular expression and datetime(): a tenth of strptime's cost, on every result.
+    match = _LOCAL_TIME.fullmatch(value.strip())
+    if match is None:
+        return None
+    day, month, year, hour, minute = map(int, match.groups())
     try:
-        return datetime.strptime(value.strip(), "%d.%m.%Y %H:%M").replace(tzinfo=KAZAKHSTAN)
+        return datetime(year, month, day, hour, minute, tzinfo=KAZAKHSTAN)
     except ValueError:
         return None
 

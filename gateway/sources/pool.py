@@ -166,7 +166,10 @@ async def _oauth2_sign(
 
     if not client.token:
         raise MissingTokenError()
-    await client.ensure_active_token(client.token)
+    # authlib takes a lock on every call to look; it need only be taken when renewal is due
+    # (it looks again under the lock, so two callers still renew once).
+    if client.token.is_expired(leeway=client.leeway):
+        await client.ensure_active_token(client.token)
     signed_url, signed, _ = client.token_auth.prepare(url, headers, "")
     return signed_url, signed
 

@@ -24,6 +24,10 @@ class SingleFlight(Generic[T]):
     def __len__(self) -> int:
         return len(self._flights)
 
+    def __contains__(self, key: Hashable) -> bool:
+        """Whether a call for `key` is in flight."""
+        return key in self._flights
+
     async def do(self, key: Hashable, work: Callable[[], Awaitable[T]]) -> T:
         """Await the call in flight for `key`, starting `work()` if there is none."""
         task = self._flights.get(key)

@@ -6,7 +6,10 @@ from datetime import date, datetime, timedelta, timezone
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from gateway.clock import KAZAKHSTAN
 from gateway.config import SourceSettings
 from gateway.records import (
     Coding,
@@ -17,7 +20,7 @@ from gateway.records import (
     encode_record,
 )
 from gateway.sources.errors import SourceError
-from gateway.sources.lis import LisAdapter
+from gateway.sources.lis import LisAdapter, parse_local_time
 from gateway.sources.registry import create_client
 
 IIN = "900101300007"
@@ -178,6 +181,26 @@ async def test_numeric_value_only_for_plain_numbers(value, number):
     assert result.value == value
     assert result.numeric_value == number
     assert result.flag == "ABNORMAL"
+
+
+_TIME_PARTS = st.one_of(st.integers(0, 99).map(str), st.integers(0, 9).map("{:02d}".format))
+
+
+@given(
+    st.one_of(
+        st.tuples(
+            _TIME_PARTS, _TIME_PARTS, st.integers(0, 9999).map(str), _TIME_PARTS, _TIME_PARTS
+        ).map(lambda p: f"{p[0]}.{p[1]}.{p[2]} {p[3]}:{p[4]}"),
+        st.text(alphabet="0123456789.: \t٠x", max_size=20),
+    )
+)
+def test_local_times_read_as_strptime_reads_them(text):
+    # The fast reader must accept and refuse exactly what "%d.%m.%Y %H:%M" does.
+    try:
+        expected = datetime.strptime(text.strip(), "%d.%m.%Y %H:%M").replace(tzinfo=KAZAKHSTAN)
+    except ValueError:
+        expected = None
+    assert parse_local_time(text) == expected
 
 
 async def test_pages_until_total():
