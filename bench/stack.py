@@ -94,10 +94,11 @@ def write_config(
     port: int,
     source_ttl_s: int | None = None,
     source_timeout_ms: int | None = None,
+    warm_sources: frozenset[str] = frozenset(),
     **sections: dict,
 ) -> Path:
     """The gateway TOML for the bench stack (``source_ttl_s``, ``source_timeout_ms``: every
-    source's ``ttl_s`` and ``timeout_ms``)."""
+    source's ``ttl_s`` and ``timeout_ms``; the ``warm_sources`` keep their own ``ttl_s``)."""
     audit = directory / f"audit-{secrets.token_hex(4)}.db"
     sections = {**sections, "limits": {**UNLIMITED, **sections.get("limits", {})}}
     extra = "".join(
@@ -119,7 +120,12 @@ patient_key = "bench-audit-key-{"0" * 32}"
 {extra}
 {sources_toml(urls)}"""
     if source_ttl_s is not None:
-        text = re.sub(r"(?m)^ttl_s = \d+$", f"ttl_s = {source_ttl_s}", text)
+        blocks = text.split("[[sources]]")
+        for n, block in enumerate(blocks[1:], start=1):
+            name = re.search(r'(?m)^name = "([^"]+)"$', block)
+            if name is None or name.group(1) not in warm_sources:
+                blocks[n] = re.sub(r"(?m)^ttl_s = \d+$", f"ttl_s = {source_ttl_s}", block)
+        text = "[[sources]]".join(blocks)
     if source_timeout_ms is not None:
         text = re.sub(r"(?m)^timeout_ms = \d+$", f"timeout_ms = {source_timeout_ms}", text)
     path = directory / "gateway.toml"
@@ -136,12 +142,13 @@ def bench_stack(
     python_prelude: str = "",
     source_ttl_s: int | None = None,
     source_timeout_ms: int | None = None,
+    warm_sources: frozenset[str] = frozenset(),
     **sections: dict,
 ) -> Iterator[BenchStack]:
     """Emulators (with ``latency_ms`` on every answer) and the gateway process.
 
-    ``source_ttl_s`` replaces every source's ``ttl_s`` (0: every read goes upstream),
-    ``source_timeout_ms`` every source's ``timeout_ms``.
+    ``source_ttl_s`` replaces every source's ``ttl_s`` (0: every read goes upstream) but
+    that of the ``warm_sources``, ``source_timeout_ms`` every source's ``timeout_ms``.
 
     ``python_prelude`` (e.g. ``"import gc; gc.set_threshold(50_000)"``) runs in the gateway's
     interpreter before ``python -m gateway serve`` does: for experiments, not for the report.
@@ -155,7 +162,14 @@ def bench_stack(
     with start_emulators(data_dir, free_port(7), latency_ms=latency_ms) as emulators:
         port = free_port()
         config = write_config(
-            work, emulators.urls, issuer, port, source_ttl_s, source_timeout_ms, **sections
+            work,
+            emulators.urls,
+            issuer,
+            port,
+            source_ttl_s,
+            source_timeout_ms,
+            warm_sources,
+            **sections,
         )
         command = [sys.executable, "-m", "gateway", "serve", "--config", str(config)]
         if python_prelude:

@@ -17,6 +17,10 @@ from bench.report import Machine, Measurement, Run, write_report
 from bench.scenarios import profile, s2_calls
 from bench.scenarios.load import LoadResult, Usage
 from bench.scenarios.s1_cold import ColdRun
+from bench.stack import write_config
+from emulators.serve import SYSTEMS
+from gateway.auth.issuer import DemoIssuer
+from gateway.config import load_settings
 
 
 def _row(scenario: str, rps: float | None, p99: float, met: bool | None) -> Measurement:
@@ -152,3 +156,13 @@ def test_profile_components_go_by_the_innermost_known_frame(tmp_path: Path) -> N
         "record codec": 10.0,
         profile.OTHER: 10.0,
     }
+
+
+def test_cold_stack_config_keeps_the_warm_sources_ttl(tmp_path):
+    # S6a reads LIS and DPS at TTL 0 while the register keeps its own TTL (issue 14's setup).
+    urls = {system: f"http://127.0.0.1:{9000 + n}" for n, system in enumerate(SYSTEMS)}
+    issuer = DemoIssuer.create(tmp_path / "keys")
+    path = write_config(tmp_path, urls, issuer, 8999, 0, None, frozenset({"register"}))
+    ttl = {source.name: source.ttl_s for source in load_settings(path).sources}
+    assert ttl.pop("register") == 3600
+    assert ttl and set(ttl.values()) == {0}

@@ -63,6 +63,7 @@ from gateway.telemetry import Span, current_tracer, failed, started
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 CIRCUIT_OPEN = "circuit_open"
 # Kinds that say the source is unwell; others (404, bad_response, ...) mean it did answer.
@@ -105,6 +106,13 @@ class _Outcome:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _finished(value: R) -> asyncio.Future[R]:
+    """A future that already holds ``value`` (awaiting it does not suspend)."""
+    future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+    future.set_result(value)
+    return future
 
 
 class Fetcher:
@@ -301,6 +309,99 @@ class Fetcher:
         _note_load(span, STALE if fetched.stale else MISS, outcome.error.kind)
         return fetched
 
+    def start(
+        self,
+        key: CacheKey,
+        loader: Callable[[], Awaitable[T]],
+        then: Callable[[Fetched[T]], R],
+        *,
+        source: str | None = None,
+        ttl_s: float,
+        deadline: Deadline,
+        codec: Codec[T],
+        timeout_s: float | None = None,
+    ) -> asyncio.Future[R]:
+        """`fetch` begun now, as a future of ``then(fetched)``.
+
+        Finished at once when memory holds a fresh copy. When this call leads a new flight
+        (memory only, or TTL 0; circuit closed; no tracing) the future is completed by a
+        callback of the flight: no task of its own per upstream call. Otherwise a task
+        running `fetch`.
+        """
+        ready = self.fresh_now(key, source=source, ttl_s=ttl_s, codec=codec)
+        if ready is not None:
+            return _finished(then(ready))
+        source = source or key.source
+        store_key = key.render(self.namespace)
+        if (
+            (self.shared is None or ttl_s <= 0)
+            and store_key not in self._flights
+            and self._breaker(source).state is BreakerState.CLOSED
+            and current_tracer() is None
+        ):
+            self._counter(metrics.CACHE_MISSES, source).inc()
+            stale = self.local.get_now(store_key)  # served if the source fails
+            flight = self._flights.start(
+                store_key,
+                lambda: self._load(
+                    store_key, loader, source, ttl_s, deadline, codec, timeout_s, True
+                ),
+            )
+            result: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+            flight.add_done_callback(
+                lambda landed: self._settle(result, landed, source, stale, then)
+            )
+            return result
+        return asyncio.ensure_future(
+            self._fetch_then(key, loader, then, source, ttl_s, deadline, codec, timeout_s)
+        )
+
+    async def _fetch_then(
+        self,
+        key: CacheKey,
+        loader: Callable[[], Awaitable[T]],
+        then: Callable[[Fetched[T]], R],
+        source: str,
+        ttl_s: float,
+        deadline: Deadline,
+        codec: Codec[T],
+        timeout_s: float | None,
+    ) -> R:
+        fetched = await self.fetch(
+            key,
+            loader,
+            source=source,
+            ttl_s=ttl_s,
+            deadline=deadline,
+            codec=codec,
+            timeout_s=timeout_s,
+        )
+        return then(fetched)
+
+    def _settle(
+        self,
+        result: asyncio.Future[R],
+        landed: asyncio.Task[_Outcome],
+        source: str,
+        stale: Held | None,
+        then: Callable[[Fetched[Any]], R],
+    ) -> None:
+        """Complete `start`'s future from its flight, as `_fetch` completes its answer."""
+        if result.done():  # the caller gave up on it
+            return
+        if landed.cancelled():
+            result.cancel()
+            return
+        try:
+            outcome = landed.result()
+            if outcome.error is None:
+                fetched = Fetched(outcome.value, True, False, outcome.fetched_at, None)
+            else:
+                fetched = self._fallback(source, stale, outcome.error)
+            result.set_result(then(fetched))
+        except Exception as exc:  # the flight or `then` failed: the caller's await raises it
+            result.set_exception(exc)
+
     def _probe(
         self,
         store_key: str,
@@ -361,8 +462,12 @@ class Fetcher:
         one decoded when fresh, left as bytes when it can only serve stale); None when there
         is neither (absent, unreadable, store down)."""
         held = self.local.get_now(store_key)
-        if self.shared is None or (held is not None and held.age_s(self._clock()) < ttl_s):
-            return held
+        if (
+            self.shared is None
+            or ttl_s <= 0
+            or (held is not None and held.age_s(self._clock()) < ttl_s)
+        ):
+            return held  # with TTL 0 nothing is shared (`_load`): the store has no copy to give
         data = await self.shared.get(store_key, deadline.remaining())
         if data is None:
             return held

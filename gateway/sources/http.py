@@ -177,7 +177,21 @@ def refuse_outside(source: str, base: httpx.URL) -> OutsideRefused:
 
 def query_string(params: Sequence[tuple[str, str]]) -> str:
     """Encode query parameters keeping ``, | :`` literal (FHIR OR lists and token systems)."""
-    return "&".join(f"{quote(k, safe='_:.-')}={quote(v, safe=',|:.-_~')}" for k, v in params)
+    return "&".join(f"{_quoted_key(k)}={_quoted_value(v)}" for k, v in params)
+
+
+# What ``quote`` leaves as it is (its own safe set, letters, digits and ``_.-~``, plus ours):
+# most keys and values are only that, and a match costs a tenth of quote's per-byte work.
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.~:-]*")
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.~,|:-]*")
+
+
+def _quoted_key(key: str) -> str:
+    return key if _PLAIN_KEY.fullmatch(key) else quote(key, safe="_:.-")
+
+
+def _quoted_value(value: str) -> str:
+    return value if _PLAIN_VALUE.fullmatch(value) else quote(value, safe=",|:.-_~")
 
 
 @dataclass(frozen=True, slots=True)

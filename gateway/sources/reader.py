@@ -204,30 +204,18 @@ class PersonReader:
         """The shared future of one source item: finished at once when the cache has it."""
         future = self._tasks.get((source, kind))
         if future is None:
-            key = CacheKey(source, kind, self.subject)
-            ttl_s = self.systems.ttl_s(source)
-            fetcher = self.systems.fetcher
-            ready = fetcher.fresh_now(key, source=source, ttl_s=ttl_s, codec=RECORD_CODEC)
-            if ready is not None:
-                future = _finished(self._report(source, ready))
-            else:
-                future = asyncio.ensure_future(self._run(source, key, ttl_s, loader))
+            future = self.systems.fetcher.start(
+                CacheKey(source, kind, self.subject),
+                loader,
+                lambda fetched: self._report(source, fetched),
+                source=source,
+                ttl_s=self.systems.ttl_s(source),
+                deadline=self.deadline,
+                codec=RECORD_CODEC,
+                timeout_s=self.systems.timeout_s(source),
+            )
             self._tasks[(source, kind)] = future
         return _shared(future)
-
-    async def _run(
-        self, source: str, key: CacheKey, ttl_s: float, loader: Callable[[], Awaitable[Any]]
-    ) -> Fetched[Any]:
-        fetched = await self.systems.fetcher.fetch(
-            key,
-            loader,
-            source=source,
-            ttl_s=ttl_s,
-            deadline=self.deadline,
-            codec=RECORD_CODEC,
-            timeout_s=self.systems.timeout_s(source),
-        )
-        return self._report(source, fetched)
 
     def _report(self, source: str, fetched: Fetched[Any]) -> Fetched[Any]:
         """Record how the source answered; the fetched value as sections use it (unscreened)."""

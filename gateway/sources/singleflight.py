@@ -32,10 +32,20 @@ class SingleFlight(Generic[T]):
         """Await the call in flight for `key`, starting `work()` if there is none."""
         task = self._flights.get(key)
         if task is None:
-            task = asyncio.ensure_future(work())
-            self._flights[key] = task
-            task.add_done_callback(lambda done: self._landed(key, done))
+            task = self.start(key, work)
         return await asyncio.shield(task)
+
+    def start(self, key: Hashable, work: Callable[[], Awaitable[T]]) -> asyncio.Task[T]:
+        """Start `work()` as the call in flight for `key` (there must be none); its task.
+
+        Whoever holds the task must not await it directly (their cancellation would cancel
+        it for everyone): shield it, or follow it with a done callback.
+        """
+        assert key not in self._flights, "a call for this key is in flight"
+        task = asyncio.ensure_future(work())
+        self._flights[key] = task
+        task.add_done_callback(lambda done: self._landed(key, done))
+        return task
 
     def _landed(self, key: Hashable, task: asyncio.Task[T]) -> None:
         if self._flights.get(key) is task:

@@ -493,3 +493,49 @@ async def test_a_fetch_rescued_by_its_retry_counts_as_one_success_for_the_breake
         assert fetched.ok and flaky.calls == 2
     # Five failed attempts, but five successful fetches: the circuit stays closed.
     assert fetcher.breaker_states()[source] == "closed"
+
+
+def start(fetcher: Fetcher, loader: Loader, *, ttl_s: float = 300, deadline_s: float = 2.0):
+    """`Fetcher.start` of the test's key, each answer tagged by the `then` step."""
+    key = fetcher.key("lis", "orders", IIN)
+    return fetcher.start(
+        key,
+        loader,
+        lambda fetched: ("then", fetched),
+        ttl_s=ttl_s,
+        deadline=Deadline.after(deadline_s),
+        codec=RECORD_CODEC,
+    )
+
+
+async def test_start_serves_a_fresh_copy_at_once_and_leads_one_flight_otherwise() -> None:
+    fetcher = make()
+    loader = Loader("orders", delay_s=0.05)
+    first, second = start(fetcher, loader), start(fetcher, loader)  # the second one follows
+    tag, fetched = await first
+    assert tag == "then" and fetched.ok and fetched.value == "orders"
+    assert (await second)[1].value == "orders" and loader.calls == 1
+    again = start(fetcher, loader)
+    assert again.done() and again.result()[1].value == "orders" and loader.calls == 1
+
+
+async def test_a_caller_giving_up_on_start_does_not_cancel_the_flight() -> None:
+    fetcher = make()
+    loader = Loader("orders", delay_s=0.05)
+    leader = start(fetcher, loader)
+    follower = asyncio.ensure_future(fetch(fetcher, loader))
+    await asyncio.sleep(0.01)
+    leader.cancel()
+    fetched = await follower
+    assert fetched.ok and fetched.value == "orders" and loader.calls == 1
+
+
+async def test_start_serves_the_stale_copy_when_the_source_fails() -> None:
+    clock = Clock()
+    fetcher = make(clock, breaker=NO_BREAKER)
+    assert (await start(fetcher, Loader("old orders"), ttl_s=0))[1].value == "old orders"
+    clock.advance(60)
+    failing = Loader(SourceError("lis", "connect", "refused"))
+    _, fetched = await start(fetcher, failing, ttl_s=0)  # TTL 0: a leader, no task of its own
+    assert fetched.ok and fetched.stale and fetched.value == "old orders"
+    assert fetched.error is not None and fetched.error.kind == "connect"

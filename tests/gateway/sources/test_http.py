@@ -5,9 +5,12 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from urllib.parse import quote
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.config import SourceSettings
 from gateway.sources.errors import SourceError, error_from_exception, retry_after_seconds
@@ -74,6 +77,13 @@ def test_factory_makes_oauth_client_for_dps():
     assert isinstance(client, AsyncOAuth2Client)
     assert client.metadata["token_endpoint"] == "/oauth/token"
     assert client.scope == "read"
+
+
+@given(st.lists(st.tuples(st.text(max_size=12), st.text(max_size=12)), max_size=4))
+def test_query_string_is_what_quote_makes_of_each_part(params):
+    # The plain-text shortcut must give exactly quote's encoding, for any text.
+    expected = "&".join(f"{quote(k, safe='_:.-')}={quote(v, safe=',|:.-_~')}" for k, v in params)
+    assert query_string(params) == expected
 
 
 def test_query_string_keeps_fhir_separators_literal():
