@@ -2,7 +2,9 @@
 
 Each passport is of a person not read before (nothing of theirs cached), read by that
 person. After each one the emulators' request logs are read and reset, so S2 can attribute
-every upstream call to its passport. Goal: p50 latency / slowest source <= 1.25.
+every upstream call to its passport. Goal: p50 latency / slowest source <= 1.20 (issue 14;
+issue 8 asked 1.25). Each source answers `latency_ms` after a request arrives, its own work
+included (`emulators/instrumentation.py`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from bench.scenarios.load import LOAD_CPU, LoadResult, Meter, Sequence, Usage, p
 from bench.stack import BenchStack
 from tests.e2e.test_passport import FULL_PASSPORT
 
-GOAL_RATIO = 1.25
+GOAL_RATIO = 1.20
 _IIN = re.compile(r"\d{12}")
 _NUMBER = re.compile(r"/\d+(?=/|$)")
 
