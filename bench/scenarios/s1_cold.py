@@ -103,7 +103,7 @@ def measurement(cold: ColdRun) -> Measurement:
         gateway_cpu_pct=cold.usage.gateway_cpu_pct,
         gateway_peak_rss_mb=cold.usage.gateway_peak_rss_mb,
         emulator_cpu_pct=cold.usage.emulator_cpu_pct,
-        goal=f"p50 / slowest source ({cold.latency_ms:g} ms) <= {GOAL_RATIO}",
+        goal=f"p50 / slowest source ({cold.latency_ms:g} ms) <= {GOAL_RATIO:.2f}",
         measured=f"{ratio:.2f} (p50 {r.p50_ms:.1f} ms; p95 ratio {r.p95_ms / cold.latency_ms:.2f})",
         goal_met=ratio <= GOAL_RATIO,
         details={

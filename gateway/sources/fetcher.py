@@ -108,7 +108,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _finished(value: R) -> asyncio.Future[R]:
+def finished(value: R) -> asyncio.Future[R]:
     """A future that already holds ``value`` (awaiting it does not suspend)."""
     future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
     future.set_result(value)
@@ -292,9 +292,9 @@ class Fetcher:
                     store_key, loader, source, ttl_s, deadline, codec, timeout_s, idempotent
                 )
 
-            if (self.shared is None or ttl_s <= 0) and store_key not in self._flights:
-                # Leading the flight with no peer to wait for: `_call` bounds each attempt and
-                # each retry's wait by this deadline, so a timer of our own would be one more.
+            if self._leads_alone(store_key, ttl_s):
+                # `_call` bounds each attempt and each retry's wait by this deadline: a timer
+                # of our own would be one more.
                 outcome = await self._flights.do(store_key, load)
             else:  # joining another request's flight, or waiting on the shared store's lock
                 try:
@@ -330,12 +330,11 @@ class Fetcher:
         """
         ready = self.fresh_now(key, source=source, ttl_s=ttl_s, codec=codec)
         if ready is not None:
-            return _finished(then(ready))
+            return finished(then(ready))
         source = source or key.source
         store_key = key.render(self.namespace)
         if (
-            (self.shared is None or ttl_s <= 0)
-            and store_key not in self._flights
+            self._leads_alone(store_key, ttl_s)
             and self._breaker(source).state is BreakerState.CLOSED
             and current_tracer() is None
         ):
@@ -344,7 +343,7 @@ class Fetcher:
             flight = self._flights.start(
                 store_key,
                 lambda: self._load(
-                    store_key, loader, source, ttl_s, deadline, codec, timeout_s, True
+                    store_key, loader, source, ttl_s, deadline, codec, timeout_s, idempotent=True
                 ),
             )
             result: asyncio.Future[R] = asyncio.get_running_loop().create_future()
@@ -355,6 +354,12 @@ class Fetcher:
         return asyncio.ensure_future(
             self._fetch_then(key, loader, then, source, ttl_s, deadline, codec, timeout_s)
         )
+
+    def _leads_alone(self, store_key: str, ttl_s: float) -> bool:
+        """Whether a load of `store_key` now would start a flight with no peer to wait for:
+        none in flight here, and no other replica's value or lock to look for (memory only,
+        or TTL 0: nothing is shared)."""
+        return (self.shared is None or ttl_s <= 0) and store_key not in self._flights
 
     async def _fetch_then(
         self,

@@ -3,8 +3,8 @@
 ``PersonReader`` (one per read of a person in a request) hands out one future per source
 item, so the sections of a query share one upstream call each, and records how every source
 answered (``sources`` of the passport).
-An item fresh in the in-memory cache is a finished future at once; only the others cost a
-task. Every read goes through the fetcher (cache, stale-if-error, single-flight, deadline,
+An item fresh in the in-memory cache is a finished future at once; the others are begun
+by ``Fetcher.start`` (a callback of the upstream call they lead, or a task). Every read goes through the fetcher (cache, stale-if-error, single-flight, deadline,
 retries, breaker); access decisions are applied by the caller, after the cache, so nothing
 cached depends on who reads it. Adapters answer a person read with a ``Screened`` value (the
 records of anyone else dropped and counted); the reader hands out the value and reports a
@@ -35,7 +35,7 @@ from gateway.records import (
 from gateway.sources.ambulance import AmbulanceAdapter
 from gateway.sources.cache import CacheKey
 from gateway.sources.dps import DpsAdapter
-from gateway.sources.fetcher import RECORD_CODEC, Fetched, Fetcher
+from gateway.sources.fetcher import RECORD_CODEC, Fetched, Fetcher, finished
 from gateway.sources.fhir import EhrAdapter, RegisterAdapter
 from gateway.sources.lis import LisAdapter
 from gateway.sources.ownership import WRONG_PATIENT
@@ -138,7 +138,7 @@ class PersonReader:
                 for ehr in self.systems.ehrs
             ]
             if all(part.done() for part in parts):
-                regions = _finished([part.result() for part in parts])
+                regions = finished([part.result() for part in parts])
             else:
                 regions = asyncio.gather(*parts)
             self._regions[kind] = regions
@@ -163,7 +163,7 @@ class PersonReader:
         """The laboratory history (None when no LIS is configured)."""
         lis = self.systems.lis
         if lis is None:
-            return _finished(None)
+            return finished(None)
         return self._fetch(lis.source, "lab", lambda: lis.history(self.iin))
 
     def prescriptions(self) -> asyncio.Future[Fetched[list[Prescription]] | None]:
@@ -171,7 +171,7 @@ class PersonReader:
         and the dose and duration behind each dispensation."""
         dps = self.systems.dps
         if dps is None:
-            return _finished(None)
+            return finished(None)
         return self._fetch(
             dps.source, "prescriptions-all", lambda: dps.prescriptions(self.iin, "all")
         )
@@ -180,14 +180,14 @@ class PersonReader:
         """Every dispensation of the person (filtered by period by the caller)."""
         dps = self.systems.dps
         if dps is None:
-            return _finished(None)
+            return finished(None)
         return self._fetch(dps.source, "dispensations", lambda: dps.dispensations(self.iin))
 
     def ambulance_encounters(self) -> asyncio.Future[Fetched[list[Encounter]] | None]:
         """The person's ambulance calls, as encounters of kind AMBULANCE."""
         ambulance = self.systems.ambulance
         if ambulance is None:
-            return _finished(None)
+            return finished(None)
         return self._fetch(
             ambulance.source, "call-encounters", lambda: ambulance.encounters(self.iin)
         )
@@ -260,13 +260,6 @@ def combined_report(first: SourceReport, second: SourceReport) -> SourceReport:
         min(times) if times else None,
         errors[0] if errors else None,
     )
-
-
-def _finished(value: T) -> asyncio.Future[T]:
-    """A future that already holds ``value`` (awaiting it does not suspend)."""
-    future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-    future.set_result(value)
-    return future
 
 
 def _shared(future: asyncio.Future[T]) -> asyncio.Future[T]:
