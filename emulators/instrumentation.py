@@ -3,8 +3,7 @@
 ``Instrumented(app, base_path)`` wraps an emulator's ASGI app. It answers
 ``{base}/__faults`` (POST JSON sets faults, DELETE clears) and ``{base}/__requests``
 (GET the count and the last 1,000 requests, DELETE resets), counts every other
-request on arrival (so retries are visible), then applies the faults to it (a latency is
-the time from arrival to answer, the emulator's own work included). A FHIR batch
+request on arrival (so retries are visible), then applies the faults to it. A FHIR batch
 POST to the base path is recorded with its entries' URLs under ``batch``.
 """
 
@@ -17,7 +16,7 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 RECENT_LIMIT = 1000
 
@@ -77,12 +76,10 @@ class Instrumented:
             # Accept the connection and never answer, until the client gives up.
             await asyncio.Event().wait()
         delay = faults.latency_ms + self._random.uniform(0, faults.jitter_ms)
-        if faults.error_rate > 0 and self._random.random() < faults.error_rate:
-            await asyncio.sleep(delay / 1000)
-            await _send_json(send, faults.status, {"error": "injected fault"})
-            return
         if delay > 0:
-            await _answer_after(self.app, scope, receive, send, delay / 1000)
+            await asyncio.sleep(delay / 1000)
+        if faults.error_rate > 0 and self._random.random() < faults.error_rate:
+            await _send_json(send, faults.status, {"error": "injected fault"})
             return
         await self.app(scope, receive, send)
 
@@ -108,25 +105,6 @@ class Instrumented:
             self.count = 0
             self.recent.clear()
         await _send_json(send, 200, {"count": self.count, "recent": list(self.recent)})
-
-
-async def _answer_after(
-    app: ASGIApp, scope: Scope, receive: Receive, send: Send, delay_s: float
-) -> None:
-    """Serve the request at once but hold the answer until ``delay_s`` after its arrival.
-
-    A source "at 50 ms" answers 50 ms after the request arrives: its own work is part of
-    that time, not added to it (which would also make the seven emulators' work, sharing
-    two CPUs, count as gateway overhead in the benchmarks).
-    """
-    held: list[Message] = []
-
-    async def hold(message: Message) -> None:
-        held.append(message)
-
-    await asyncio.gather(app(scope, receive, hold), asyncio.sleep(delay_s))
-    for message in held:
-        await send(message)
 
 
 def _batch_urls(body: bytes) -> list[str]:

@@ -3,8 +3,7 @@
 Each passport is of a person not read before (nothing of theirs cached), read by that
 person. After each one the emulators' request logs are read and reset, so S2 can attribute
 every upstream call to its passport. Goal: p50 latency / slowest source <= 1.20 (issue 14;
-issue 8 asked 1.25). Each source answers `latency_ms` after a request arrives, its own work
-included (`emulators/instrumentation.py`).
+issue 8 asked 1.25).
 """
 
 from __future__ import annotations
