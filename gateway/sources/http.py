@@ -21,12 +21,11 @@ import yarl
 from gateway.config import SourceSettings
 from gateway.sources.errors import (
     BAD_RESPONSE,
-    TOO_LARGE,
     SourceError,
     error_for_status,
     source_errors,
 )
-from gateway.sources.pool import SourcePool
+from gateway.sources.pool import SourcePool, read_capped
 from gateway.telemetry import SpanKind, current_tracer, failed, inject_traceparent, route_template
 from gateway.telemetry import started as started_span
 
@@ -268,17 +267,10 @@ async def _exchange(
             )
             return Reply(status, answer_headers, body)
         async with client.stream(method, url, content=content, headers=headers) as response:
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise SourceError(source, TOO_LARGE, f"declared {declared} bytes")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise SourceError(source, TOO_LARGE, f"more than {max_bytes} bytes")
-                chunks.append(chunk)
-            return Reply(response.status_code, response.headers, b"".join(chunks))
+            length = response.headers.get("content-length")
+            declared = int(length) if length and length.isdigit() else None
+            body = await read_capped(source, declared, response.aiter_bytes(), max_bytes)
+            return Reply(response.status_code, response.headers, body)
 
 
 def raise_for_reply(source: str, reply: Reply) -> None:

@@ -12,7 +12,7 @@ aiohttp takes an idle connection per request in O(1) (no scan of the pool).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -122,17 +122,13 @@ class SourcePool:
                     response.status,
                     response.reason,
                 )
-                declared = response.content_length
-                if declared is not None and declared > max_bytes:
-                    raise SourceError(source, TOO_LARGE, f"declared {declared} bytes")
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.content.iter_chunked(CHUNK_BYTES):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise SourceError(source, TOO_LARGE, f"more than {max_bytes} bytes")
-                    chunks.append(chunk)
-                return response.status, httpx.Headers(response.raw_headers), b"".join(chunks)
+                body = await read_capped(
+                    source,
+                    response.content_length,
+                    response.content.iter_chunked(CHUNK_BYTES),
+                    max_bytes,
+                )
+                return response.status, httpx.Headers(response.raw_headers), body
         except aiohttp.ClientError as exc:
             raise _source_error(source, exc) from None
         except TimeoutError:  # aiohttp's own (ServerTimeoutError is one too)
@@ -143,6 +139,23 @@ class SourcePool:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+async def read_capped(
+    source: str, declared: int | None, chunks: AsyncIterator[bytes], max_bytes: int
+) -> bytes:
+    """A streamed answer's body; TOO_LARGE as soon as its declared or read size passes
+    ``max_bytes`` (nothing more is read)."""
+    if declared is not None and declared > max_bytes:
+        raise SourceError(source, TOO_LARGE, f"declared {declared} bytes")
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > max_bytes:
+            raise SourceError(source, TOO_LARGE, f"more than {max_bytes} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _source_error(source: str, exc: aiohttp.ClientError) -> SourceError:
