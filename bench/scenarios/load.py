@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -103,6 +104,24 @@ class LoadResult:
     def rps(self) -> float:
         """Requests per second over the run."""
         return self.requests / self.duration_s if self.duration_s else 0.0
+
+
+def load_figures(result: LoadResult, usage: Usage, *, rate: bool = True) -> dict[str, Any]:
+    """The report fields (``Measurement`` keywords) every load scenario takes from its run and
+    its meter; ``rate=False`` where requests per second would mean nothing (one at a time)."""
+    return {
+        "requests": result.requests,
+        "duration_s": result.duration_s,
+        "rps": result.rps if rate else None,
+        "p50_ms": result.p50_ms,
+        "p95_ms": result.p95_ms,
+        "p99_ms": result.p99_ms,
+        "max_ms": result.max_ms,
+        "errors": result.errors,
+        "gateway_cpu_pct": usage.gateway_cpu_pct,
+        "gateway_peak_rss_mb": usage.gateway_peak_rss_mb,
+        "emulator_cpu_pct": usage.emulator_cpu_pct,
+    }
 
 
 def write_requests(path: Path, requests: list[tuple[str, dict]]) -> None:

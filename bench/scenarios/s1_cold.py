@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 import httpx
 
 from bench.report import Measurement
-from bench.scenarios.load import LOAD_CPU, LoadResult, Meter, Sequence, Usage, pinned
+from bench.scenarios.load import (
+    LOAD_CPU,
+    LoadResult,
+    Meter,
+    Sequence,
+    Usage,
+    load_figures,
+    pinned,
+)
 from bench.stack import BenchStack
 from tests.e2e.test_passport import FULL_PASSPORT
 
@@ -90,18 +98,9 @@ def measurement(cold: ColdRun) -> Measurement:
     return Measurement(
         scenario="S1",
         title="cold full passport, c=1",
-        requests=r.requests,
-        duration_s=r.duration_s,
-        rps=None,  # one at a time with log reads in between: a rate would mean nothing
-        p50_ms=r.p50_ms,
-        p95_ms=r.p95_ms,
-        p99_ms=r.p99_ms,
-        max_ms=r.max_ms,
-        errors=r.errors,
+        # One at a time with log reads in between: a rate would mean nothing.
+        **load_figures(r, cold.usage, rate=False),
         upstream_calls_per_request=calls,
-        gateway_cpu_pct=cold.usage.gateway_cpu_pct,
-        gateway_peak_rss_mb=cold.usage.gateway_peak_rss_mb,
-        emulator_cpu_pct=cold.usage.emulator_cpu_pct,
         goal=f"p50 / slowest source ({cold.latency_ms:g} ms) <= {GOAL_RATIO:.2f}",
         measured=f"{ratio:.2f} (p50 {r.p50_ms:.1f} ms; p95 ratio {r.p95_ms / cold.latency_ms:.2f})",
         goal_met=ratio <= GOAL_RATIO,

@@ -26,6 +26,7 @@ from bench.scenarios.load import (
     LoadResult,
     Meter,
     Usage,
+    load_figures,
     run_wrk,
     upstream_total,
 )
@@ -135,18 +136,8 @@ def measurements(warm: WarmRun) -> list[Measurement]:
     gateway = Measurement(
         scenario="S3",
         title=f"warm full passport, c={CONNECTIONS}",
-        requests=g.requests,
-        duration_s=g.duration_s,
-        rps=g.rps,
-        p50_ms=g.p50_ms,
-        p95_ms=g.p95_ms,
-        p99_ms=g.p99_ms,
-        max_ms=g.max_ms,
-        errors=g.errors,
+        **load_figures(g, warm.gateway_usage),
         upstream_calls_per_request=warm.upstream_per_request,
-        gateway_cpu_pct=warm.gateway_usage.gateway_cpu_pct,
-        gateway_peak_rss_mb=warm.gateway_usage.gateway_peak_rss_mb,
-        emulator_cpu_pct=warm.gateway_usage.emulator_cpu_pct,
         goal=f">= {GOAL_RPS} req/s and >= {GOAL_SHARE} x floor",
         measured=f"{g.rps:,.0f} req/s = {share:.2f} x floor ({f.rps:,.0f} req/s); "
         f"p99 {g.p99_ms:.1f} ms vs floor {f.p99_ms:.1f} ms",
@@ -163,17 +154,7 @@ def measurements(warm: WarmRun) -> list[Measurement]:
     floor = Measurement(
         scenario="S3 floor",
         title="same JSON, bare Starlette",
-        requests=f.requests,
-        duration_s=f.duration_s,
-        rps=f.rps,
-        p50_ms=f.p50_ms,
-        p95_ms=f.p95_ms,
-        p99_ms=f.p99_ms,
-        max_ms=f.max_ms,
-        errors=f.errors,
+        **{**load_figures(f, warm.floor_usage), "emulator_cpu_pct": None},
         upstream_calls_per_request=None,
-        gateway_cpu_pct=warm.floor_usage.gateway_cpu_pct,
-        gateway_peak_rss_mb=warm.floor_usage.gateway_peak_rss_mb,
-        emulator_cpu_pct=None,
     )
     return [gateway, floor]

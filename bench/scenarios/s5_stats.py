@@ -18,6 +18,7 @@ from bench.scenarios.load import (
     Meter,
     Sequence,
     Usage,
+    load_figures,
     pinned,
     upstream_total,
 )
@@ -124,20 +125,10 @@ def measurements(stats: StatsRun) -> list[Measurement]:
             Measurement(
                 scenario=scenario,
                 title=f"stats over {stats.population:,} people, one-month periods",
-                requests=r.requests,
-                duration_s=r.duration_s,
-                rps=None,
-                p50_ms=r.p50_ms,
-                p95_ms=r.p95_ms,
-                p99_ms=r.p99_ms,
-                max_ms=r.max_ms,
-                errors=r.errors,
+                **load_figures(r, stats.usage, rate=False),
                 upstream_calls_per_request=stats.upstream_per_request
                 if scenario == "S5 cold"
                 else None,
-                gateway_cpu_pct=stats.usage.gateway_cpu_pct,
-                gateway_peak_rss_mb=stats.usage.gateway_peak_rss_mb,
-                emulator_cpu_pct=stats.usage.emulator_cpu_pct,
             )
         )
     rows[0].goal = f"cold p50 <= {GOAL_MS} ms for every query"
