@@ -474,6 +474,11 @@ class Fetcher:
         ):
             return held  # with TTL 0 nothing is shared (`_load`): the store has no copy to give
         data = await self.shared.get(store_key, deadline.remaining())
+        # A flight of this process may have landed while the store answered: its value is in
+        # memory now, and the source must not be asked again for it.
+        held = self.local.get_now(store_key)
+        if held is not None and held.age_s(self._clock()) < ttl_s:
+            return held
         if data is None:
             return held
         try:

@@ -539,3 +539,38 @@ async def test_start_serves_the_stale_copy_when_the_source_fails() -> None:
     _, fetched = await start(fetcher, failing, ttl_s=0)  # TTL 0: a leader, no task of its own
     assert fetched.ok and fetched.stale and fetched.value == "old orders"
     assert fetched.error is not None and fetched.error.kind == "connect"
+
+
+class SlowFirstReadStore(MemoryStore):
+    """A shared store whose first answer is slow (a loaded Redis: read now, answered late)."""
+
+    def __init__(self) -> None:
+        super().__init__(max_items=10)
+        self.reads = 0
+
+    async def get(self, key: str, timeout_s: float | None = None) -> object:
+        self.reads += 1
+        value = await super().get(key, timeout_s)
+        if self.reads == 1:
+            await asyncio.sleep(0.1)
+        return value
+
+
+async def test_a_read_slowed_by_the_shared_store_takes_the_value_another_request_just_fetched() -> (
+    None
+):
+    # The slow reader's flight check comes after the store answers; by then the other
+    # request's flight has landed in memory: the source is asked once, not twice.
+    store = SlowFirstReadStore()
+    fetcher = Fetcher(
+        SealedStore(store, CacheCipher(os.urandom(32))),
+        subject_secret=os.urandom(32),
+        max_stale_s=3600,
+        retry=FAST_RETRY,
+    )
+    loader = Loader("orders", delay_s=0.01)
+    slow = asyncio.ensure_future(fetch(fetcher, loader))
+    await asyncio.sleep(0.005)
+    quick = await fetch(fetcher, loader)
+    assert quick.value == "orders" and not slow.done()
+    assert (await slow).value == "orders" and loader.calls == 1
